@@ -1,0 +1,21 @@
+"""Cost models, one module per hardware kind; importing a module registers its functions."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import CostContext, OpCost, Tile  # noqa: F401
+from .registry import REGISTRY
+
+_MODULES = ("gpu", "dsp", "cpu", "accelerator")
+
+
+def registry():
+    """The populated registry (imports every hardware module once; later calls are no-ops)."""
+    for name in _MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    return REGISTRY

@@ -1,0 +1,159 @@
+"""Cost-model contract: one pure function per (op kind, hardware kind), registered once.
+
+A cost function takes ``(op, hw, ctx)`` and returns an :class:`OpCost`. It must be written
+with numpy ufuncs (``np.maximum``, ``np.ceil``, ``np.where``, ...) and never branch in Python
+on a *hardware* value: sweeps call it once with a spec whose numeric fields are arrays over
+thousands of configurations (``HardwareSpec.with_knobs``) and get array-valued costs back.
+Branching on op shapes, dtype and mode (Python values) is fine.
+
+Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling principles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Union
+
+import numpy as np
+
+from ..errors import CodesignError
+from ..graph import Op, OpKind
+
+Num = Union[float, np.ndarray]
+
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
+MODES = ("eager", "fused")
+LAYOUTS = ("nchw", "nhwc", "ccp")
+HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
+
+#: bytes per element of each compute dtype (tf32 is stored as fp32)
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+#: torch dtype name of the stored tensors for each compute dtype
+STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
+                 "int8": "int8"}
+
+
+@dataclass(frozen=True, slots=True)
+class CostContext:
+    """The run settings every cost function sees (Python values, never arrays)."""
+
+    dtype: str = "fp32"
+    mode: str = "eager"
+    layout: str = "nchw"
+
+    @property
+    def eager(self) -> bool:
+        return self.mode == "eager"
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """A uniform tile of a tiled op (DSP / accelerator): the event engine pipelines them."""
+
+    count: int                  # number of tiles
+    dma_in_bytes: float         # per tile, DRAM -> on-chip
+    dma_out_bytes: float        # per tile, on-chip -> DRAM
+    compute_s: Num              # per tile
+    onchip_bytes: float         # working-set of one tile (buffer occupancy)
+
+
+@dataclass(frozen=True, slots=True)
+class OpCost:
+    """Cost of one op on one hardware configuration (fields may be arrays over configs).
+
+    ``onchip_bytes`` is the traffic through on-chip memories (SRAM/VTCM/L1/shared) and
+    ``l2_bytes`` through a last-level cache, both for the energy model. ``unit`` names the
+    engine that runs it (tensor_core, cuda_core, hvx, hmx, dma, mac_array, simd, none).
+    """
+
+    compute_s: Num
+    memory_s: Num
+    overhead_s: Num
+    dram_read_bytes: Num
+    dram_write_bytes: Num
+    onchip_bytes: Num = 0.0
+    l2_bytes: Num = 0.0
+    macs: float = 0.0
+    vector_ops: float = 0.0
+    unit: str = "none"
+    tiles: Tile | None = None
+    note: str = ""
+
+    @property
+    def latency_s(self) -> Num:
+        return np.maximum(self.compute_s, self.memory_s) + self.overhead_s
+
+    @property
+    def dram_bytes(self) -> Num:
+        return self.dram_read_bytes + self.dram_write_bytes
+
+    @property
+    def bound(self):
+        """'compute' | 'memory' | 'overhead' (array of strings when vectorized)."""
+        busy = np.maximum(self.compute_s, self.memory_s)
+        kind = np.where(self.compute_s >= self.memory_s, "compute", "memory")
+        out = np.where(np.asarray(self.overhead_s) > busy, "overhead", kind)
+        return str(out) if np.ndim(out) == 0 else out
+
+
+CostFn = Callable[[Op, object, CostContext], OpCost]
+
+
+@dataclass
+class CostRegistry:
+    """(OpKind, hardware kind) -> cost function. A second registration raises (style rule 3)."""
+
+    table: dict[tuple[OpKind, str], CostFn] = field(default_factory=dict)
+
+    def register(self, kind: OpKind, hw_kind: str, fn: CostFn) -> None:
+        if hw_kind not in HW_KINDS:
+            raise ValueError(f"unknown hardware kind {hw_kind!r}; allowed: {', '.join(HW_KINDS)}")
+        key = (kind, hw_kind)
+        if key in self.table:
+            old = self.table[key]
+            raise ValueError(
+                f"cost for {kind.value} on {hw_kind} registered twice: "
+                f"{old.__module__}.{old.__qualname__} and {fn.__module__}.{fn.__qualname__}")
+        self.table[key] = fn
+
+    def lookup(self, kind: OpKind, hw_kind: str) -> CostFn | None:
+        return self.table.get((kind, hw_kind))
+
+    def covers(self) -> Mapping[tuple[OpKind, str], str]:
+        return {k: f"{f.__module__}.{f.__qualname__}" for k, f in self.table.items()}
+
+
+def registrar(registry: CostRegistry, kinds, hw_kind: str):
+    """Decorator: register ``fn`` for each op kind in ``kinds`` on ``hw_kind``."""
+    kinds = (kinds,) if isinstance(kinds, OpKind) else tuple(kinds)
+
+    def deco(fn: CostFn) -> CostFn:
+        for k in kinds:
+            registry.register(k, hw_kind, fn)
+        return fn
+
+    return deco
+
+
+def check_choice(name: str, value: str, allowed) -> str:
+    if value not in allowed:
+        raise CodesignError(f"{name} = {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
+    """(activation read, weight read, write) bytes of ``op`` when run in ``dtype``.
+
+    Floating tensors take the compute dtype's size; integer tensors (indices) keep theirs.
+    """
+    size = DTYPE_BYTES[dtype]
+
+    def nbytes(t) -> float:
+        if t.dtype.startswith(("float", "bfloat")):
+            return float(t.numel * size)
+        return float(t.nbytes)
+
+    act = sum(nbytes(t) for t in op.inputs if not t.is_weight)
+    w = sum(nbytes(t) for t in op.inputs if t.is_weight)
+    out = sum(nbytes(t) for t in op.outputs)
+    return act, w, out
