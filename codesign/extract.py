@@ -315,7 +315,9 @@ class _Recorder:
         name = packet[:-1] if packet.endswith("_") else packet
         in_t = _tensors((args, kwargs))
         out_t = _tensors(out)
-        if name in IGNORED or func.is_view or (func._schema.returns and all(
+        import torch
+
+        if name in IGNORED or func.is_view or torch.Tag.inplace_view in func.tags or (func._schema.returns and all(
                 r.alias_info is not None and not r.alias_info.is_write
                 for r in func._schema.returns)):
             if in_t:
@@ -441,17 +443,23 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     for t in fake_inputs:
         rec.tid(t)
 
-    handles = []
-    for mname, mod in model.named_modules():
-        def pre(_m, _a, _n=mname, _t=type(mod).__name__):
-            rec.module_stack.append((_n, _t))
+    # Global module hooks (removed in ``finally``) rather than per-module ones: PyTorch turns
+    # off the fused fast paths of nn.TransformerEncoderLayer when a submodule carries hooks.
+    names = {id(mod): (mname, type(mod).__name__) for mname, mod in model.named_modules()}
+    from torch.nn.modules.module import (
+        register_module_forward_hook, register_module_forward_pre_hook,
+    )
 
-        def post(_m, _a, _o):
-            if len(rec.module_stack) > 1:
-                rec.module_stack.pop()
+    def pre(mod, _args):
+        where = names.get(id(mod))
+        if where is not None:
+            rec.module_stack.append(where)
 
-        handles.append(mod.register_forward_pre_hook(pre))
-        handles.append(mod.register_forward_hook(post))
+    def post(mod, _args, _out):
+        if id(mod) in names and len(rec.module_stack) > 1:
+            rec.module_stack.pop()
+
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
 
     state = {**params, **buffers}
     try:

@@ -41,14 +41,20 @@ def _affinity_source(graph: OpGraph, consumer: Op) -> tuple[int, list[int]] | No
             continue
         seen.add(idx)
         op = graph.ops[idx]
-        if op.kind == OpKind.MATMUL and chain:
-            return idx, chain
+        if op.kind == OpKind.MATMUL:
+            return (idx, chain) if not op.weights else None
         if op.kind in _NORMALISERS:
             frontier.extend((p, chain + [idx]) for p in preds[idx])
     return None
 
 
-def _normalisation(graph: OpGraph, chain: list[int]) -> str:
+def _normalisation(graph: OpGraph, chain: list[int], consumer: Op) -> str:
+    if not chain:
+        # no op between the two products (LightNL): the scale follows the aggregation
+        after = [graph.ops[s] for s in graph.successors[consumer.index]]
+        if any(a.aten.split("::")[-1].startswith(("div", "mul")) for a in after):
+            return "scale"
+        return "none"
     atens = [graph.ops[i].aten.split("::")[-1].split(".")[0] for i in chain]
     if any(graph.ops[i].kind == OpKind.SOFTMAX for i in chain):
         return "softmax"
@@ -63,7 +69,8 @@ def _find_nonlocal(graph: OpGraph) -> list[PatternMatch]:
     matches = []
     used: set[int] = set()
     for op in graph.ops:
-        if op.kind != OpKind.MATMUL or op.phase.value != "forward" or op.index in used:
+        if (op.kind != OpKind.MATMUL or op.phase.value != "forward" or op.index in used
+                or op.weights):
             continue
         found = _affinity_source(graph, op)
         if not found:
@@ -74,7 +81,7 @@ def _find_nonlocal(graph: OpGraph) -> list[PatternMatch]:
         if not isinstance(a, MatMulAttrs):
             continue
         module = _common_module(src.module, op.module)
-        norm = _normalisation(graph, chain)
+        norm = _normalisation(graph, chain, op)
         # the affinity is the [m, n] output of the first matmul; spatial when it is compared
         # with the positions the aggregation produces, channel-wise (LightNL's theta(phi^T g)
         # order, A2's gather) otherwise

@@ -40,7 +40,7 @@ __all__ = [
     "AcceleratorSpec", "CpuSpec", "DispatchSpec", "DspSpec", "EnergySpec", "GpuSpec",
     "HardwareSpec", "FrozenDict", "DTYPES", "EFFICIENCY_KEYS", "KINDS", "LAYOUTS",
     "SCHEMA_VERSION", "PRESET_DIR", "load_hardware", "list_hardware", "preset_path",
-    "load_spec_dict", "load_spec_file",
+    "load_spec_dict", "load_spec_file", "parse_yaml",
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -61,7 +61,12 @@ def preset_path(name: str) -> Path:
     path = PRESET_DIR / f"{key}.yaml"
     if not path.is_file():
         names = list_hardware()
-        raise HardwareError(f"unknown hardware {name!r}{did_you_mean(key, names)}; "
+        starts = [n for n in names if n.startswith(key)] if key else []
+        if starts:
+            hint = f" (did you mean {' or '.join(repr(n) for n in starts)}?)"
+        else:
+            hint = did_you_mean(key, names)
+        raise HardwareError(f"unknown hardware {name!r}{hint}; "
                             f"presets: {', '.join(names)}")
     return path
 
@@ -119,7 +124,3 @@ def load_hardware(name_or_path: str | os.PathLike | HardwareSpec) -> HardwareSpe
     preset_path(s)  # raises the did-you-mean error
     raise AssertionError("unreachable")
 
-
-def hardware_from_dict(d: Mapping[str, Any], file: str = "<dict>") -> HardwareSpec:
-    """Alias of :func:`load_spec_dict`."""
-    return load_spec_dict(d, file=file)

@@ -25,7 +25,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import re
+from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Iterator
@@ -86,8 +88,10 @@ class FrozenDict(Mapping):
 def _deep_freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
         return FrozenDict({str(k): _deep_freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return tuple(_deep_freeze(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 
@@ -117,7 +121,8 @@ class _Num:
 
     def convert(self, v: Any) -> int | float | None:
         """The converted value, or None when v does not satisfy the check."""
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        # numbers.Real admits numpy scalars (calibration output); bools are not numbers here
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
             return None
         if not math.isfinite(v):
             return None
@@ -391,7 +396,7 @@ class HardwareSpec:
                                 f"use one of: {', '.join(hits)}")
         if hits:
             return hits[0]
-        elsewhere = [p for p in _ALL_PATHS if p == name or _short(p) == name]
+        elsewhere = [p for p in _all_paths() if p == name or _short(p) == name]
         if elsewhere:
             section = elsewhere[0].split(".", 1)[0]
             if section in SECTIONS and getattr(self, section) is None:
@@ -400,8 +405,8 @@ class HardwareSpec:
             raise HardwareError(f"knob {name!r}: {self.name!r} has no such entry "
                                 f"(add it to the YAML to sweep it)")
         choices = list(self.knob_names())
-        raise HardwareError(f"unknown knob {name!r} for {self.name!r}"
-                            f"{did_you_mean(name, choices + list(leaves))}")
+        hint = did_you_mean(name, choices + list(leaves)) or "; see knob_names()"
+        raise HardwareError(f"unknown knob {name!r} for {self.name!r}{hint}")
 
     def with_knobs(self, knobs: Mapping[str, object]) -> "HardwareSpec":
         """A copy with numeric leaves replaced. Values may be scalars or numpy arrays (lists
@@ -455,6 +460,8 @@ def _leaves_of(spec: HardwareSpec | None, all_sections: bool) -> dict[str, tuple
         for f in dataclasses.fields(cls):
             check = f.metadata["check"]
             path = prefix + (f.name,)
+            if f.name == "schema_version":
+                continue
             if _numeric_field(f):
                 out[".".join(path)] = path
             elif isinstance(check, _NumMap):
@@ -473,7 +480,10 @@ def _leaves_of(spec: HardwareSpec | None, all_sections: bool) -> dict[str, tuple
     return out
 
 
-_ALL_PATHS: tuple[str, ...] = tuple(_leaves_of(None, all_sections=True))
+@lru_cache(maxsize=1)
+def _all_paths() -> tuple[str, ...]:
+    """Every knob path the schema allows, whatever sections a spec has (immutable, cached)."""
+    return tuple(_leaves_of(None, all_sections=True))
 
 
 def _set_leaf(obj: Any, path: tuple[str, ...], value: Any) -> Any:

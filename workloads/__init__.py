@@ -96,7 +96,10 @@ def ccp_conv_block(in_ch: int = 128, out_ch: int = 256, factor: int = 2, kernel:
     return CrossChannelPoolConv(in_ch, out_ch, factor, kernel)
 
 
-def _entry(name: str, factory: Callable[..., nn.Module], shape: tuple[int, ...], description: str, paper: str) -> WorkloadEntry:
+def _entry(
+    name: str, factory: Callable[..., nn.Module], shape: tuple[int, ...], description: str, paper: str
+) -> WorkloadEntry:
+    """Entry whose knobs are the factory's keyword parameters with their defaults."""
     params = inspect.signature(factory).parameters.values()
     knobs = MappingProxyType({p.name: p.default for p in params})
     return WorkloadEntry(name, factory, shape, knobs, description, paper)

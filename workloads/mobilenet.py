@@ -45,7 +45,9 @@ AUTONL_L_ROWS = (
 class _Classifier(nn.Module):
     """Stem -> blocks -> 1x1 head conv -> global average pool -> dropout -> fc."""
 
-    def __init__(self, stem: nn.Module, blocks: nn.Module, head: nn.Module, features: int, num_classes: int, dropout: float) -> None:
+    def __init__(
+        self, stem: nn.Module, blocks: nn.Module, head: nn.Module, features: int, num_classes: int, dropout: float
+    ) -> None:
         super().__init__()
         self.stem, self.blocks, self.head = stem, blocks, head
         self.dropout = nn.Dropout(dropout)

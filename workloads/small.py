@@ -37,8 +37,12 @@ def espcn(upscale: int = 3, channels: int = 1) -> ESPCN:
 
 def mha_block(dim: int = 384, heads: int = 6, mlp_ratio: int = 4) -> nn.Module:
     """One pre-norm ViT-S style encoder layer (Vaswani et al., arXiv:1706.03762; Dosovitskiy
-    et al., arXiv:2010.11929) as ``nn.TransformerEncoderLayer`` (batch_first, GELU), so in
-    eval mode under ``torch.no_grad`` PyTorch may take its fused fast path. Input [B, N, dim]."""
+    et al., arXiv:2010.11929) as ``nn.TransformerEncoderLayer`` (batch_first, GELU).
+
+    In eval mode under ``torch.no_grad`` PyTorch takes its fast path: the whole layer is
+    one fused aten op, ``_transformer_encoder_layer_fwd`` (FlopCounterMode counts it as 0).
+    With grad enabled it decomposes into linear / bmm / softmax / layer_norm ops with the
+    same MACs as :func:`sdpa_block`. Input [B, N, dim]."""
     if dim % heads:
         raise WorkloadError(f"dim = {dim}; must be divisible by heads = {heads}")
     return nn.TransformerEncoderLayer(

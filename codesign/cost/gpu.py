@@ -1,0 +1,511 @@
+"""GPU cost models: one pure function per op kind, registered for hardware kind ``"gpu"``.
+
+Every function takes ``(op, hw, ctx)`` and returns an :class:`OpCost` whose fields are numpy
+arrays when the spec's numeric leaves are arrays (vectorized sweeps). Formulas use numpy ufuncs
+only; Python branches look at op shapes and ``ctx`` (Python values), never at ``hw`` values.
+
+Model (shared/reference/hardware.md section 5):
+
+* **GEMM-like ops** (conv as implicit GEMM, mm/bmm): GEMM-M = N*P*Q, GEMM-N = K/g,
+  GEMM-K = C/g*R*S, ``count`` independent problems (bmm batch x groups x backward passes).
+  CTA tiles ``tm x tn`` over (M, N), ``tiles = count*ceil(M/tm)*ceil(N/tn)*split_k``; the
+  block scheduler is work conserving, so the most loaded SM runs ``ceil(tiles/sm_count)`` tiles
+  at the full per-SM MAC rate: ``compute_s = ceil(tiles/SMs) * tm*tn*K_pad / (rate_SM*clock) /
+  eff``. That is the guide's wave quantization (108 vs 109 tiles on 108 SMs -> 1 vs 2 waves);
+  the reported ``waves`` also uses CTAs/SM from shared memory (double-buffered A+B tiles).
+  Like cuBLAS/cuDNN heuristics we pick, per op and per configuration, the tile (the preset's
+  tile, 2x in one dimension, halvings down to 32) and split-K factor with the lowest latency;
+  the L2->SM operand traffic ``tiles*(tm+tn)*K_pad*bytes / l2_bandwidth`` is what makes large
+  tiles win on large problems and small tiles only on small ones.
+* **Units**: tensor cores only for a dtype listed in ``tensor_flops_per_clock_per_sm`` whose
+  shapes are aligned (fp16/bf16: 8, tf32: 4, int8: 16 elements on GEMM-K and GEMM-N; for convs
+  on channels per group, which is what cuDNN vectorizes); fp32 never (tf32 does). Otherwise
+  CUDA cores: ``fp32_lanes_per_sm`` FMAs/clock, x ``fp16_vector_speedup`` for fp16/bf16 (half2),
+  x4 for int8 (dp4a). Depthwise convs always run on CUDA cores (hardware.md 5.2).
+* **DRAM traffic** (capacity model): weights and outputs once; an activation input comes from
+  L2 when the producer just wrote it and it fits (ramp: all of it below ``l2/2``, none above
+  ``l2``). For GEMMs the smaller operand stays resident while the larger streams panel by
+  panel; it is re-read once per pass over the larger one's panels (passes shrink with the
+  panels a wave covers) times a miss fraction ``clip(1 - l2/2 / (resident + panel), 0, 1)``.
+  Monotone: more L2 never adds traffic.
+* ``memory_s = max(dram_bytes / (bw * eff("memory")), l2_bytes / l2_bandwidth, dram_latency)``
+  (a kernel lasts at least one DRAM round trip).
+* Bandwidth-bound kernels (elementwise, norm, softmax, pools, resample, reductions, copies):
+  memory as above, compute = vector ops on the CUDA cores (fp32 "opmath", as PyTorch computes
+  half-precision elementwise work in fp32) / eff(kind).
+* ``overhead_s`` = ``dispatch.eager_overhead_s`` per kernel in eager mode (PyTorch host
+  dispatch, hardware.md 1.3), ``graph_overhead_s`` in fused mode. Eager fp16/bf16 runs as
+  ``torch.autocast``: every conv/linear weight is cast per call, one extra kernel (read the
+  fp32 weight, write the half copy) -- that is why published eager AMP batch-1 latencies are
+  *higher* than fp32 (hardware.md 4: V100 12.78 vs 10.37 ms).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hw_models.spec import GPU_DP4A_MACS_PER_LANE
+
+from ..graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
+from .base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
+from .registry import REGISTRY
+
+#: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
+#: Multiplication Background" guide, Tensor Core requirements; hardware.md 5.1)
+TC_ALIGN = {"fp16": 8, "bf16": 8, "tf32": 4, "int8": 16}
+#: share of L2 that holds data between kernels / across GEMM passes (the rest streams)
+L2_RETAIN_FRACTION = 0.5
+#: candidate tile scales per dimension relative to the preset's CTA tile, and the smallest
+#: tile edge: cuBLAS tiles range from 256x128 / 128x256 down to 64x64 (hardware.md 5.1);
+#: cuDNN goes to 32 for skinny problems. Both dimensions doubled (256x256) is not a CTA tile.
+TILE_SCALES = (2.0, 1.0, 0.5, 0.25)
+MIN_TILE = 32
+#: split-K factors tried when GEMM-K per slice stays >= MIN_K_PER_SPLIT
+SPLIT_K = (1, 2, 4, 8, 16)
+MIN_K_PER_SPLIT = 256
+#: shared-memory stages per CTA (double buffering) and threads per 32x64 warp tile
+PIPELINE_STAGES = 2
+WARP_TILE_ELEMENTS = 32 * 64
+#: shared-memory traffic per L2->SM operand byte: stored once, read by the 2 warps that share
+#: it in a 2x2 warp grid
+SMEM_TRAFFIC_PER_OPERAND_BYTE = 3.0
+#: accumulator bytes of split-K partial sums (fp32)
+PARTIAL_BYTES = 4
+#: Winograd F(2x2, 3x3): (2+3-1)^2 = 16 transformed GEMMs, 36/16 = 2.25x fewer multiplies
+WINOGRAD_TILE_ELEMENTS = 16
+WINOGRAD_MULT_REDUCTION = 2.25
+#: vector ops per attention score in a flash kernel: scale, max, sub, exp, sum
+FLASH_VECTOR_OPS_PER_SCORE = 5
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def overhead_s(hw, ctx: CostContext, kernels: int = 1) -> Num:
+    """Host dispatch per kernel: eager framework or graph replay (hardware.md 1.3)."""
+    per = hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
+    return kernels * per
+
+
+def l2_hit_fraction(nbytes: float, hw) -> Num:
+    """Fraction of an activation input read from L2 because its producer just wrote it:
+    1 up to ``l2/2``, falling linearly to 0 at ``l2`` (an LRU cache streaming a tensor larger
+    than itself keeps none of its head). Non-decreasing in ``l2_bytes``."""
+    l2 = hw.gpu.l2_bytes
+    return np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
+
+
+def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw) -> Num:
+    """max(DRAM time at the achieved bandwidth, L2 time, one DRAM latency)."""
+    dram = dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+    l2 = l2_bytes / hw.gpu.l2_bandwidth_bytes_per_s
+    return np.maximum(np.maximum(dram, l2), hw.dram_latency_s)
+
+
+def tensor_core_eligible(hw, dtype: str, k: int, n: int) -> bool:
+    """Tensor cores run a GEMM when the dtype has a tensor-core rate (never fp32; tf32 does)
+    and GEMM-K and GEMM-N are multiples of 16 bytes' worth of elements (TC_ALIGN)."""
+    if dtype == "fp32" or dtype not in hw.gpu.tensor_flops_per_clock_per_sm:
+        return False
+    a = TC_ALIGN[dtype]
+    return k % a == 0 and n % a == 0
+
+
+def mac_rate_per_sm(hw, dtype: str, tensor_core: bool) -> Num:
+    """MACs per clock per SM: tensor cores (dense FLOPs/2) or CUDA-core FMAs (half2 for
+    fp16/bf16, dp4a x4 for int8)."""
+    g = hw.gpu
+    if tensor_core:
+        return g.tensor_flops_per_clock_per_sm[dtype] / 2.0
+    lanes = g.fp32_lanes_per_sm
+    if dtype in ("fp16", "bf16"):
+        return lanes * g.fp16_vector_speedup
+    if dtype == "int8":
+        return lanes * GPU_DP4A_MACS_PER_LANE
+    return lanes * 1.0
+
+
+def vector_rate(hw) -> Num:
+    """Elementwise ops/s of all CUDA cores (one fp32 op per lane per clock)."""
+    g = hw.gpu
+    return g.sm_count * g.fp32_lanes_per_sm * hw.clock_hz
+
+
+def _scalarize(x):
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
+    """(extra kernels, extra DRAM read, extra DRAM write) of eager autocast casting the fp32
+    weights of a conv / linear to half precision on every call."""
+    if not (ctx.eager and ctx.dtype in ("fp16", "bf16")) or op.phase is not Phase.FORWARD:
+        return 0, 0.0, 0.0
+    w = [t for t in op.inputs if t.is_weight and t.dtype.startswith(("float", "bfloat"))]
+    if not w:
+        return 0, 0.0, 0.0
+    numel = float(sum(t.numel for t in w))
+    return 1, 4.0 * numel, DTYPE_BYTES[ctx.dtype] * numel
+
+
+# ----------------------------------------------------------------------------- GEMM core
+
+
+def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor_core: bool,
+                   eff: Num, tm: Num, tn: Num, split: int = 1, a_bytes: float, b_bytes: float,
+                   first_read_dram: Num, first_read_l2: float, write_bytes: float) -> dict:
+    """One tiling choice of ``count`` [m, k] x [k, n] GEMMs.
+
+    compute_s = ceil(tiles / SMs) * tm*tn*K_pad / (rate_SM * clock) / eff, with
+    tiles = count*ceil(m/tm)*ceil(n/tn)*split and K_pad = ceil(k/(split*tk))*tk.
+    DRAM = compulsory first reads + re-reads of the resident (smaller) operand + split-K
+    partials that miss L2 + writes. ``a_bytes``/``b_bytes`` are the whole operands (all
+    ``count`` problems); ``first_read_dram`` the compulsory DRAM reads after L2 hits.
+    Returns arrays (or floats) for latency, compute_s, memory_s, DRAM/L2/on-chip bytes, waves.
+    """
+    g = hw.gpu
+    bs = DTYPE_BYTES[dtype]
+    tk = g.cta_tile_k
+    tiles_m = np.ceil(m / tm)
+    tiles_n = np.ceil(n / tn)
+    tiles = count * tiles_m * tiles_n * split
+    k_pad = np.ceil(k / (split * tk)) * tk
+    rate = mac_rate_per_sm(hw, dtype, tensor_core) * hw.clock_hz
+    per_sm = np.ceil(tiles / g.sm_count)
+    compute = per_sm * tm * tn * k_pad / rate / eff
+
+    # CTAs per SM from shared memory (double-buffered A and B tiles) and warps
+    footprint = (tm + tn) * tk * bs * PIPELINE_STAGES
+    warps = np.maximum(tm * tn / WARP_TILE_ELEMENTS, 1.0)
+    cps = np.maximum(np.minimum(np.floor(g.shared_memory_bytes_per_sm / footprint),
+                                np.floor(g.max_warps_per_sm / warps)), 1.0)
+    waves = np.ceil(tiles / (g.sm_count * cps))
+
+    # re-reads of the resident operand: once per pass over the other operand's panels; a wave
+    # of SMs x CTAs/SM tiles covers several panels at once
+    a1, b1 = a_bytes / count, b_bytes / count
+    if a1 <= b1:  # A resident, B streams in column panels
+        resident, panels, across = a1, tiles_n, tiles_m
+        panel = b1 / tiles_n
+    else:
+        resident, panels, across = b1, tiles_m, tiles_n
+        panel = a1 / tiles_m
+    in_flight = np.maximum(np.floor(g.sm_count * cps / (across * split)), 1.0)
+    passes = np.ceil(panels / in_flight)
+    retain = L2_RETAIN_FRACTION * g.l2_bytes
+    miss = np.clip(1.0 - retain / np.maximum(resident + panel, 1.0), 0.0, 1.0)
+    reread = count * resident * (passes - 1.0) * miss
+
+    partials = 2.0 * (split - 1) * count * m * n * PARTIAL_BYTES
+    partial_miss = np.clip(1.0 - retain / max(partials, 1.0), 0.0, 1.0) if split > 1 else 0.0
+
+    dram_read = first_read_dram + reread + partials / 2.0 * partial_miss
+    dram_write = write_bytes + partials / 2.0 * partial_miss
+    operand = tiles * (np.minimum(tm, m) + np.minimum(tn, n)) * k_pad * bs
+    l2_traffic = operand + first_read_l2 + write_bytes + partials
+    memory = memory_time_s(dram_read + dram_write, l2_traffic, hw)
+    return {
+        "latency": np.maximum(compute, memory), "compute_s": compute, "memory_s": memory,
+        "dram_read": dram_read, "dram_write": dram_write, "l2": l2_traffic,
+        "onchip": SMEM_TRAFFIC_PER_OPERAND_BYTE * operand, "waves": waves,
+    }
+
+
+def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_key: str,
+              tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
+              weight_read: float, write: float, macs: float, extra_kernels: int = 0,
+              extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
+              note: str = "") -> OpCost:
+    """The best (lowest-latency) candidate over tile shapes and split-K factors."""
+    g = hw.gpu
+    hit = l2_hit_fraction(act_read, hw)
+    first_dram = act_read * (1.0 - hit) + weight_read + extra_dram_read
+    first_l2 = act_read + weight_read
+    eff = hw.eff(eff_key)
+    splits = [s for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT]
+    best = None
+    for sm_ in TILE_SCALES:
+        tm = np.maximum(np.floor(g.cta_tile_m * sm_), MIN_TILE)
+        for sn in TILE_SCALES:
+            if sm_ > 1 and sn > 1:
+                continue
+            tn = np.maximum(np.floor(g.cta_tile_n * sn), MIN_TILE)
+            for s in splits:
+                c = gemm_candidate(
+                    hw, m=m, n=n, k=k, count=count, dtype=ctx.dtype, tensor_core=tensor_core,
+                    eff=eff, tm=tm, tn=tn, split=s, a_bytes=a_bytes, b_bytes=b_bytes,
+                    first_read_dram=first_dram, first_read_l2=first_l2,
+                    write_bytes=write + extra_dram_write)
+                if best is None:
+                    best = c
+                else:
+                    take = c["latency"] < best["latency"]
+                    best = {key: np.where(take, c[key], best[key]) for key in best}
+    assert best is not None
+    return OpCost(
+        compute_s=_scalarize(best["compute_s"]), memory_s=_scalarize(best["memory_s"]),
+        overhead_s=overhead_s(hw, ctx, 1 + extra_kernels),
+        dram_read_bytes=_scalarize(best["dram_read"]),
+        dram_write_bytes=_scalarize(best["dram_write"]),
+        onchip_bytes=_scalarize(best["onchip"]), l2_bytes=_scalarize(best["l2"]),
+        macs=float(macs), vector_ops=0.0,
+        unit="tensor_core" if tensor_core else "cuda_core", note=note)
+
+
+# ----------------------------------------------------------------------------- MAC ops
+
+
+def _float_numel_bytes(t, dtype: str) -> float:
+    size = DTYPE_BYTES[dtype] if t.dtype.startswith(("float", "bfloat")) else t.itemsize
+    return float(t.numel * size)
+
+
+@registrar(REGISTRY, OpKind.CONV, "gpu")
+def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
+
+    GEMM-M = N*P*Q (input positions for transposed convs), GEMM-N = K/g, GEMM-K = C/g*R*S,
+    ``groups * passes`` independent problems; MACs = M*N*K*g*passes = ``op.macs``. Tensor cores
+    when the dtype has them and C/g, K/g are aligned; efficiency ``conv.<variant>``. In NCHW a
+    tensor-core conv pays cuDNN's NCHW->NHWC transpose of its input (read + write) -- the reason
+    channels_last is recommended (hardware.md 5.2).
+    Depthwise: CUDA cores, compute = MACs / CUDA-core rate / eff("conv.depthwise"), memory from
+    input + weights + output (no GEMM mapping; hardware.md 5.2).
+    """
+    a = op.attrs
+    if not isinstance(a, ConvAttrs):
+        return _bandwidth_cost(op, hw, ctx, "conv", "cuda_core")
+    dtype = ctx.dtype
+    act, w, out = op_bytes(op, dtype)
+    casts, cast_r, cast_w = _autocast_cast(op, ctx)
+    variant = a.variant
+    eff_key = f"conv.{variant.value}"
+    if variant is ConvVariant.DEPTHWISE:
+        hit = l2_hit_fraction(act, hw)
+        dram_r = act * (1.0 - hit) + w + cast_r
+        dram_w = out + cast_w
+        compute = op.macs / (hw.gpu.sm_count * mac_rate_per_sm(hw, dtype, False)
+                             * hw.clock_hz) / hw.eff(eff_key)
+        memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
+        return OpCost(
+            compute_s=_scalarize(compute), memory_s=_scalarize(memory),
+            overhead_s=overhead_s(hw, ctx, 1 + casts), dram_read_bytes=_scalarize(dram_r),
+            dram_write_bytes=float(dram_w), onchip_bytes=float(act + w + out),
+            l2_bytes=float(act + w + out), macs=float(op.macs), vector_ops=0.0,
+            unit="cuda_core", note="depthwise on CUDA cores")
+    g = a.groups
+    cin_g, cout_g = a.in_channels // g, a.out_channels // g
+    kvol = math.prod(a.kernel)
+    x = op._conv_input  # the forward input (backward ops carry grad_out first)
+    if a.transposed:
+        m = x.numel // max(a.in_channels, 1)
+    else:
+        m = x.shape[0] * math.prod(op.conv_output_spatial)
+    n, k = cout_g, cin_g * kvol
+    count = g * a.passes
+    tc = tensor_core_eligible(hw, dtype, cin_g, cout_g)
+    a_bytes = _float_numel_bytes(x, dtype)
+    extra_r = extra_w = 0.0
+    if tc and ctx.layout == "nchw":
+        extra_r = extra_w = a_bytes  # cuDNN NCHW -> NHWC transpose of the input
+    direct = gemm_cost(
+        hw, ctx, m=m, n=n, k=k, count=count, eff_key=eff_key, tensor_core=tc,
+        a_bytes=a_bytes, b_bytes=max(w, 1.0), act_read=act, weight_read=w, write=out,
+        macs=op.macs, extra_kernels=casts, extra_dram_read=extra_r + cast_r,
+        extra_dram_write=extra_w + cast_w, note=f"implicit GEMM {m}x{n}x{k} x{count}")
+    if tc or not winograd_eligible(op):
+        return direct
+    # Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD):
+    # 16 batched GEMMs [tiles, C] x [C, K] over 2x2 output tiles, 2.25x fewer multiplies;
+    # transforms fused (input read once). cudnn.benchmark keeps the faster algorithm.
+    p, q = op.conv_output_spatial
+    wm = x.shape[0] * -(-p // 2) * -(-q // 2)
+    wino = gemm_cost(
+        hw, ctx, m=wm, n=n, k=cin_g, count=WINOGRAD_TILE_ELEMENTS, eff_key=eff_key,
+        tensor_core=False, a_bytes=a_bytes, b_bytes=max(w, 1.0) * WINOGRAD_TILE_ELEMENTS / 9,
+        act_read=act, weight_read=w, write=out,
+        macs=op.macs / WINOGRAD_MULT_REDUCTION, extra_kernels=casts, extra_dram_read=cast_r,
+        extra_dram_write=cast_w, note=f"winograd F(2x2,3x3) 16 x GEMM {wm}x{n}x{cin_g}")
+    return pick_faster(direct, wino)
+
+
+def winograd_eligible(op: Op) -> bool:
+    """Forward 2-D 3x3 stride-1, undilated, ungrouped convs: cuDNN's Winograd algorithms apply
+    (used on the CUDA-core path; tensor-core implicit GEMM is faster where eligible)."""
+    a = op.attrs
+    return (isinstance(a, ConvAttrs) and not a.transposed and a.groups == 1 and a.passes == 1
+            and "backward" not in op.aten and a.kernel == (3, 3) and a.stride == (1, 1)
+            and a.dilation == (1, 1))
+
+
+def pick_faster(a: OpCost, b: OpCost) -> OpCost:
+    """Element-wise choice of the lower-latency cost (an autotuner such as cudnn.benchmark)."""
+    take = b.latency_s < a.latency_s
+    fields = ("compute_s", "memory_s", "overhead_s", "dram_read_bytes", "dram_write_bytes",
+              "onchip_bytes", "l2_bytes", "macs")
+    vals = {f: _scalarize(np.where(take, getattr(b, f), getattr(a, f))) for f in fields}
+    if np.ndim(take) == 0:
+        chosen = b if bool(take) else a
+        return OpCost(**vals, vector_ops=chosen.vector_ops, unit=chosen.unit, note=chosen.note)
+    return OpCost(**vals, vector_ops=a.vector_ops, unit=a.unit, note=a.note + " | " + b.note)
+
+
+@registrar(REGISTRY, OpKind.MATMUL, "gpu")
+def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """mm / addmm / bmm as ``batch`` GEMMs [m, k] x [k, n] (cuBLAS; hardware.md 5.1): tile and
+    wave quantization, tensor cores when eligible and K, N aligned, efficiency ``matmul``.
+    Operand re-reads from the L2 capacity model; bias / epilogue inputs read once."""
+    a = op.attrs
+    if not isinstance(a, MatMulAttrs):
+        return _bandwidth_cost(op, hw, ctx, "matmul", "cuda_core")
+    dtype = ctx.dtype
+    bs = DTYPE_BYTES[dtype]
+    act, w, out = op_bytes(op, dtype)
+    casts, cast_r, cast_w = _autocast_cast(op, ctx)
+    tc = tensor_core_eligible(hw, dtype, a.k, a.n)
+    return gemm_cost(
+        hw, ctx, m=a.m, n=a.n, k=a.k, count=a.batch, eff_key="matmul", tensor_core=tc,
+        a_bytes=float(a.batch * a.m * a.k * bs), b_bytes=float(a.batch * a.k * a.n * bs),
+        act_read=act, weight_read=w, write=out, macs=op.macs, extra_kernels=casts,
+        extra_dram_read=cast_r, extra_dram_write=cast_w,
+        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}")
+
+
+@registrar(REGISTRY, OpKind.ATTENTION, "gpu")
+def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Fused (flash-style) attention: Q, K, V read and O written once, scores never stored
+    (Dao et al., FlashAttention, 2022).
+
+    One CTA per (batch*head, q block of ``cta_tile_m`` rows); the most loaded SM runs
+    ``ceil(ctas / SMs)`` of them, each ``bq*kv*(d+dv)`` MACs on tensor cores (when eligible)
+    plus ``5*bq*kv`` softmax ops on the CUDA cores, serialized (FlashAttention-2 does not
+    overlap them): compute = mma / eff("attention") + softmax / eff("softmax") + extra MACs
+    (fused projections) / rate / eff("matmul"). Causal masks skip half the blocks; backward
+    (passes > 1) scales the work by passes/2 like ``op.macs``. K/V are re-read by every q block
+    of a head, from L2 unless all K/V exceed the retained L2.
+    """
+    a = op.attrs
+    if not isinstance(a, AttentionAttrs):
+        return _bandwidth_cost(op, hw, ctx, "attention", "cuda_core")
+    g = hw.gpu
+    dtype = ctx.dtype
+    bs = DTYPE_BYTES[dtype]
+    act, w, out = op_bytes(op, dtype)
+    bh = a.batch * a.heads
+    tc = tensor_core_eligible(hw, dtype, a.head_dim, a.v_dim)
+    bq = np.minimum(g.cta_tile_m, a.q_len)
+    q_blocks = np.ceil(a.q_len / bq)
+    ctas = bh * q_blocks
+    per_sm = np.ceil(ctas / g.sm_count)
+    work = (0.5 if a.causal else 1.0) * (a.passes / 2.0 if a.passes > 1 else 1.0)
+    mma_macs = per_sm * bq * a.kv_len * (a.head_dim + a.v_dim) * work
+    rate = mac_rate_per_sm(hw, dtype, tc) * hw.clock_hz
+    mma = mma_macs / rate / hw.eff("attention")
+    scores = bh * a.q_len * a.kv_len * work
+    vec = per_sm * bq * a.kv_len * work * FLASH_VECTOR_OPS_PER_SCORE / (
+        g.fp32_lanes_per_sm * hw.clock_hz) / hw.eff("softmax")
+    proj = a.extra_macs / (g.sm_count * rate) / hw.eff("matmul")
+    compute = mma + vec + proj
+
+    kv_bytes = float(bh * a.kv_len * (a.head_dim + a.v_dim) * bs)
+    kv_reread = kv_bytes * (q_blocks - 1.0)
+    miss = np.clip(1.0 - L2_RETAIN_FRACTION * g.l2_bytes / max(kv_bytes, 1.0), 0.0, 1.0)
+    hit = l2_hit_fraction(act, hw)
+    dram_r = act * (1.0 - hit) + w + kv_reread * miss
+    dram_w = out
+    l2_traffic = act + w + out + kv_reread
+    memory = memory_time_s(dram_r + dram_w, l2_traffic, hw)
+    return OpCost(
+        compute_s=_scalarize(compute), memory_s=_scalarize(memory),
+        overhead_s=overhead_s(hw, ctx), dram_read_bytes=_scalarize(dram_r),
+        dram_write_bytes=float(dram_w), onchip_bytes=_scalarize(2.0 * l2_traffic),
+        l2_bytes=_scalarize(l2_traffic), macs=float(op.macs),
+        vector_ops=float(FLASH_VECTOR_OPS_PER_SCORE * scores),
+        unit="tensor_core" if tc else "cuda_core", note="fused flash attention")
+
+
+# ----------------------------------------------------------------------------- bandwidth-bound
+
+
+def _bandwidth_cost(op: Op, hw, ctx: CostContext, eff_key: str, unit: str) -> OpCost:
+    """A bandwidth-bound kernel: DRAM = activation inputs not found in L2 + weights + outputs;
+    L2 traffic = every byte; compute = vector ops / CUDA-core op rate / eff(eff_key)."""
+    act, w, out = op_bytes(op, ctx.dtype)
+    hit = l2_hit_fraction(act, hw)
+    dram_r = act * (1.0 - hit) + w
+    dram_w = out
+    total = act + w + out
+    memory = memory_time_s(dram_r + dram_w, total, hw)
+    vops = float(op.vector_ops)
+    compute = vops / vector_rate(hw) / hw.eff(eff_key) if vops else 0.0
+    return OpCost(
+        compute_s=_scalarize(compute), memory_s=_scalarize(memory),
+        overhead_s=overhead_s(hw, ctx), dram_read_bytes=_scalarize(dram_r),
+        dram_write_bytes=float(dram_w), onchip_bytes=float(total), l2_bytes=float(total),
+        macs=0.0, vector_ops=vops, unit=unit)
+
+
+@registrar(REGISTRY, OpKind.ELEMENTWISE, "gpu")
+def elementwise_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Pointwise ops (activations, adds, scales, dropout, optimizer updates): bandwidth-bound,
+    no tensor cores (hardware.md 5.2); one vector op per output element, efficiency ``vector``."""
+    return _bandwidth_cost(op, hw, ctx, "vector", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.SOFTMAX, "gpu")
+def softmax_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Row softmax in one kernel (row kept on chip): read once, write once, 5 ops per element
+    (max, sub, exp, sum, div), efficiency ``softmax``."""
+    return _bandwidth_cost(op, hw, ctx, "softmax", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.NORM, "gpu")
+def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Batch/layer/group norm: statistics and normalization in one kernel, activations read and
+    written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``."""
+    return _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.REDUCTION, "gpu")
+def reduction_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """sum/mean/max/var over dims: input read once, small output, ``reduced`` ops per output,
+    efficiency ``reduction``."""
+    return _bandwidth_cost(op, hw, ctx, "reduction", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.POOL, "gpu")
+def pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Max/avg/adaptive pooling: input read once (overlapping windows hit L1), output written,
+    ``window`` ops per output element, efficiency ``pool``."""
+    return _bandwidth_cost(op, hw, ctx, "pool", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.CROSS_CHANNEL_POOL, "gpu")
+def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Cross-channel (maxout-style) pooling as a standalone kernel: a strided reduction over
+    channel groups, read once and written once, efficiency ``pool``. (Folding it into the conv
+    before the store is the fusion plan's job.)"""
+    return _bandwidth_cost(op, hw, ctx, "pool", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.RESAMPLE, "gpu")
+def resample_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Interpolation / pixel shuffle: each output gathers a few neighbours through L1; input
+    read once, output written once, one op per output element, efficiency ``vector``."""
+    return _bandwidth_cost(op, hw, ctx, "vector", "cuda_core")
+
+
+@registrar(REGISTRY, OpKind.DATA_MOVEMENT, "gpu")
+def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Copies, cat, pads, contiguous permutes, fills: pure bandwidth (no compute); a fill has
+    no input and only writes."""
+    return _bandwidth_cost(op, hw, ctx, "memory", "dram")
+
+
+__all__ = [
+    "attention_cost", "conv_cost", "cross_channel_pool_cost", "data_movement_cost",
+    "elementwise_cost", "gemm_candidate", "gemm_cost", "l2_hit_fraction", "mac_rate_per_sm",
+    "matmul_cost", "memory_time_s", "norm_cost", "overhead_s", "pool_cost", "reduction_cost",
+    "resample_cost", "softmax_cost", "tensor_core_eligible", "vector_rate",
+]
