@@ -16,7 +16,8 @@ evaluate_chunk per chunk (any backend) -> Parquet part per chunk -> results + Pa
   (variant, preset, dtype, mode, layout), with every swept hardware knob an array
   (:meth:`HardwareSpec.with_knobs`); this equals point-by-point :func:`simulate` (tested).
   ``engine: event`` runs :func:`simulate` per point.
-* **Chunks and resume.** Points are packed in order into chunks of ``chunk_size``. A chunk's id
+* **Chunks and resume.** Points are packed in order into chunks of at most ``chunk_size``
+  points and ``PIECES_PER_CHUNK`` runs (a function of the spec only). A chunk's id
   is the hash of its points' ``config_id`` s (plus codesign version and engine); its results go
   to ``<out>/parts/<chunk_id>.parquet``, written to a temporary file, fsynced and renamed, so a
   part file exists only when complete. The set of part files *is* the done-list: a rerun skips
@@ -63,6 +64,10 @@ GRAPH_COLUMNS = ("macs", "params", "ops", "unsupported_ops")
 PROVENANCE_COLUMNS = ("preset_hash", "codesign_version")
 FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "mode", "layout",
                  "engine")
+#: a chunk closes at chunk_size points or this many pieces: each piece is one estimate_costs
+#: call whose fixed cost (Python over every op) dominates small pieces, so many small pieces
+#: spread over several chunks (and workers) instead of one
+PIECES_PER_CHUNK = 8
 RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + PROVENANCE_COLUMNS)
 
 
@@ -263,7 +268,7 @@ def plan_points(plan: SweepPlan, chunk_size: Optional[int] = None) -> PointPlan:
             current.append(p.slice(a, a + take))
             a += take
             room -= take
-            if room == 0:
+            if room == 0 or len(current) == PIECES_PER_CHUNK:
                 close()
     close()
     types: dict[str, set] = {}

@@ -23,9 +23,9 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .cost.base import DTYPES, LAYOUTS, MODES
 from .errors import CodesignError, SpecError, did_you_mean
@@ -58,6 +58,17 @@ def _nonempty(v: list) -> list:
     return v
 
 
+def _finite(v: list) -> list:
+    for x in _nonempty(v):
+        if not isinstance(x, bool) and not math.isfinite(x):
+            raise ValueError(f"{x!r} is not a finite number")
+    return v
+
+
+WorkloadValues = Annotated[list[Union[Scalar, list[Scalar]]], AfterValidator(_nonempty)]
+HardwareValues = Annotated[list[Union[bool, int, float]], AfterValidator(_finite)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -66,20 +77,12 @@ class WorkloadItem(_Strict):
     workload: str = Field(min_length=1)
     input: Optional[list[int]] = None
     # each value: a scalar, or a list for a tuple-valued knob
-    knobs: dict[str, list[Union[Scalar, list[Scalar]]]] = Field(default_factory=dict)
+    knobs: dict[str, WorkloadValues] = Field(default_factory=dict)
 
     @field_validator("knobs", mode="before")
     @classmethod
     def _lists(cls, v):
         return {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("knobs")
-    @classmethod
-    def _knobs_nonempty(cls, v: dict) -> dict:
-        for k, vals in v.items():
-            if not vals:
-                raise ValueError(f"{k}: empty list; give at least one value")
-        return v
 
     @field_validator("input")
     @classmethod
@@ -91,23 +94,12 @@ class WorkloadItem(_Strict):
 
 class HardwareItem(_Strict):
     preset: str = Field(min_length=1)
-    knobs: dict[str, list[Union[bool, int, float]]] = Field(default_factory=dict)
+    knobs: dict[str, HardwareValues] = Field(default_factory=dict)
 
     @field_validator("knobs", mode="before")
     @classmethod
     def _lists(cls, v):
         return {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("knobs")
-    @classmethod
-    def _knobs_nonempty(cls, v: dict) -> dict:
-        for k, vals in v.items():
-            if not vals:
-                raise ValueError(f"{k}: empty list; give at least one value")
-            for x in vals:
-                if not isinstance(x, bool) and not math.isfinite(x):
-                    raise ValueError(f"{k}: {x!r} is not a finite number")
-        return v
 
 
 class SearchSpec(_Strict):

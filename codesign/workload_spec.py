@@ -26,7 +26,12 @@ def parse_shape(text: str | Sequence[int], what: str = "--input") -> tuple[int, 
     if isinstance(text, (list, tuple)):
         parts = list(text)
     else:
-        parts = [p for p in str(text).replace("x", ",").replace(" ", "").split(",") if p != ""]
+        import re
+
+        compact = str(text).replace(" ", "")
+        if not re.fullmatch(r"\d+([,x]\d+)*", compact):
+            raise WorkloadError(f"{what} = {text!r}; expected comma-separated positive integers like 1,3,224,224")
+        parts = re.split(r"[,x]", compact)
     try:
         shape = tuple(int(p) for p in parts)
     except (TypeError, ValueError):

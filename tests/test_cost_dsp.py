@@ -272,7 +272,7 @@ knob_values = {
     "dram_bandwidth_bytes_per_s": st.floats(1e9, 2e11),
     "clock_hz": st.floats(2e8, 3e9),
     "hvx_units": st.integers(1, 8),
-    "vtcm_bytes": st.floats(1.3e5, 3.2e7),
+    "vtcm_bytes": st.floats(4096.0, 3.2e7),
     "dma_bandwidth_bytes_per_s": st.floats(1e9, 2e11),
 }
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,8 +11,10 @@ Model (shared/reference/hardware.md section 5):
   CTA tiles ``tm x tn`` over (M, N), ``tiles = count*ceil(M/tm)*ceil(N/tn)*split_k``; the
   block scheduler is work conserving, so the most loaded SM runs ``ceil(tiles/sm_count)`` tiles
   at the full per-SM MAC rate: ``compute_s = ceil(tiles/SMs) * tm*tn*K_pad / (rate_SM*clock) /
-  eff``. That is the guide's wave quantization (108 vs 109 tiles on 108 SMs -> 1 vs 2 waves);
-  the reported ``waves`` also uses CTAs/SM from shared memory (double-buffered A+B tiles).
+  eff``. That is the guide's wave quantization (108 vs 109 tiles on 108 SMs -> 1 vs 2
+  rounds). ``waves = ceil(tiles / (SMs * CTAs/SM))`` with CTAs/SM from shared memory
+  (double-buffered A+B tiles) is reported too, but CTAs sharing an SM share its MAC rate, so
+  time follows the per-SM rounds; CTAs/SM sets how many panels a wave covers (L2 reuse).
   Like cuBLAS/cuDNN heuristics we pick, per op and per configuration, the tile (the preset's
   tile, 2x in one dimension, halvings down to 32) and split-K factor with the lowest latency;
   the L2->SM operand traffic ``tiles*(tm+tn)*K_pad*bytes / l2_bandwidth`` is what makes large
@@ -180,7 +182,7 @@ def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor
     warps = np.maximum(tm * tn / WARP_TILE_ELEMENTS, 1.0)
     cps = np.maximum(np.minimum(np.floor(g.shared_memory_bytes_per_sm / footprint),
                                 np.floor(g.max_warps_per_sm / warps)), 1.0)
-    waves = np.ceil(tiles / (g.sm_count * cps))
+    waves = np.ceil(tiles / (g.sm_count * cps))  # scheduler waves of resident CTAs
 
     # re-reads of the resident operand: once per pass over the other operand's panels; a wave
     # of SMs x CTAs/SM tiles covers several panels at once
@@ -208,7 +210,8 @@ def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor
     return {
         "latency": np.maximum(compute, memory), "compute_s": compute, "memory_s": memory,
         "dram_read": dram_read, "dram_write": dram_write, "l2": l2_traffic,
-        "onchip": SMEM_TRAFFIC_PER_OPERAND_BYTE * operand, "waves": waves,
+        "onchip": SMEM_TRAFFIC_PER_OPERAND_BYTE * operand, "waves": waves, "rounds": per_sm,
+        "tiles": tiles, "ctas_per_sm": cps,
     }
 
 
@@ -345,10 +348,9 @@ def pick_faster(a: OpCost, b: OpCost) -> OpCost:
     fields = ("compute_s", "memory_s", "overhead_s", "dram_read_bytes", "dram_write_bytes",
               "onchip_bytes", "l2_bytes", "macs")
     vals = {f: _scalarize(np.where(take, getattr(b, f), getattr(a, f))) for f in fields}
-    if np.ndim(take) == 0:
-        chosen = b if bool(take) else a
-        return OpCost(**vals, vector_ops=chosen.vector_ops, unit=chosen.unit, note=chosen.note)
-    return OpCost(**vals, vector_ops=a.vector_ops, unit=a.unit, note=a.note + " | " + b.note)
+    assert a.unit == b.unit and a.vector_ops == b.vector_ops
+    return OpCost(**vals, vector_ops=a.vector_ops, unit=a.unit,
+                  note=f"faster of: {a.note}; {b.note}")
 
 
 @registrar(REGISTRY, OpKind.MATMUL, "gpu")
@@ -383,7 +385,7 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     overlap them): compute = mma / eff("attention") + softmax / eff("softmax") + extra MACs
     (fused projections) / rate / eff("matmul"). Causal masks skip half the blocks; backward
     (passes > 1) scales the work by passes/2 like ``op.macs``. K/V are re-read by every q block
-    of a head, from L2 unless all K/V exceed the retained L2.
+    of a head, from L2 unless one head's K/V exceeds the retained L2 (head-major grid).
     """
     a = op.attrs
     if not isinstance(a, AttentionAttrs):
@@ -410,7 +412,10 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
     kv_bytes = float(bh * a.kv_len * (a.head_dim + a.v_dim) * bs)
     kv_reread = kv_bytes * (q_blocks - 1.0)
-    miss = np.clip(1.0 - L2_RETAIN_FRACTION * g.l2_bytes / max(kv_bytes, 1.0), 0.0, 1.0)
+    # the grid is head-major: the q blocks of one head run together, so one head's K/V must
+    # stay resident while they do
+    kv_head = kv_bytes / bh
+    miss = np.clip(1.0 - L2_RETAIN_FRACTION * g.l2_bytes / max(kv_head, 1.0), 0.0, 1.0)
     hit = l2_hit_fraction(act, hw)
     dram_r = act * (1.0 - hit) + w + kv_reread * miss
     dram_w = out

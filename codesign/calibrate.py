@@ -1,0 +1,614 @@
+"""Fit a hardware spec to the machine at hand from microbenchmarks.
+
+``calibrate(device="cpu", out="host.yaml")`` times a fixed set of single-op microbenchmarks
+(never the zoo workloads validation later runs): GEMMs of several shapes, every conv variant
+over kernel sizes and channel counts (depthwise included), elementwise add/copy at sizes from
+L1 to DRAM, softmax, batch/layer norm, reductions, pooling, resampling, fused attention and
+tiny ops that expose the per-op dispatch cost. It then fits the spec's free parameters so that
+the registered cost model of the spec's kind reproduces the timings:
+
+    minimise  sum_b  soft_l1( log(predicted_b(theta)) - log(measured_b) )
+
+with ``predicted_b`` the sum of :func:`codesign.simulate.estimate_costs` latencies over the
+ops :func:`codesign.trace` records for benchmark ``b`` (eager mode), and ``theta`` the logs of
+``dispatch.eager_overhead_s``, the achieved DRAM bandwidth, the L2/L3 bandwidths (CPU) and one
+efficiency per op class (``matmul``, ``conv.<variant>``, ``attention``, ``vector``, ``softmax``,
+``norm``, ``reduction``, ``pool``). Log residuals weigh every benchmark by its relative error;
+``soft_l1`` keeps one disturbed timing from dragging the fit (scipy ``least_squares``).
+
+Timing: every benchmark is run in ``rounds`` interleaved rounds (shuffled order); a round
+times batches of calls and keeps the median per-call time; the result is the minimum over
+rounds, the estimate least disturbed by other processes (this host drifts 5-60%).
+
+The written YAML starts from the base preset (``host-cpu`` for a CPU), replaces the fitted
+numbers and the cache sizes / clock / SIMD width the OS reports, and records provenance:
+device name, torch version, threads, date, each benchmark's residual and the fit summary.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import CodesignError, HardwareError, MeasureError
+
+DEVICES = ("cpu", "cuda")
+
+
+# --- microbenchmarks -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bench:
+    """One microbenchmark: ``build()`` returns (module, inputs) to time ``module(*inputs)``."""
+
+    name: str
+    group: str                     # what it calibrates: overhead, gemm, conv, memory, ...
+    build: Callable[[], tuple]
+    quick: bool = False            # part of the --quick set
+
+
+class _Fn:
+    """Factory of a tiny nn.Module whose forward is ``fn(*inputs, *params)``."""
+
+    def __new__(cls, fn, *params):
+        import torch
+
+        class Op(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.ws = torch.nn.ParameterList(
+                    [torch.nn.Parameter(p, requires_grad=False) for p in params])
+
+            def forward(self, *xs):
+                return fn(*xs, *self.ws)
+
+        return Op().eval()
+
+
+def _r(*shape):
+    import torch
+
+    return torch.randn(*shape)
+
+
+def cpu_benchmarks() -> list[Bench]:
+    """The CPU microbenchmark set (shapes chosen to span the op classes, cache levels and the
+    channel counts / spatial sizes of vision networks; no zoo model is used)."""
+    import torch
+    import torch.nn.functional as F
+
+    out: list[Bench] = []
+
+    def add(name, group, build, quick=False):
+        out.append(Bench(name, group, build, quick))
+
+    # dispatch overhead: tiny tensors, cost ~ per-op framework overhead only
+    add("tiny_add", "overhead", lambda: (_Fn(lambda x: x + x), [_r(8)]), True)
+    add("tiny_relu", "overhead", lambda: (_Fn(torch.relu), [_r(1, 8, 4, 4)]), True)
+    add("tiny_conv1x1", "overhead",
+        lambda: (_Fn(lambda x, w: F.conv2d(x, w), _r(8, 8, 1, 1)), [_r(1, 8, 4, 4)]), True)
+    add("tiny_bn", "overhead", lambda: (_Fn(lambda x, m, v: F.batch_norm(x, m, v), torch.zeros(8),
+                                             torch.ones(8)), [_r(1, 8, 4, 4)]), True)
+    add("tiny_linear", "overhead",
+        lambda: (_Fn(lambda x, w, b: F.linear(x, w, b), _r(8, 8), _r(8)), [_r(2, 8)]), True)
+    add("tiny_mean", "overhead", lambda: (_Fn(lambda x: x.mean((2, 3))), [_r(1, 8, 4, 4)]))
+    add("tiny_softmax", "overhead", lambda: (_Fn(lambda x: torch.softmax(x, -1)), [_r(4, 8)]))
+
+    # GEMMs
+    for (m, n, k), q in (((64, 64, 64), False), ((256, 256, 256), True), ((512, 512, 512), True),
+                         ((1024, 1024, 1024), False), ((1, 1000, 2048), True),
+                         ((196, 1536, 384), True), ((8, 2048, 1024), False),
+                         ((1568, 384, 1536), False)):
+        add(f"linear_{m}x{n}x{k}", "gemm",
+            lambda m=m, n=n, k=k: (_Fn(lambda x, w, b: F.linear(x, w, b), _r(n, k), _r(n)),
+                                   [_r(m, k)]), q)
+    for (b, m, n, k), q in (((6, 197, 197, 64), True), ((8, 196, 64, 196), False),
+                            ((16, 64, 64, 64), False)):
+        add(f"bmm_{b}x{m}x{n}x{k}", "gemm",
+            lambda b=b, m=m, n=n, k=k: (_Fn(torch.bmm), [_r(b, m, k), _r(b, k, n)]), q)
+
+    def conv(name, n, cin, cout, hw, k, stride=1, groups=1, dil=1, quick=False, pad=None):
+        kk = k if isinstance(k, tuple) else (k, k)
+        p = pad if pad is not None else tuple(dil * (x // 2) for x in kk)
+        add(name, "conv", lambda: (_Fn(lambda x, w, b: F.conv2d(x, w, b, stride, p, dil, groups),
+                                       _r(cout, cin // groups, *kk), _r(cout)),
+                                   [_r(n, cin, hw, hw)]), quick)
+
+    for n, c, hw, q in ((1, 64, 56, True), (1, 128, 28, False), (1, 256, 14, True),
+                        (1, 512, 7, False), (8, 64, 28, False), (4, 256, 14, False),
+                        (1, 32, 112, False)):
+        conv(f"conv3x3_n{n}_c{c}_{hw}", n, c, c, hw, 3, quick=q)
+    conv("conv3x3_s2_c64_56", 1, 64, 128, 56, 3, stride=2)
+    for n, ci, co, hw, q in ((1, 64, 256, 56, True), (1, 256, 64, 56, False),
+                             (1, 512, 128, 28, False), (1, 1024, 256, 14, True),
+                             (1, 2048, 512, 7, False), (8, 96, 384, 28, False),
+                             (1, 16, 96, 112, False), (1, 320, 1280, 7, True)):
+        conv(f"conv1x1_n{n}_{ci}to{co}_{hw}", n, ci, co, hw, 1, quick=q)
+    for n, c, hw, k, s, q in ((1, 32, 112, 3, 1, True), (1, 144, 56, 3, 1, False),
+                              (1, 192, 28, 3, 2, False), (1, 576, 14, 3, 1, True),
+                              (1, 960, 7, 3, 1, False), (1, 96, 56, 7, 1, True),
+                              (1, 384, 14, 7, 1, False), (8, 144, 28, 3, 1, False),
+                              (1, 240, 14, 5, 1, False)):
+        conv(f"dw{k}x{k}_n{n}_c{c}_{hw}_s{s}", n, c, c, hw, k, stride=s, groups=c, quick=q)
+    conv("grouped_g32_c128_56", 1, 128, 128, 56, 3, groups=32, quick=True)
+    conv("grouped_g32_c512_14", 1, 512, 512, 14, 3, groups=32)
+    conv("grouped_g4_c256_14", 1, 256, 256, 14, 3, groups=4)
+    conv("dilated_d2_c256_14", 1, 256, 256, 14, 3, dil=2, quick=True)
+    conv("dilated_d4_c128_28", 1, 128, 128, 28, 3, dil=4)
+    conv("stem7x7_s2_3to64_224", 1, 3, 64, 224, 7, stride=2, quick=True)
+    conv("large7x7_c64_28", 1, 64, 64, 28, 7)
+    conv("band1x7_c64_28", 1, 64, 64, 28, (1, 7), quick=True)
+    conv("band7x1_c128_14", 1, 128, 128, 14, (7, 1))
+    conv("band1x11_c32_56", 1, 32, 32, 56, (1, 11))
+    add("conv3d_3x3x3_c64", "conv", lambda: (
+        _Fn(lambda x, w: F.conv3d(x, w, padding=1), _r(64, 64, 3, 3, 3)), [_r(1, 64, 4, 28, 28)]),
+        True)
+    add("conv3d_1x1x1_c256", "conv", lambda: (
+        _Fn(lambda x, w: F.conv3d(x, w), _r(128, 256, 1, 1, 1)), [_r(1, 256, 4, 14, 14)]))
+    add("conv3d_3x1x1_c64", "conv", lambda: (
+        _Fn(lambda x, w: F.conv3d(x, w, padding=(1, 0, 0)), _r(64, 64, 3, 1, 1)),
+        [_r(1, 64, 4, 28, 28)]))
+    add("convT4x4_s2_c64_28", "conv", lambda: (
+        _Fn(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1), _r(64, 32, 4, 4)),
+        [_r(1, 64, 28, 28)]), True)
+    add("convT2x2_s2_c128_14", "conv", lambda: (
+        _Fn(lambda x, w: F.conv_transpose2d(x, w, stride=2), _r(128, 64, 2, 2)),
+        [_r(1, 128, 14, 14)]))
+
+    # memory hierarchy: add (2 reads + 1 write) and copy at 16 KiB .. 64 MiB per tensor
+    for e in (12, 14, 16, 18, 20, 21, 22, 23, 24):
+        n = 2 ** e
+        add(f"add_{n}", "memory", lambda n=n: (_Fn(lambda x, y: x + y), [_r(n), _r(n)]),
+            e in (14, 18, 21, 23))
+        if e % 2 == 0:
+            add(f"copy_{n}", "memory", lambda n=n: (_Fn(lambda x: x.clone()), [_r(n)]),
+                e in (16, 22))
+    add("relu_1x64x112x112", "memory", lambda: (_Fn(torch.relu), [_r(1, 64, 112, 112)]), True)
+    add("mul_8x256x28x28", "memory", lambda: (_Fn(lambda x: x * 0.5), [_r(8, 256, 28, 28)]))
+    add("hardswish_1x96x56x56", "memory",
+        lambda: (_Fn(F.hardswish), [_r(1, 96, 56, 56)]))
+    add("gelu_197x1536", "memory", lambda: (_Fn(F.gelu), [_r(1, 197, 1536)]), True)
+    add("sigmoid_1x144x56x56", "memory", lambda: (_Fn(torch.sigmoid), [_r(1, 144, 56, 56)]))
+    add("cat_2x128x28x28", "memory",
+        lambda: (_Fn(lambda x, y: torch.cat([x, y], 1)), [_r(1, 128, 28, 28), _r(1, 128, 28, 28)]))
+    add("permute_copy_1x256x56x56", "memory",
+        lambda: (_Fn(lambda x: x.permute(0, 2, 3, 1).contiguous()), [_r(1, 256, 56, 56)]), True)
+
+    # softmax / norms / reductions / pooling / resampling
+    for rows, cols, q in ((6 * 197, 197, True), (1, 1000, False), (8 * 196, 196, False),
+                          (4096, 49, False)):
+        add(f"softmax_{rows}x{cols}", "softmax",
+            lambda rows=rows, cols=cols: (_Fn(lambda x: torch.softmax(x, -1)), [_r(rows, cols)]), q)
+    for n, c, hw, q in ((1, 64, 112, True), (1, 256, 56, False), (1, 1024, 14, False),
+                        (8, 128, 28, False)):
+        add(f"batchnorm_n{n}_c{c}_{hw}", "norm",
+            lambda n=n, c=c, hw=hw: (_Fn(lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b),
+                                         torch.zeros(c), torch.ones(c), _r(c), _r(c)),
+                                     [_r(n, c, hw, hw)]), q)
+    for rows, d, q in ((197, 384, True), (8 * 197, 384, False), (3136, 96, False)):
+        add(f"layernorm_{rows}x{d}", "norm",
+            lambda rows=rows, d=d: (_Fn(lambda x, w, b: F.layer_norm(x, (d,), w, b), _r(d), _r(d)),
+                                    [_r(rows, d)]), q)
+    add("groupnorm_g32_c256_28", "norm", lambda: (
+        _Fn(lambda x: F.group_norm(x, 32)), [_r(1, 256, 28, 28)]))
+    add("mean_hw_1x2048x7x7", "reduction", lambda: (_Fn(lambda x: x.mean((2, 3))),
+                                                     [_r(1, 2048, 7, 7)]), True)
+    add("mean_hw_8x1280x7x7", "reduction", lambda: (_Fn(lambda x: x.mean((2, 3))),
+                                                     [_r(8, 1280, 7, 7)]))
+    add("sum_c_1x256x56x56", "reduction", lambda: (_Fn(lambda x: x.sum(1)), [_r(1, 256, 56, 56)]))
+    add("amax_1x512x28x28", "reduction", lambda: (_Fn(lambda x: x.amax(1)), [_r(1, 512, 28, 28)]))
+    add("maxpool3x3s2_1x64x112", "pool", lambda: (
+        _Fn(lambda x: F.max_pool2d(x, 3, 2, 1)), [_r(1, 64, 112, 112)]), True)
+    add("maxpool2x2_1x256x52", "pool", lambda: (_Fn(lambda x: F.max_pool2d(x, 2, 2)),
+                                                 [_r(1, 256, 52, 52)]))
+    add("avgpool_global_8x2048x7", "pool", lambda: (
+        _Fn(lambda x: F.adaptive_avg_pool2d(x, 1)), [_r(8, 2048, 7, 7)]), True)
+    add("avgpool3x3_1x192x28", "pool", lambda: (
+        _Fn(lambda x: F.avg_pool2d(x, 3, 1, 1)), [_r(1, 192, 28, 28)]))
+    add("upsample2x_1x64x56", "resample", lambda: (
+        _Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="nearest")), [_r(1, 64, 56, 56)]))
+    add("pixel_shuffle_1x64x56", "resample", lambda: (
+        _Fn(lambda x: F.pixel_shuffle(x, 2)), [_r(1, 64, 56, 56)]))
+
+    # fused attention (SDPA flash kernel on CPU)
+    for b, h, l, d, q in ((1, 6, 197, 64, True), (8, 6, 197, 64, False), (1, 8, 784, 32, False)):
+        add(f"sdpa_{b}x{h}x{l}x{d}", "attention", lambda b=b, h=h, l=l, d=d: (
+            _Fn(F.scaled_dot_product_attention), [_r(b, h, l, d), _r(b, h, l, d), _r(b, h, l, d)]),
+            q)
+    return out
+
+
+# --- timing --------------------------------------------------------------------------------
+
+def _wall_timer(device: str):
+    """(sync, now) for timing batches of calls on ``device``."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.synchronize, time.perf_counter
+    return (lambda: None), time.perf_counter
+
+
+def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
+              sync=lambda: None, now=time.perf_counter) -> float:
+    """Median per-call seconds over ``batches`` batches sized to take ~``target_s`` each."""
+    fn()
+    sync()
+    t0 = now()
+    fn()
+    sync()
+    est = max(now() - t0, 1e-7)
+    inner = int(min(200, max(1, target_s / est)))
+    per_call = []
+    for _ in range(batches):
+        t0 = now()
+        for _ in range(inner):
+            fn()
+        sync()
+        per_call.append((now() - t0) / inner)
+    return statistics.median(per_call)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A timed benchmark and the ops its trace records (for the fit)."""
+
+    name: str
+    group: str
+    measured_s: float
+    ops: tuple                    # codesign Op objects (forward)
+    rounds: tuple[float, ...] = ()
+
+
+def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 3,
+                   target_s: float = 0.01, seed: int = 0, progress=None) -> list[Observation]:
+    """Time every benchmark in ``rounds`` shuffled, interleaved rounds; keep the minimum."""
+    import torch
+
+    from .extract import trace
+
+    sync, now = _wall_timer(device)
+    built = []
+    for b in benches:
+        mod, xs = b.build()
+        graph = trace(mod, *xs, name=b.name)
+        mod = mod.to(device)
+        xs = [x.to(device) for x in xs]
+        built.append((b, mod, xs, graph))
+    samples: dict[str, list[float]] = {b.name: [] for b in benches}
+    rng = random.Random(seed)
+    with torch.no_grad():
+        for r in range(rounds):
+            order = list(range(len(built)))
+            rng.shuffle(order)
+            for i in order:
+                b, mod, xs, _ = built[i]
+                try:
+                    samples[b.name].append(time_call(lambda: mod(*xs), target_s, sync=sync, now=now))
+                except Exception as exc:  # a benchmark the build cannot run is a tool error
+                    raise MeasureError(f"microbenchmark {b.name} failed on {device}: "
+                                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            if progress:
+                progress(f"round {r + 1}/{rounds} done")
+    return [Observation(b.name, b.group, min(samples[b.name]), tuple(g.ops),
+                        tuple(samples[b.name])) for b, _, _, g in built]
+
+
+# --- the fit -------------------------------------------------------------------------------
+
+def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
+    """Knob paths the fit adjusts: dispatch overhead, bandwidths and the efficiency of every
+    op class some benchmark exercises (a class no benchmark touches keeps its preset value)."""
+    from .cost import registry
+
+    registry()
+    keys = {"dispatch.eager_overhead_s", "efficiency.memory"}
+    if hw.kind == "cpu":
+        from .cost.cpu import efficiency_key
+
+        keys |= {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
+        for ob in observations:
+            for op in ob.ops:
+                k = efficiency_key(op)
+                if k != "memory":
+                    keys.add("efficiency." + k)
+    else:
+        keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",
+                                             "softmax", "norm", "reduction", "pool", "attention")}
+    return sorted(keys)
+
+
+BOUNDS = {
+    "dispatch.eager_overhead_s": (1e-8, 1e-3),
+    "cpu.l2_bandwidth_bytes_per_s": (1e8, 1e13),
+    "cpu.l3_bandwidth_bytes_per_s": (1e8, 1e13),
+}
+EFF_BOUNDS = (1e-4, 1.0)
+
+
+def _get(hw, path: str) -> float:
+    obj: Any = hw
+    head, _, rest = path.partition(".")
+    if head == "efficiency":
+        return float(hw.eff(rest))
+    for part in path.split("."):
+        obj = obj[part] if isinstance(obj, Mapping) else getattr(obj, part)
+    return float(obj)
+
+
+def predict(hw, ops_per_bench: Sequence[Sequence], knobs: Mapping[str, Any] | None = None):
+    """Predicted eager latency of each benchmark (sum over its ops) on ``hw`` with ``knobs``;
+    knob values may be arrays (one prediction per column)."""
+    from .cost import registry
+    from .cost.base import CostContext
+
+    spec = hw.with_knobs(knobs) if knobs else hw
+    reg = registry()
+    ctx = CostContext("fp32", "eager", "nchw")
+    out = []
+    for ops in ops_per_bench:
+        total = 0.0
+        for op in ops:
+            fn = reg.lookup(op.kind, spec.kind) if op.supported else None
+            if fn is None:
+                continue
+            total = total + fn(op, spec, ctx).latency_s
+        out.append(total)
+    return out
+
+
+@dataclass(frozen=True)
+class FitResult:
+    values: dict            # knob path -> fitted value
+    residuals: dict         # benchmark -> log(pred / measured)
+    predicted_s: dict
+    cost: float
+    success: bool
+    message: str
+
+    @property
+    def median_abs_error(self) -> float:
+        return float(np.median([abs(math.expm1(r)) for r in self.residuals.values()]))
+
+    @property
+    def max_abs_error(self) -> float:
+        return float(max(abs(math.expm1(r)) for r in self.residuals.values()))
+
+
+def fit(hw, observations: Sequence[Observation], params: Sequence[str] | None = None,
+        loss: str = "soft_l1") -> FitResult:
+    """Least-squares fit of ``params`` (knob paths) to the observations, in log space."""
+    from scipy.optimize import least_squares
+
+    params = list(params or free_parameters(hw, observations))
+    if hw.kind == "cpu" and "efficiency.memory" in params:
+        # the DRAM term is dram_bandwidth x eff(memory): fit the product via eff with the
+        # peak raised high enough that the fitted fraction stays <= 1
+        hw = hw.with_knobs({"dram_bandwidth_bytes_per_s": max(hw.dram_bandwidth_bytes_per_s, 1e11)})
+    lo, hi, x0 = [], [], []
+    for p in params:
+        a, b = BOUNDS.get(p, EFF_BOUNDS)
+        v = min(max(_get(hw, p), a * 1.0001), b * 0.9999)
+        lo.append(math.log(a))
+        hi.append(math.log(b))
+        x0.append(math.log(v))
+    ops = [ob.ops for ob in observations]
+    meas = np.log([ob.measured_s for ob in observations])
+
+    def resid(x):
+        knobs = dict(zip(params, np.exp(x)))
+        pred = np.asarray(predict(hw, ops, knobs), dtype=float)
+        return np.log(np.maximum(pred, 1e-12)) - meas
+
+    res = least_squares(resid, np.array(x0), bounds=(lo, hi), loss=loss, f_scale=0.1,
+                        x_scale=1.0, diff_step=1e-3, max_nfev=400)
+    values = dict(zip(params, (float(v) for v in np.exp(res.x))))
+    r = resid(res.x)
+    pred = np.exp(r + meas)
+    return FitResult(values, {ob.name: float(v) for ob, v in zip(observations, r)},
+                     {ob.name: float(p) for ob, p in zip(observations, pred)},
+                     float(res.cost), bool(res.success), str(res.message))
+
+
+# --- host facts ----------------------------------------------------------------------------
+
+def host_facts() -> dict:
+    """Cache sizes, clock and SIMD width as the OS reports them (Linux sysfs / cpuinfo)."""
+    facts: dict[str, Any] = {}
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for idx in sorted(base.glob("index*")) if base.is_dir() else []:
+        try:
+            level = int((idx / "level").read_text().strip())
+            kind = (idx / "type").read_text().strip()
+            size = (idx / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        mult = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1:], 1)
+        value = float(size.rstrip("KMG")) * mult
+        if kind in ("Data", "Unified"):
+            facts[f"l{level}_bytes"] = value
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            if line.startswith("cpu MHz") and "clock_hz" not in facts:
+                facts["clock_hz"] = float(line.split(":")[1]) * 1e6
+            if line.startswith("flags") and "simd_width_bits" not in facts:
+                flags = set(line.split(":")[1].split())
+                facts["simd_width_bits"] = (512 if "avx512f" in flags else 256 if "avx2" in flags
+                                            else 128)
+                facts["fma"] = "fma" in flags
+    except OSError:
+        pass
+    return facts
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name()
+    from .measure import cpu_name
+
+    return cpu_name()
+
+
+# --- calibrate -----------------------------------------------------------------------------
+
+def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
+              quick: bool = False, base: str | None = None, rounds: int | None = None,
+              threads: int | None = None, progress: Callable[[str], None] | None = None):
+    """Microbenchmark ``device``, fit the spec and write it to ``out`` (None: do not write).
+
+    ``base``: preset (or YAML) to start from; default ``host-cpu`` on a CPU (required on
+    CUDA: the GPU preset of the card). Returns the fitted :class:`HardwareSpec`.
+    """
+    import torch
+
+    from hw_models import PRESET_DIR, load_hardware, load_spec_dict
+
+    if device not in DEVICES:
+        from .errors import did_you_mean
+
+        raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
+                           f"{', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
+                           "(torch.cuda.is_available() is False)")
+    if device == "cuda" and base is None:
+        raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
+    if out is not None:
+        outp = Path(out)
+        if outp.resolve().parent == PRESET_DIR.resolve():
+            raise HardwareError(f"{out}: calibrate never writes into hw_models/ (presets); "
+                                "choose another path")
+    hw0 = load_hardware(base or "host-cpu")
+    if device == "cpu" and hw0.kind != "cpu":
+        raise HardwareError(f"base spec {hw0.name!r} is kind {hw0.kind}; calibrate --device cpu "
+                            "needs a cpu spec")
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    t_start = time.perf_counter()
+    try:
+        n_threads = torch.get_num_threads()
+        facts = host_facts() if device == "cpu" else {}
+        hw = hw0
+        if device == "cpu":
+            knobs: dict[str, Any] = {"cores": n_threads}
+            for k in ("l1_bytes", "l2_bytes", "l3_bytes", "clock_hz", "simd_width_bits"):
+                if k in facts:
+                    knobs[k] = facts[k]
+            hw = hw0.with_knobs(knobs)
+        benches = [b for b in (cpu_benchmarks()) if b.quick or not quick]
+        obs = run_benchmarks(benches, device=device, rounds=rounds or (2 if quick else 5),
+                             target_s=0.004 if quick else 0.015, progress=progress)
+        result = fit(hw, obs)
+    finally:
+        torch.set_num_threads(old_threads)
+    elapsed = time.perf_counter() - t_start
+    spec = _write_spec(hw, result, obs, device, n_threads, quick, elapsed, facts, out)
+    return spec
+
+
+def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, facts, out):
+    import torch
+
+    from hw_models import load_spec_dict
+
+    d = hw.to_dict()
+    values = dict(result.values)
+    if hw.kind == "cpu" and "efficiency.memory" in values:
+        achieved = max(hw.dram_bandwidth_bytes_per_s, 1e11) * values.pop("efficiency.memory")
+        peak = max(hw.dram_bandwidth_bytes_per_s, achieved / 0.9)
+        d["dram_bandwidth_bytes_per_s"] = float(peak)
+        d["efficiency"]["memory"] = float(achieved / peak)
+    for path, v in values.items():
+        head, _, rest = path.partition(".")
+        if head == "efficiency":
+            d["efficiency"][rest] = round(float(min(v, 1.0)), 5)
+        elif head == "dispatch":
+            d["dispatch"][rest] = float(v)
+        elif head == "cpu":
+            d["cpu"][rest] = float(v)
+        else:
+            d[path] = float(v)
+    if hw.kind == "cpu":
+        d["cpu"]["cores"] = int(threads)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    name = _device_name(device)
+    d["name"] = f"{hw.name}-calibrated"
+    d["source"] = (f"codesign calibrate --device {device}{' --quick' if quick else ''} on {name}, "
+                   f"{now}, torch {torch.__version__}, {threads} thread(s); started from preset "
+                   f"{hw.name}")
+    d["notes"] = ("Fitted from microbenchmarks only (codesign.calibrate): dispatch overhead, "
+                  "bandwidths and per-class efficiencies. Cache sizes, clock and SIMD width as "
+                  "the OS reports them. " + str(d.get("notes", "")))[:2000]
+    d["provenance"] = {
+        "tool": "codesign calibrate", "device": device, "device_name": name,
+        "torch_version": torch.__version__, "threads": int(threads), "date": now,
+        "quick": bool(quick), "elapsed_s": round(elapsed, 1), "base_preset": hw.name,
+        "host_facts": {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                           else v) for k, v in facts.items()},
+        "fit": {
+            "method": "scipy least_squares on log(pred/measured), soft_l1, f_scale 0.1",
+            "success": result.success, "message": result.message, "cost": result.cost,
+            "median_abs_error": round(result.median_abs_error, 4),
+            "max_abs_error": round(result.max_abs_error, 4),
+            "parameters": {k: float(v) for k, v in result.values.items()},
+        },
+        "benchmarks": [
+            {"name": o.name, "group": o.group, "measured_s": float(f"{o.measured_s:.4g}"),
+             "predicted_s": float(f"{result.predicted_s[o.name]:.4g}"),
+             "error": round(math.expm1(result.residuals[o.name]), 4)}
+            for o in obs],
+    }
+    spec = load_spec_dict(d, file=str(out or "<calibrated>"))
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        header = (f"# Calibrated by `codesign calibrate --device {device}"
+                  f"{' --quick' if quick else ''}` on {name} ({now}).\n")
+        Path(out).write_text(header + spec.to_yaml(), encoding="utf-8")
+    return spec
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+def cmd_calibrate(args) -> int:
+    import sys
+
+    def progress(msg):
+        print(f"calibrate: {msg}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    spec = calibrate(device=args.device, out=args.out, quick=args.quick, base=args.hw,
+                     threads=args.threads, progress=progress)
+    fit_info = spec.provenance["fit"]
+    print(f"wrote {args.out} ({spec.name}) in {time.perf_counter() - t0:.1f} s: "
+          f"{len(spec.provenance['benchmarks'])} microbenchmarks, fit median |error| "
+          f"{fit_info['median_abs_error'] * 100:.1f}%, max {fit_info['max_abs_error'] * 100:.1f}%")
+    print(f"  eager overhead {spec.dispatch.eager_overhead_s * 1e6:.2f} us/op; "
+          + ", ".join(f"{k} {v:.3g}" for k, v in spec.efficiency.items()))
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("calibrate", help="fit a hardware spec to this machine from microbenchmarks")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--out", default="host.yaml", help="where to write the fitted spec (YAML)")
+    p.add_argument("--quick", action="store_true", help="fewer benchmarks and rounds (< 60 s)")
+    p.add_argument("--hw", default=None, help="preset or YAML to start from (default host-cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.set_defaults(func=cmd_calibrate)
+
+
+__all__ = ["calibrate", "fit", "predict", "run_benchmarks", "cpu_benchmarks", "Bench",
+           "Observation", "FitResult", "free_parameters", "host_facts", "register_cli"]
