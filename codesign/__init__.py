@@ -38,4 +38,8 @@ def __getattr__(name: str):
         module, attr = _API[name]
     except KeyError:
         raise AttributeError(f"module 'codesign' has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), attr)
+    value = getattr(importlib.import_module(module), attr)
+    if module == f"codesign.{name}":
+        # importing the submodule bound the (callable) module itself to this attribute
+        return globals().get(name, value)
+    return value

@@ -240,7 +240,8 @@ def _wall_timer(device: str):
 
 def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
               sync=lambda: None, now=time.perf_counter) -> float:
-    """Median per-call seconds over ``batches`` batches sized to take ~``target_s`` each."""
+    """Fastest per-call seconds over ``batches`` batches sized to take ~``target_s`` each (the
+    minimum: interference from other processes only ever adds time)."""
     fn()
     sync()
     t0 = now()
@@ -255,7 +256,7 @@ def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
             fn()
         sync()
         per_call.append((now() - t0) / inner)
-    return statistics.median(per_call)
+    return min(per_call)
 
 
 @dataclass(frozen=True)
@@ -547,14 +548,14 @@ def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, fac
     name = _device_name(device)
     d["name"] = f"{hw.name}-calibrated"
     d["source"] = (f"codesign calibrate --device {device}{' --quick' if quick else ''} on {name}, "
-                   f"{now}, torch {torch.__version__}, {threads} thread(s); started from preset "
+                   f"{now}, torch {str(torch.__version__)}, {threads} thread(s); started from preset "
                    f"{hw.name}")
     d["notes"] = ("Fitted from microbenchmarks only (codesign.calibrate): dispatch overhead, "
                   "bandwidths and per-class efficiencies. Cache sizes, clock and SIMD width as "
                   "the OS reports them. " + str(d.get("notes", "")))[:2000]
     d["provenance"] = {
         "tool": "codesign calibrate", "device": device, "device_name": name,
-        "torch_version": torch.__version__, "threads": int(threads), "date": now,
+        "torch_version": str(torch.__version__), "threads": int(threads), "date": now,
         "quick": bool(quick), "elapsed_s": round(elapsed, 1), "base_preset": hw.name,
         "host_facts": {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
                            else v) for k, v in facts.items()},

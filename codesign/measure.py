@@ -489,7 +489,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         latency_s=statistics.median(times), times_s=tuple(times),
         p10_s=quantile(times, 0.1), p90_s=quantile(times, 0.9), q1_s=quantile(times, 0.25),
         q3_s=quantile(times, 0.75), warmup=warmup, repeats=repeat, threads=n_threads,
-        device=device, device_name=str(timer.name()), torch_version=torch.__version__,
+        device=device, device_name=str(timer.name()), torch_version=str(torch.__version__),
         dtype=dtype, cuda_graphs=cuda_graphs, ops=ops, unmatched=unmatched, graph=graph)
 
 

@@ -149,3 +149,7 @@ def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
 
 
 __all__ = ["simulate", "estimate_costs", "Estimate", "make_context", "ENGINES", "OpKind"]
+
+from ._callable import make_callable  # noqa: E402
+
+make_callable(__name__)

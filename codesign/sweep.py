@@ -475,7 +475,7 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
                               pure=False, retries=2)
             futures.append(f)
             by_key[f.key] = t
-        for f in as_completed(futures):
+        for f in as_completed(futures, loop=client.loop):
             yield by_key[f.key], f.result()
     finally:
         for f in futures:

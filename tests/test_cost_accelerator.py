@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from codesign.graph import (
 from hw_models import load_hardware, load_spec_dict
 
 REG = registry()
+preset = functools.lru_cache(maxsize=None)(load_hardware)  # frozen specs: parse each YAML once
 INT8 = CostContext("int8", "eager")
 PRESET = "condensation-accelerator"
 
@@ -168,7 +170,7 @@ def test_streaming_closed_form_per_row():
 
 
 def test_cross_channel_pool_stored_vs_fused_merged_op():
-    hw = load_hardware(PRESET)
+    hw = preset(PRESET)
     # Condensation-style layer: conv 256 -> 2 x 256, max over channel pairs, 26x26
     conv = conv_op(256, 512, 3, 26)
     pool = ccp_op(256, 2, 26)
@@ -248,7 +250,7 @@ def acc_ops(draw):
 @FAST
 @given(op=acc_ops(), mode=st.sampled_from(["eager", "fused"]))
 def test_latency_at_least_roofline_floor(op, mode):
-    hw = load_hardware(PRESET)
+    hw = preset(PRESET)
     ctx = CostContext("int8", mode)
     c = cost(op, hw, ctx)
     floor = roofline_floor(op, hw, ctx)
@@ -261,7 +263,7 @@ def test_latency_at_least_roofline_floor(op, mode):
 @FAST
 @given(op=acc_ops(), knob=st.sampled_from(KNOBS), data=st.data())
 def test_non_increasing_in_every_resource(op, knob, data):
-    hw = load_hardware(PRESET)
+    hw = preset(PRESET)
     lo = data.draw(knob_values[knob])
     grid = np.asarray([lo * f for f in (1.0, 1.5, 2.0, 4.0, 16.0)])
     if knob == "mac_count":
@@ -278,7 +280,7 @@ def test_non_increasing_in_every_resource(op, knob, data):
 @FAST
 @given(op=acc_ops(), data=st.data())
 def test_vectorized_equals_scalar(op, data):
-    hw = load_hardware(PRESET)
+    hw = preset(PRESET)
     knobs = {k: np.asarray([data.draw(knob_values[k]) for _ in range(3)]) for k in KNOBS}
     vec = cost(op, hw.with_knobs(knobs))
     for i in range(3):

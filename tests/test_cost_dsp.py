@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from codesign.graph import (
 from hw_models import load_hardware, load_spec_dict
 
 REG = registry()
+preset = functools.lru_cache(maxsize=None)(load_hardware)  # frozen specs: parse each YAML once
 INT8 = CostContext("int8", "eager")
 FUSED = CostContext("int8", "fused")
 
@@ -279,10 +281,10 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 @FAST
-@given(op=dsp_ops(), preset=st.sampled_from(PRESETS), dtype=st.sampled_from(["int8", "fp16", "fp32"]),
+@given(op=dsp_ops(), name=st.sampled_from(PRESETS), dtype=st.sampled_from(["int8", "fp16", "fp32"]),
        mode=st.sampled_from(["eager", "fused"]))
-def test_latency_at_least_roofline_floor(op, preset, dtype, mode):
-    hw = load_hardware(preset)
+def test_latency_at_least_roofline_floor(op, name, dtype, mode):
+    hw = preset(name)
     ctx = CostContext(dtype, mode)
     c = cost(op, hw, ctx)
     floor = roofline_floor(op, hw, ctx)
@@ -294,10 +296,10 @@ def test_latency_at_least_roofline_floor(op, preset, dtype, mode):
 
 
 @FAST
-@given(op=dsp_ops(), preset=st.sampled_from(PRESETS), knob=st.sampled_from(KNOBS),
+@given(op=dsp_ops(), name=st.sampled_from(PRESETS), knob=st.sampled_from(KNOBS),
        data=st.data())
-def test_non_increasing_in_every_resource(op, preset, knob, data):
-    hw = load_hardware(preset)
+def test_non_increasing_in_every_resource(op, name, knob, data):
+    hw = preset(name)
     lo = data.draw(knob_values[knob])
     grid = np.sort(np.asarray([lo * f for f in (1.0, 1.5, 2.0, 4.0, 16.0)]))
     if knob == "hvx_units":
@@ -307,9 +309,9 @@ def test_non_increasing_in_every_resource(op, preset, knob, data):
 
 
 @FAST
-@given(op=dsp_ops(), preset=st.sampled_from(PRESETS), data=st.data())
-def test_vectorized_equals_scalar(op, preset, data):
-    hw = load_hardware(preset)
+@given(op=dsp_ops(), name=st.sampled_from(PRESETS), data=st.data())
+def test_vectorized_equals_scalar(op, name, data):
+    hw = preset(name)
     knobs = {k: np.asarray([data.draw(knob_values[k]) for _ in range(3)]) for k in KNOBS}
     vec = cost(op, hw.with_knobs(knobs))
     for i in range(3):

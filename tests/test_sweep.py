@@ -340,9 +340,9 @@ def test_event_engine_per_point(tmp_path):
     frame = sweep(spec, output=tmp_path, progress=False)
     assert (frame["engine"] == "event").all() and len(frame) == 4
     plan = load_sweep_spec(spec)
-    graphs = _trace(plan_points(plan).variants.values())
-    g = next(gr for gr in graphs.values() if gr.inputs[0].shape and
-             gr.ops[0].outputs[0].shape[1] == 32)
+    variants = plan_points(plan).variants
+    graphs = _trace(variants.values())
+    g = next(graphs[k] for k, v in variants.items() if dict(v.knobs)["out_ch"] == 32)
     hw = plan.hardware[0].spec.with_knobs({"vtcm_bytes": 262144})
     r = simulate(g, hw, dtype="fp16", mode="fused", engine="event")
     row = frame[(frame["out_ch"] == 32) & (frame["vtcm_bytes"] == 262144)].iloc[0]
@@ -382,7 +382,7 @@ def test_cli_prints_summary(tmp_path, capsys):
                                  "--no-progress"])
     assert args.func(args) == 0
     text = capsys.readouterr().out
-    assert "sweep t: 72 points" in text and "skipped 16 points: dtype tf32 on hexagon-v68" in text
+    assert "sweep t: 144 points" in text and "skipped 16 points: dtype tf32 on hexagon-v68" in text
     assert "best latency_s:" in text and "best energy_j:" in text
     assert str(tmp_path / "o" / "results.parquet") in text
 

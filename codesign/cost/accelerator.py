@@ -165,13 +165,13 @@ def _streamed_cost(hw, ctx: CostContext, compute_s, reads, writes, rows: int, ma
         overhead_s=dispatch_overhead(hw, ctx) + 0.0 * memory_s,
         dram_read_bytes=reads + 0.0 * memory_s,
         dram_write_bytes=writes + 0.0 * memory_s,
-        onchip_bytes=2.0 * (reads + writes) + onchip_extra,
+        onchip_bytes=2.0 * (reads + writes) + onchip_extra + 0.0 * memory_s,
         macs=float(macs),
         vector_ops=float(vector_ops),
         unit=unit,
         tiles=Tile(count=as_count(rows + 0.0 * memory_s), dma_in_bytes=reads / rows,
                    dma_out_bytes=writes / rows, compute_s=compute_s / rows,
-                   onchip_bytes=(reads + writes) / rows),
+                   onchip_bytes=(reads + writes) / rows + 0.0 * memory_s),
         note=note,
     )
 

@@ -1,0 +1,114 @@
+"""Calibration: the fit recovers known coefficients; the YAML it writes is a valid spec."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from codesign.calibrate import Observation, _write_spec, fit, predict
+from codesign.errors import CodesignError, HardwareError
+from codesign.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
+from hw_models import load_hardware, load_spec_file
+
+
+def _ew(n):
+    return Op(0, "m/add", "aten::add.Tensor", OpKind.ELEMENTWISE, "m",
+              (TensorSpec(1, (n,)), TensorSpec(2, (n,))), (TensorSpec(3, (n,)),))
+
+
+def _conv(c, hw, r):
+    a = ConvAttrs(c, c, (r, r), (1, 1), (r // 2, r // 2), (1, 1), 1)
+    return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+              (TensorSpec(1, (1, c, hw, hw)), TensorSpec(2, (c, c, r, r), is_weight=True)),
+              (TensorSpec(3, (1, c, hw, hw)),), a)
+
+
+def _mm(m, n, k):
+    return Op(0, "m/mm", "aten::mm", OpKind.MATMUL, "m",
+              (TensorSpec(1, (m, k)), TensorSpec(2, (k, n), is_weight=True)),
+              (TensorSpec(3, (m, n)),), MatMulAttrs(1, m, n, k))
+
+
+def _synthetic():
+    ops = {f"add_{e}": [_ew(2 ** e)] for e in (4, 6, 14, 16, 17, 18, 19, 21, 22, 24, 25)}
+    ops.update({f"conv3_{c}_{h}": [_conv(c, h, 3)] for c, h in ((64, 56), (128, 28), (256, 14))})
+    ops.update({f"conv1_{c}_{h}": [_conv(c, h, 1)] for c, h in ((64, 56), (256, 28), (512, 14))})
+    ops.update({f"mm_{m}": [_mm(m, m, m)] for m in (128, 256, 512)})
+    return ops
+
+
+PARAMS = ["dispatch.eager_overhead_s", "cpu.l2_bandwidth_bytes_per_s",
+          "cpu.l3_bandwidth_bytes_per_s", "efficiency.memory", "efficiency.conv.standard",
+          "efficiency.conv.pointwise", "efficiency.matmul"]
+
+
+def test_fit_recovers_known_coefficients():
+    base = load_hardware("host-cpu").with_knobs({"dram_bandwidth_bytes_per_s": 1e11})
+    truth = {"dispatch.eager_overhead_s": 7e-6, "cpu.l2_bandwidth_bytes_per_s": 150e9,
+             "cpu.l3_bandwidth_bytes_per_s": 60e9, "efficiency.memory": 0.09,
+             "efficiency.conv.standard": 0.42, "efficiency.conv.pointwise": 0.61,
+             "efficiency.matmul": 0.77}
+    ops = _synthetic()
+    measured = predict(base, list(ops.values()), truth)
+    obs = [Observation(name, "synthetic", float(t), tuple(o))
+           for (name, o), t in zip(ops.items(), measured)]
+    res = fit(base, obs, PARAMS, loss="linear")
+    for k, v in truth.items():
+        assert res.values[k] == pytest.approx(v, rel=0.02), k
+    assert res.max_abs_error < 1e-3
+
+
+def test_fit_is_robust_to_one_disturbed_timing():
+    base = load_hardware("host-cpu").with_knobs({"dram_bandwidth_bytes_per_s": 1e11})
+    truth = {"dispatch.eager_overhead_s": 5e-6, "cpu.l2_bandwidth_bytes_per_s": 100e9,
+             "cpu.l3_bandwidth_bytes_per_s": 40e9, "efficiency.memory": 0.1,
+             "efficiency.conv.standard": 0.5, "efficiency.conv.pointwise": 0.5,
+             "efficiency.matmul": 0.6}
+    ops = _synthetic()
+    measured = predict(base, list(ops.values()), truth)
+    obs = [Observation(name, "synthetic", float(t) * (3.0 if name == "conv3_128_28" else 1.0),
+                       tuple(o)) for (name, o), t in zip(ops.items(), measured)]
+    res = fit(base, obs, PARAMS)
+    assert res.values["efficiency.conv.standard"] == pytest.approx(0.5, rel=0.1)
+    assert res.values["efficiency.matmul"] == pytest.approx(0.6, rel=0.05)
+
+
+def test_written_spec_loads_and_keeps_fitted_numbers(tmp_path):
+    base = load_hardware("host-cpu")
+    ops = _synthetic()
+    obs = [Observation(n, "synthetic", 1e-3, tuple(o)) for n, o in ops.items()]
+    from codesign.calibrate import FitResult
+
+    values = {"dispatch.eager_overhead_s": 4e-6, "efficiency.matmul": 0.5,
+              "efficiency.memory": 0.2, "cpu.l2_bandwidth_bytes_per_s": 1e11}
+    res = FitResult(values, {o.name: 0.01 for o in obs}, {o.name: 1.01e-3 for o in obs}, 0.0,
+                    True, "ok")
+    out = tmp_path / "host.yaml"
+    spec = _write_spec(base, res, obs, "cpu", 2, True, 1.0, {"l2_bytes": 524288.0}, out)
+    again = load_spec_file(out)
+    assert again == spec
+    assert again.dispatch.eager_overhead_s == 4e-6
+    assert again.eff("matmul") == 0.5
+    # achieved DRAM bandwidth = 1e11 x 0.2, stored as peak x fraction
+    assert again.dram_bandwidth_bytes_per_s * again.eff("memory") == pytest.approx(2e10)
+    prov = again.provenance
+    for key in ("device_name", "torch_version", "threads", "date", "fit", "benchmarks"):
+        assert key in prov
+    assert prov["benchmarks"][0]["error"] == pytest.approx(math.expm1(0.01), abs=1e-4)
+
+
+def test_calibrate_bad_input(tmp_path):
+    from codesign.calibrate import calibrate
+
+    with pytest.raises(CodesignError, match="allowed: cpu, cuda"):
+        calibrate(device="tpu", out=None)
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(CodesignError, match="no CUDA GPU"):
+            calibrate(device="cuda", out=None, base="t4")
+    from hw_models import PRESET_DIR
+
+    with pytest.raises(HardwareError, match="never writes into hw_models"):
+        calibrate(device="cpu", out=PRESET_DIR / "mine.yaml")

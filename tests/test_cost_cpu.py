@@ -1,0 +1,138 @@
+"""CPU cost model: closed forms, cache levels, thread grain, invariants, vectorization."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.cost import registry
+from codesign.cost.base import CostContext
+from codesign.cost.cpu import GRAIN, active_threads, cache_bandwidth, efficiency_key
+from codesign.cost.roofline import roofline_floor
+from codesign.graph import (
+    AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, PoolAttrs, ReduceAttrs, TensorSpec,
+)
+from hw_models import load_hardware
+
+CTX = CostContext()
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    return load_hardware("host-cpu")
+
+
+def _cost(op, hw, ctx=CTX):
+    return registry().lookup(op.kind, "cpu")(op, hw, ctx)
+
+
+def ew(n):
+    return Op(0, "m/add", "aten::add.Tensor", OpKind.ELEMENTWISE, "m",
+              (TensorSpec(1, (n,)), TensorSpec(2, (n,))), (TensorSpec(3, (n,)),))
+
+
+def conv(c=64, k=64, hw=56, r=3, groups=1):
+    a = ConvAttrs(c, k, (r, r), (1, 1), (r // 2, r // 2), (1, 1), groups)
+    return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+              (TensorSpec(1, (1, c, hw, hw)), TensorSpec(2, (k, c // groups, r, r), is_weight=True)),
+              (TensorSpec(3, (1, k, hw, hw)),), a)
+
+
+def mm(m, n, k):
+    return Op(0, "m/mm", "aten::mm", OpKind.MATMUL, "m",
+              (TensorSpec(1, (m, k)), TensorSpec(2, (k, n), is_weight=True)),
+              (TensorSpec(3, (m, n)),), MatMulAttrs(1, m, n, k))
+
+
+def test_every_kind_but_other_is_registered():
+    reg = registry()
+    for kind in OpKind:
+        assert (reg.lookup(kind, "cpu") is not None) == (kind is not OpKind.OTHER)
+
+
+def test_conv_compute_closed_form(cpu):
+    op = conv()
+    c = _cost(op, cpu)
+    peak = cpu.cpu.cores * cpu.cpu.fma_units * cpu.cpu.simd_width_bits / 32 * cpu.clock_hz
+    assert op.macs == 64 * 64 * 9 * 56 * 56
+    assert c.compute_s == pytest.approx(op.macs / (peak * cpu.eff("conv.standard")))
+    assert c.overhead_s == cpu.dispatch.eager_overhead_s
+    assert float(c.latency_s) == pytest.approx(max(float(c.compute_s), float(c.memory_s)) + c.overhead_s)
+
+
+def test_variant_keys():
+    assert efficiency_key(conv(r=1)) == "conv.pointwise"
+    assert efficiency_key(conv(groups=64)) == "conv.depthwise"
+    assert efficiency_key(conv(groups=4)) == "conv.grouped"
+    assert efficiency_key(mm(4, 4, 4)) == "matmul"
+    assert efficiency_key(ew(8)) == "vector"
+
+
+def test_small_vector_ops_run_on_one_core(cpu):
+    assert float(active_threads(ew(GRAIN // 2), cpu.cpu.cores)) == 1
+    assert float(active_threads(ew(GRAIN * 8), cpu.cpu.cores)) == cpu.cpu.cores
+    assert float(active_threads(conv(), cpu.cpu.cores)) == cpu.cpu.cores
+
+
+def test_cache_levels(cpu):
+    c = cpu.cpu
+    l2 = c.l2_bytes * c.cores
+    assert float(cache_bandwidth(cpu, l2 / 2)) == c.l2_bandwidth_bytes_per_s
+    assert float(cache_bandwidth(cpu, l2 + c.l3_bytes / 2)) == c.l3_bandwidth_bytes_per_s
+    dram = cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory")
+    assert float(cache_bandwidth(cpu, 4 * (l2 + c.l3_bytes))) == pytest.approx(dram)
+    # a DRAM-sized add takes longer per byte than an L2-sized one
+    small, big = ew(2 ** 14), ew(2 ** 24)
+    per_byte = lambda op: float(_cost(op, cpu).memory_s) / (op.read_bytes + op.write_bytes)
+    assert per_byte(big) > per_byte(small)
+
+
+@pytest.mark.parametrize("op", [conv(), conv(r=1), conv(groups=64), mm(128, 256, 512), ew(1 << 20),
+                                ew(100)])
+def test_never_below_roofline_floor(cpu, op):
+    c = _cost(op, cpu)
+    assert float(np.maximum(c.compute_s, c.memory_s)) >= float(roofline_floor(op, cpu, CTX)) * (1 - 1e-9)
+
+
+def test_more_bandwidth_or_cores_never_slower(cpu):
+    ops = [conv(), ew(1 << 22), mm(64, 64, 64)]
+    for op in ops:
+        base = float(_cost(op, cpu).latency_s)
+        faster = cpu.with_knobs({"dram_bandwidth_bytes_per_s": cpu.dram_bandwidth_bytes_per_s * 2,
+                                 "l3_bandwidth_bytes_per_s": cpu.cpu.l3_bandwidth_bytes_per_s * 2})
+        assert float(_cost(op, faster).latency_s) <= base
+        more = cpu.with_knobs({"cores": cpu.cpu.cores * 2})
+        assert float(_cost(op, more).latency_s) <= base
+
+
+def test_vectorized_over_knobs(cpu):
+    swept = cpu.with_knobs({"cores": np.array([1, 2, 4]),
+                            "dram_bandwidth_bytes_per_s": np.array([5e9, 20e9, 80e9])})
+    for op in (conv(), ew(1 << 22), mm(64, 64, 64)):
+        c = _cost(op, swept)
+        lat = np.asarray(c.latency_s)
+        assert lat.shape == (3,)
+        for i, (cores, bw) in enumerate(((1, 5e9), (2, 20e9), (4, 80e9))):
+            one = cpu.with_knobs({"cores": cores, "dram_bandwidth_bytes_per_s": bw})
+            assert lat[i] == pytest.approx(float(_cost(op, one).latency_s))
+
+
+def test_other_kinds_cost_something(cpu):
+    x = TensorSpec(1, (1, 64, 56, 56))
+    y = TensorSpec(2, (1, 64, 28, 28))
+    ops = [
+        Op(0, "p", "aten::max_pool2d", OpKind.POOL, "m", (x,), (y,), PoolAttrs("max", (2, 2), (2, 2))),
+        Op(0, "r", "aten::mean.dim", OpKind.REDUCTION, "m", (x,), (TensorSpec(3, (1, 64)),),
+           ReduceAttrs("mean", (2, 3), 56 * 56)),
+        Op(0, "s", "aten::_softmax", OpKind.SOFTMAX, "m", (x,), (TensorSpec(4, x.shape),)),
+        Op(0, "n", "aten::native_batch_norm", OpKind.NORM, "m", (x,), (TensorSpec(5, x.shape),)),
+        Op(0, "c", "aten::clone", OpKind.DATA_MOVEMENT, "m", (x,), (TensorSpec(6, x.shape),)),
+        Op(0, "a", "aten::_scaled_dot_product_flash_attention_for_cpu", OpKind.ATTENTION, "m",
+           (TensorSpec(7, (1, 6, 197, 64)),) * 3, (TensorSpec(8, (1, 6, 197, 64)),),
+           AttentionAttrs(1, 6, 197, 197, 64, 64)),
+    ]
+    for op in ops:
+        c = _cost(op, cpu)
+        assert float(c.latency_s) > cpu.dispatch.eager_overhead_s
+    fused = _cost(ops[0], cpu, CostContext(mode="fused"))
+    assert fused.overhead_s == cpu.dispatch.graph_overhead_s
