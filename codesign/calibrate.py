@@ -31,7 +31,6 @@ import datetime
 import math
 import os
 import random
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import CodesignError, HardwareError, MeasureError
+from .errors import HardwareError, MeasureError
 
 DEVICES = ("cpu", "cuda")
 
@@ -174,8 +173,8 @@ def cpu_benchmarks() -> list[Bench]:
                 e in (16, 22))
     add("relu_1x64x112x112", "memory", lambda: (_Fn(torch.relu), [_r(1, 64, 112, 112)]), True)
     add("mul_8x256x28x28", "memory", lambda: (_Fn(lambda x: x * 0.5), [_r(8, 256, 28, 28)]))
-    add("hardswish_1x96x56x56", "memory",
-        lambda: (_Fn(F.hardswish), [_r(1, 96, 56, 56)]))
+    add("hardtanh_1x96x56x56", "memory",
+        lambda: (_Fn(lambda x: F.hardtanh(x, 0.0, 6.0)), [_r(1, 96, 56, 56)]))
     add("gelu_197x1536", "memory", lambda: (_Fn(F.gelu), [_r(1, 197, 1536)]), True)
     add("sigmoid_1x144x56x56", "memory", lambda: (_Fn(torch.sigmoid), [_r(1, 144, 56, 56)]))
     add("cat_2x128x28x28", "memory",
@@ -320,7 +319,7 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
         for ob in observations:
             for op in ob.ops:
                 k = efficiency_key(op)
-                if k != "memory":
+                if op.supported and k not in ("memory", "default"):
                     keys.add("efficiency." + k)
     else:
         keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",

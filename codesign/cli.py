@@ -276,6 +276,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("codesign: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # e.g. `codesign trace ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

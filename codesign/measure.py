@@ -273,7 +273,6 @@ def _flatten_profile(prof, device: str) -> list[ProfEvent]:
     """Profiler events -> aten ProfEvents with module attribution and aten parents."""
     raw = [e for e in prof.events() if e.name.startswith("aten::") or e.name.startswith(MODULE_MARK)]
     raw.sort(key=lambda e: (e.time_range.start, -e.time_range.end))
-    index = {id(e): i for i, e in enumerate(raw)}
     out: list[ProfEvent] = []
     pos: dict[int, int] = {}
     for e in raw:
@@ -293,7 +292,6 @@ def _flatten_profile(prof, device: str) -> list[ProfEvent]:
             t = float(e.cpu_time_total)
         pos[id(e)] = len(out)
         out.append(ProfEvent(base_name(e.name), module, t * 1e-6, parent))
-    del index
     return out
 
 
@@ -448,7 +446,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
             torch.backends.cudnn.allow_tf32 = dtype == "tf32"
 
         def forward():
-            with _autocast(device, dtype):
+            with _autocast(target, dtype):
                 return model(*xs)
 
         try:

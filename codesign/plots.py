@@ -82,6 +82,19 @@ def _styled(fn):
     return wrapper
 
 
+def _label(ax, which: str) -> str:
+    """The axis label, or a shared sibling's where this axes leaves it blank (shared axes)."""
+    own = (ax.get_xlabel() if which == "x" else ax.get_ylabel()).strip()
+    if own:
+        return own
+    shared = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
+    for sib in shared.get_siblings(ax):
+        lab = (sib.get_xlabel() if which == "x" else sib.get_ylabel()).strip()
+        if lab:
+            return lab
+    return ""
+
+
 def check_figure(plot: Plot) -> dict:
     """Title, axis labels and legend present on every used axes; returns the metadata
     (title, axis labels, legend entries) a report records. Internal invariant: a figure
@@ -101,10 +114,12 @@ def check_figure(plot: Plot) -> dict:
             continue
         titles.append(ax.get_title())
         assert ax.get_title() or fig.get_suptitle(), f"{plot.name}: axes without a title"
-        assert ax.get_xlabel(), f"{plot.name}: axes {ax.get_title()!r} has no x label"
-        assert ax.get_ylabel(), f"{plot.name}: axes {ax.get_title()!r} has no y label"
-        xlabels.append(ax.get_xlabel())
-        ylabels.append(ax.get_ylabel())
+        xlab = _label(ax, "x")
+        ylab = _label(ax, "y")
+        assert xlab, f"{plot.name}: axes {ax.get_title()!r} has no x label"
+        assert ylab, f"{plot.name}: axes {ax.get_title()!r} has no y label"
+        xlabels.append(xlab)
+        ylabels.append(ylab)
         leg = ax.get_legend()
         if leg is not None:
             legends.extend(t.get_text() for t in leg.get_texts())
@@ -144,7 +159,7 @@ def _legend(ax, **kw):
 def summary_bars(runs) -> Plot:
     """Latency and energy of every run (log scale), coloured by hardware."""
     n = len(runs)
-    fig, axes = _figure(11, 1.2 + 0.32 * n, 1, 2, sharey=True)
+    fig, axes = _figure(11, 2.2 + 0.3 * n, 1, 2, sharey=True)
     colors = series_colors(list(dict.fromkeys(runs["hardware"])))
     y = np.arange(n)
     c = [colors[h] for h in runs["hardware"]]
@@ -173,43 +188,50 @@ def summary_bars(runs) -> Plot:
 
 
 @_styled
-def layer_breakdown(ops, workload: str, runs) -> Plot:
+def layer_breakdown(ops, workload: str, runs, note: str = "") -> Plot:
     """Per-layer latency and energy of one workload, stacked by op kind, one row per run."""
     labels = list(runs["run"])
     layers = list(dict.fromkeys(ops["layer"]))
     kinds = [k for k in KIND_ORDER if k in set(ops["kind"])] + sorted(set(ops["kind"]) - set(KIND_ORDER))
     n = len(labels)
-    fig, axes = _figure(13, 1.0 + 2.6 * n, n, 2)
+    fig, axes = _figure(13, 1.3 + 2.3 * n, n, 2, sharex=True)
     x = np.arange(len(layers))
-    for i, run in enumerate(labels):
-        sub = ops[ops["run"] == run]
-        for j, (col, scale, unit, what) in enumerate((("latency_s", MS, "ms", "latency"),
-                                                       ("energy_j", MJ, "mJ", "energy"))):
+    for j, (col, scale, unit, what) in enumerate((("latency_s", MS, "ms", "latency"),
+                                                   ("energy_j", MJ, "mJ", "energy"))):
+        table = (ops.groupby(["run", "layer", "kind"], sort=False)[col].sum().unstack("kind")
+                 .fillna(0.0))
+        for i, run in enumerate(labels):
             ax = axes[i, j]
-            table = sub.pivot_table(index="layer", columns="kind", values=col, aggfunc="sum",
-                                    fill_value=0.0).reindex(index=layers, fill_value=0.0)
+            sub = table.loc[run].reindex(layers, fill_value=0.0) if run in table.index else None
             bottom = np.zeros(len(layers))
             for k in kinds:
-                if k not in table:
+                if sub is None or k not in sub:
                     continue
-                v = table[k].to_numpy(float) * scale
+                v = sub[k].to_numpy(float) * scale
+                if not v.any():
+                    continue
                 ax.bar(x, v, bottom=bottom, color=kind_color(k), label=k, width=0.8)
                 bottom += v
             ax.set_title(f"{what} by layer · {_short(run.split(' · ', 1)[-1], 60)}")
             ax.set_ylabel(f"{what} ({unit})")
-            ax.set_xlabel("layer (module path)")
-            ax.set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right", fontsize=6)
+            ax.set_xlabel("layer (module path)" if i == n - 1 else " ")
+    for j in range(2):
+        axes[n - 1, j].set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right",
+                                  fontsize=6)
     handles, lab = [], []
     for ax in axes.flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
             if l not in lab:
                 handles.append(h)
                 lab.append(l)
-    fig.legend(handles, lab, title="op kind", loc="outside right upper")
+    order = sorted(range(len(lab)), key=lambda i: KIND_ORDER.index(lab[i]) if lab[i] in KIND_ORDER else 99)
+    fig.legend([handles[i] for i in order], [lab[i] for i in order], title="op kind",
+               loc="outside right upper")
     title = f"{workload}: per-layer latency and energy by op kind"
     fig.suptitle(title)
     return Plot(f"layers_{workload}", title, fig,
-                "Each bar is one layer (module group), stacked by op kind; one row per run.")
+                "Each bar is one layer (module group), stacked by op kind; one row per run."
+                + (" " + note if note else ""))
 
 
 @_styled
@@ -228,7 +250,7 @@ def share_by(ops, runs, column: str, what: str, top: int = 8) -> Plot:
         colors = series_colors(cats)
     frame = ops.assign(_cat=cat_col)
     n = len(labels)
-    fig, axes = _figure(12, 1.4 + 0.32 * n, 1, 2, sharey=True)
+    fig, axes = _figure(12, 2.2 + 0.3 * n, 1, 2, sharey=True)
     y = np.arange(n)
     for ax, col, name in ((axes[0, 0], "latency_s", "latency"), (axes[0, 1], "energy_j", "energy")):
         table = frame.pivot_table(index="run", columns="_cat", values=col, aggfunc="sum",
@@ -246,7 +268,7 @@ def share_by(ops, runs, column: str, what: str, top: int = 8) -> Plot:
         ax.set_title(f"{name.capitalize()} share by {what}")
     axes[0, 0].set_yticks(y, [_short(s, 60) for s in labels])
     axes[0, 0].invert_yaxis()
-    axes[0, 0].set_ylabel("run")
+    axes[0, 0].set_ylabel("run (workload · hardware · dtype · mode · layout)")
     axes[0, 1].yaxis.label.set_text(" ")
     handles, lab = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, lab, title=what, loc="outside lower center", ncols=min(len(lab), 6))
@@ -275,8 +297,6 @@ def roofline(ops, hardware: str, roofs: list[dict]) -> Plot:
             if len(sel):
                 ax.scatter(sel["ai"], sel["perf"], s=22, marker=markers[wi % len(markers)],
                            color=BOUND_COLORS[bound], alpha=0.75, edgecolors="white", linewidths=0.4)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     handles = [Line2D([], [], marker="o", ls="", color=c, label=f"{b}-bound")
                for b, c in BOUND_COLORS.items() if b in set(pts["bound"])]
     handles += [Line2D([], [], marker=markers[i % len(markers)], ls="", color="#555", label=wl)
@@ -295,11 +315,20 @@ def roofline(ops, hardware: str, roofs: list[dict]) -> Plot:
         xs = np.geomspace(lo, hi, 200)
         ls = styles[i % len(styles)]
         ax.plot(xs, np.minimum(peak, bw * xs), color="black", lw=1.4, ls=ls,
-                label=f"roof {roof['dtype']}: {peak / 1e12:.3g} TFLOP/s, {bw / 1e9:.3g} GB/s")
+                label=f"roof {roof['dtype']}: {peak / 1e12:.4g} TFLOP/s, {bw / 1e9:.4g} GB/s")
         vec = roof.get("vector_flops_per_s")
         if vec and abs(vec - peak) / peak > 0.05:
             ax.plot(xs, np.minimum(vec, bw * xs), color="#666", lw=1.0, ls=ls,
                     label=f"vector roof {roof['dtype']}: {vec / 1e12:.3g} TFLOP/s")
+    ys = list(pts["perf"]) + [r.get("peak_flops_per_s") or np.nan for r in roofs]
+    ys = [y for y in ys if y and np.isfinite(y) and y > 0]
+    if ys:
+        ax.set_ylim(min(ys) / 3, max(ys) * 3)
+    else:
+        ax.set_ylim(1e9, 1e15)
+    ax.set_xlim(lo, hi)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     handles += [h for h in ax.get_lines() if not h.get_label().startswith("_")]
     if not any(r.get("peak_flops_per_s") for r in roofs):
         handles.append(Line2D([], [], color="none", label="peak roofs unknown (no preset)"))
@@ -319,7 +348,7 @@ def energy_breakdown(runs) -> Plot:
     """Energy per run split into compute, on-chip, DRAM and static (absolute and share)."""
     labels = list(runs["run"])
     n = len(labels)
-    fig, axes = _figure(12, 1.4 + 0.32 * n, 1, 2, sharey=True)
+    fig, axes = _figure(12, 2.2 + 0.3 * n, 1, 2, sharey=True)
     y = np.arange(n)
     total = sum(runs[c].to_numpy(float) for c, _, _ in ENERGY_PARTS)
     left_a, left_s = np.zeros(n), np.zeros(n)
@@ -338,7 +367,7 @@ def energy_breakdown(runs) -> Plot:
     axes[0, 1].set_title("Energy share by component")
     axes[0, 0].set_yticks(y, [_short(s, 60) for s in labels])
     axes[0, 0].invert_yaxis()
-    axes[0, 0].set_ylabel("run")
+    axes[0, 0].set_ylabel("run (workload · hardware · dtype · mode · layout)")
     axes[0, 1].yaxis.label.set_text(" ")
     handles, lab = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, lab, title="component", loc="outside lower center", ncols=4)
@@ -426,7 +455,7 @@ def gantt(ops, run: str) -> Plot:
     ax.set_yticks(range(len(engines)), engines)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("engine")
+    ax.set_ylabel("engine (hardware unit)")
     makespan = float(sub["end_s"].max() - min(sub["start_s"].min(), 0.0)) * MS if len(sub) else 0.0
     title = f"Event-engine timeline: {run} (makespan {makespan:.3g} ms)"
     ax.set_title(title)
@@ -491,10 +520,10 @@ def sensitivity_heatmap(table) -> Plot:
     for (i, j), v in np.ndenumerate(table.to_numpy(float)):
         ax.text(j, i, "n/a" if not np.isfinite(v) else _fmt_ratio(v), ha="center", va="center",
                 fontsize=8, color="white" if np.isfinite(v) and np.log10(max(v, 1)) < 0.6 * vmax else "black")
-    ax.set_xticks(range(table.shape[1]), list(table.columns))
+    ax.set_xticks(range(table.shape[1]), [METRIC_NAMES.get(c, c) for c in table.columns])
     ax.set_yticks(range(table.shape[0]), list(table.index))
-    ax.set_xlabel("metric")
-    ax.set_ylabel("knob")
+    ax.set_xlabel("metric (max/min ratio)")
+    ax.set_ylabel("knob (swept)")
     ax.grid(False)
     title = "Sensitivity: max/min ratio of the median metric across each knob's values"
     ax.set_title("Sensitivity of each metric to each knob")
@@ -505,36 +534,45 @@ def sensitivity_heatmap(table) -> Plot:
                 "value; the cell is the median over groups of max/min of those medians (×1 = no effect).")
 
 
+METRIC_NAMES = {"latency_s": "latency", "energy_j": "energy", "dram_bytes": "DRAM traffic",
+                "throughput_per_s": "throughput", "power_w": "power"}
+
+
 @_styled
 def sensitivity_lines(sweep, hw_col: str, knobs: list, metrics: list) -> Plot:
-    """Median metric (normalised to each hardware's median) against each knob's values."""
+    """Median metric (normalised to each hardware's median) against each knob's values;
+    numeric knobs as multiples of that hardware's median knob value so presets compare."""
     from matplotlib.lines import Line2D
 
     hws = list(dict.fromkeys(sweep[hw_col].astype(str)))
     colors = series_colors(hws)
-    fig, axes = _figure(3.2 * len(knobs) + 1.5, 2.6 * len(metrics), len(metrics), len(knobs))
-    units = {"latency_s": "latency", "energy_j": "energy", "dram_bytes": "DRAM traffic"}
-    for i, m in enumerate(metrics):
-        for j, k in enumerate(knobs):
+    fig, axes = _figure(3.0 * len(knobs) + 1.8, 2.4 * len(metrics) + 0.6, len(metrics), len(knobs))
+    for j, k in enumerate(knobs):
+        numeric = np.issubdtype(np.asarray(sweep[k].dropna()).dtype, np.number)
+        for i, m in enumerate(metrics):
             ax = axes[i, j]
             for hw in hws:
                 sub = sweep[(sweep[hw_col].astype(str) == hw) & sweep[k].notna()]
-                if sub.empty or sub[m].median() <= 0:
+                if sub.empty or sub[m].median() <= 0 or sub[k].nunique() < 2:
                     continue
                 med = sub.groupby(k)[m].median() / sub[m].median()
-                xs = med.index
-                if np.issubdtype(np.asarray(xs).dtype, np.number):
+                if numeric:
+                    xs = np.asarray(med.index, float) / float(np.median(sub[k].astype(float)))
                     ax.plot(xs, med.to_numpy(float), marker="o", ms=3, color=colors[hw])
                 else:
-                    ax.plot([str(v) for v in xs], med.to_numpy(float), marker="o", ms=3, color=colors[hw])
-            ax.set_xlabel(f"{k} (knob value)")
-            ax.set_ylabel(f"{units.get(m, m)} / median (ratio)")
-            ax.set_title(f"{units.get(m, m)} vs {k}")
+                    ax.plot([str(v) for v in med.index], med.to_numpy(float), marker="o", ms=3,
+                            color=colors[hw])
+            name = METRIC_NAMES.get(m, m)
+            ax.set_xlabel(f"{k} (x hardware's median)" if numeric else f"{k} (value)")
+            ax.set_ylabel(f"{name} / median (ratio)")
+            ax.set_title(f"{name} vs {k}", fontsize=9)
     handles = [Line2D([], [], marker="o", color=colors[h], label=h) for h in hws]
     fig.legend(handles=handles, title="hardware", loc="outside right upper")
     title = "Median metric against each knob, per hardware"
     fig.suptitle(title)
-    return Plot("sensitivity_lines", title, fig)
+    return Plot("sensitivity_lines", title, fig,
+                "Each line: one hardware's median metric at each knob value, divided by its "
+                "overall median; numeric knobs as multiples of the hardware's median value.")
 
 
 # --------------------------------------------------------------------------- validation

@@ -52,7 +52,7 @@ MEASURED_NAMES = ("measured_latency_s", "latency_measured_s", "measured_s", "mea
 ESTIMATED_NAMES = ("estimated_latency_s", "latency_estimated_s", "estimate_latency_s",
                    "est_latency_s", "predicted_latency_s", "estimated_s", "latency_s")
 MAX_LAYER_GROUPS = 40
-MAX_RUNS_PER_WORKLOAD = 6
+MAX_RUNS_PER_WORKLOAD = 4
 MAX_TIMELINES = 4
 
 
@@ -690,9 +690,8 @@ def _simulate_sections(b: _Builder, col: Collected) -> None:
                   "groups). Fused ops carry zero cost; their work is in the op they were fused into.")
     for wl, wruns in runs.groupby("workload", sort=False):
         shown = wruns.head(MAX_RUNS_PER_WORKLOAD)
-        if len(wruns) > len(shown):
-            s.text.append(f"{wl}: showing the first {len(shown)} of {len(wruns)} runs.")
-        b.figure(s, plots.layer_breakdown(ops[ops["run"].isin(shown["run"])], wl, shown))
+        note = (f"First {len(shown)} of {len(wruns)} runs shown." if len(wruns) > len(shown) else "")
+        b.figure(s, plots.layer_breakdown(ops[ops["run"].isin(shown["run"])], wl, shown, note))
     b.figure(s, plots.share_by(ops, runs, "kind", "op kind"))
     b.figure(s, plots.share_by(ops, runs, "top_module", "top-level module"))
     b.sections.append(s)
@@ -802,7 +801,8 @@ def _sweep_sections(b: _Builder, col: Collected) -> None:
                        "(workload, hardware) group, then the median over groups. ×1.00 = no effect.")
         s2.tables.append(("Sensitivity (max/min ratio of median)", st.reset_index(drop=True)))
         b.figure(s2, plots.sensitivity_heatmap(table))
-        b.figure(s2, plots.sensitivity_lines(sweep, hw_col, knobs[:6], metrics))
+        top = list(table.max(axis=1).sort_values(ascending=False, na_position="last").index[:6])
+        b.figure(s2, plots.sensitivity_lines(sweep, hw_col, top, metrics))
         b.sections.append(s2)
 
 

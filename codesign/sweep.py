@@ -18,7 +18,8 @@ evaluate_chunk per chunk (any backend) -> Parquet part per chunk -> results + Pa
   ``engine: event`` runs :func:`simulate` per point.
 * **Chunks and resume.** Points are packed in order into chunks of at most ``chunk_size``
   points and ``PIECES_PER_CHUNK`` runs (a function of the spec only). A chunk's id
-  is the hash of its points' ``config_id`` s (plus codesign version and engine); its results go
+  is the hash of its points' ``config_id`` s, the engine and :func:`model_fingerprint` (the
+  cost-model code, so a model change recomputes instead of mixing results); its results go
   to ``<out>/parts/<chunk_id>.parquet``, written to a temporary file, fsynced and renamed, so a
   part file exists only when complete. The set of part files *is* the done-list: a rerun skips
   chunks whose part exists (and reads back), traces only the variants still needed, and an
@@ -75,6 +76,21 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def model_fingerprint() -> str:
+    """Hash of the code that turns a graph into numbers (cost models, fusion, energy,
+    schedules): part of every chunk id, so a rerun after a model change recomputes instead of
+    mixing old and new results."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256(_version().encode())
+    files = [here / f for f in ("simulate.py", "fusion.py", "energy.py", "graph.py", "result.py")]
+    files += sorted((here / "cost").glob("*.py")) + sorted((here / "schedule").glob("*.py"))
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _sha(text: str, n: int = 16) -> str:
@@ -181,6 +197,7 @@ def plan_points(plan: SweepPlan, chunk_size: Optional[int] = None) -> PointPlan:
     """Enumerate (or sample) the points and pack them into chunks; traces nothing."""
     chunk_size = chunk_size or plan.chunk_size
     version = _version()
+    fingerprint = model_fingerprint()
     wl_cols, hw_cols = _column_names(plan)
     skipped: Counter = Counter()
     blocks = []                                  # (offset, wl, hw, dtype, mode, layout, combos, batches, H)
@@ -256,7 +273,7 @@ def plan_points(plan: SweepPlan, chunk_size: Optional[int] = None) -> PointPlan:
         nonlocal current, room
         if current:
             ids = "\n".join(i for p in current for i in p.config_ids)
-            cid = _sha(f"{version}\n{plan.engine}\n{ids}")
+            cid = _sha(f"{fingerprint}\n{plan.engine}\n{ids}")
             hws = {p.hardware: plan.hardware[p.hardware].spec for p in current}
             chunks.append(ChunkTask(cid, plan.engine, tuple(current), hws))
         current, room = [], chunk_size
@@ -501,6 +518,7 @@ class SweepSummary:
     best: Mapping[str, Mapping[str, Any]]
     pareto_points: int
     backend: str
+    stale_parts: int = 0                         # part files of an earlier spec / model, ignored
 
     @property
     def skipped_points(self) -> int:
@@ -528,13 +546,94 @@ def _progress(enabled: Optional[bool]):
 
 
 def _trace(variants: Iterable[Variant]) -> dict[str, Any]:
+    """Trace each variant once (through the trace cache for zoo workloads)."""
     from .workload_spec import trace_workload
 
+    cache = _TraceCache.from_env()
     out = {}
     for v in variants:
-        _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
+        graph = cache.get(v) if cache else None
+        if graph is None:
+            _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
+            if cache:
+                cache.put(v, graph)
         out[v.key] = graph
     return out
+
+
+class _TraceCache:
+    """Content-hashed cache of traced zoo graphs (tracing imports torch and its compiler
+    stack, seconds that dwarf a vectorized sweep). The key covers the workload, knobs, input
+    shape, the torch and codesign versions and the source of ``workloads/`` and of the
+    tracer (``codesign/{extract,patterns,graph,workload_spec}.py``), so editing a model or the
+    tracer misses. User factories (``file.py:factory``) are never cached: their imports are
+    unknown. Location: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), default
+    ``~/.cache/codesign/graphs``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fingerprint: Optional[str] = None
+
+    @classmethod
+    def from_env(cls) -> Optional["_TraceCache"]:
+        where = os.environ.get("CODESIGN_TRACE_CACHE")
+        if where is not None and where.strip().lower() in ("", "0", "off", "no", "false"):
+            return None
+        base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME")
+                                              or Path.home() / ".cache") / "codesign" / "graphs"
+        return cls(base)
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            import importlib.metadata
+
+            import workloads
+
+            h = hashlib.sha256(_version().encode())
+            try:
+                h.update(importlib.metadata.version("torch").encode())
+            except importlib.metadata.PackageNotFoundError:
+                pass
+            here = Path(__file__).resolve().parent
+            files = sorted(Path(workloads.__file__).resolve().parent.glob("*.py"))
+            files += [here / f for f in ("extract.py", "patterns.py", "graph.py", "workload_spec.py")]
+            for f in files:
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def _path(self, v: Variant) -> Optional[Path]:
+        if ":" in v.workload:
+            return None
+        return self.root / f"{v.key}-{self.fingerprint()}.pkl"
+
+    def get(self, v: Variant):
+        import pickle
+
+        path = self._path(v)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
+            return None
+
+    def put(self, v: Variant, graph) -> None:
+        import pickle
+
+        path = self._path(v)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:  # a read-only home: run without the cache
+            pass
 
 
 def _tidy(frame, pp: PointPlan):
@@ -591,11 +690,14 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         store.clean_temporaries()
         manifest = {
             "name": plan.name, "spec_file": plan.file, "spec": plan.raw,
-            "codesign_version": _version(), "engine": plan.engine, "points": pp.points,
+            "codesign_version": _version(), "model_fingerprint": model_fingerprint(),
+            "engine": plan.engine, "points": pp.points,
             "skipped": dict(pp.skipped), "chunks": [{"id": c.chunk_id, "points": c.points}
                                                     for c in pp.chunks],
         }
         store.write_json("manifest.json", manifest)
+        current = {c.chunk_id for c in pp.chunks}
+        stale = sum(1 for p in store.parts.glob("*.parquet") if p.stem not in current)
         pending = [c for c in pp.chunks if not store.is_done(c)]
         reused = len(pp.chunks) - len(pending)
         needed = {k for c in pending for k in c.variants}
@@ -639,12 +741,13 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
             col = frame[o].astype(float) * METRICS[o]
             if col.notna().any():
                 row = frame.loc[col.idxmin()]
+                keep = ("config_id", "workload", "batch", "preset", "dtype", "mode", "layout", o,
+                        *pp.workload_columns.values(), *pp.hardware_columns.values())
                 best[o] = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
-                           if k in ("config_id", "workload", "preset", "dtype", "mode", "batch", o)
-                           or k in pp.workload_columns.values() or k in pp.hardware_columns.values()}
+                           if k in keep and not (np.ndim(v) == 0 and pd.isna(v))}
         summary = SweepSummary(plan.name, out, len(frame), pp.skipped, len(pp.chunks), computed,
                                reused, len(needed), time.perf_counter() - t0, plan.objectives,
-                               best, len(front), backend)
+                               best, len(front), backend, stale)
         manifest["summary"] = {
             "points": summary.points, "skipped_points": summary.skipped_points,
             "computed_chunks": computed, "reused_chunks": reused,
@@ -690,6 +793,9 @@ def format_summary(s: SweepSummary) -> str:
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in (o, "config_id"))
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
     lines.append(f"pareto front over {', '.join(s.objectives)}: {s.pareto_points} points")
+    if s.stale_parts:
+        lines.append(f"ignored {s.stale_parts} part files of an earlier spec or model version in "
+                     f"{s.output / 'parts'} (safe to delete)")
     lines.append(f"results: {s.output / 'results.parquet'} (parts in {s.output / 'parts'}), "
                  f"pareto: {s.output / 'pareto.parquet'} and pareto.csv")
     return "\n".join(lines)

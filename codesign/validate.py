@@ -20,6 +20,11 @@ measured latency is the minimum over all passes (interference only adds time); p
 even rounds, pass B = odd rounds, and the noise floor is ``|A - B| / min(A, B)``.
 
 ``write(out)`` produces ``validation.json``, ``validation.md``, ``ops.csv`` and ``scatter.png``.
+
+GPU: ``codesign validate WORKLOAD --device cuda --hw <gpu preset> [--dtype fp16]`` times each
+pass with CUDA events and a synchronize and takes per-op device times from the profiler's
+CUDA activity. This path has NOT yet run on a real GPU (none was available while it was
+written); the tests drive its logic on a CPU with an injected fake timer.
 """
 
 from __future__ import annotations

@@ -27,6 +27,14 @@ NL = {"workload": "nl_block", "input": [1, 64, 8, 8],
       "knobs": {"in_ch": 64, "mode": ["embedded_gaussian", "dot_product"]}}
 
 
+@pytest.fixture(autouse=True)
+def _trace_cache(tmp_path_factory, monkeypatch):
+    """One trace cache for this test session, never the user's."""
+    root = tmp_path_factory.getbasetemp() / "trace-cache"
+    monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(root))
+    return root
+
+
 def small_spec(**over) -> dict:
     spec = {
         "name": "t",
@@ -347,6 +355,28 @@ def test_event_engine_per_point(tmp_path):
     r = simulate(g, hw, dtype="fp16", mode="fused", engine="event")
     row = frame[(frame["out_ch"] == 32) & (frame["vtcm_bytes"] == 262144)].iloc[0]
     assert math.isclose(row["latency_s"], r.latency_s, rel_tol=1e-12)
+
+
+def test_trace_cache_hit_skips_tracing(tmp_path, monkeypatch):
+    import codesign.workload_spec as ws
+    from codesign.sweep import _trace
+
+    monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(tmp_path / "cache"))
+    variants = list(plan_points(load_sweep_spec(small_spec(workloads=[CCP]))).variants.values())
+    first = _trace(variants)
+    assert len(list((tmp_path / "cache").glob("*.pkl"))) == len(variants) == 2
+
+    def no_trace(*a, **k):
+        raise AssertionError("traced although cached")
+
+    monkeypatch.setattr(ws, "trace_workload", no_trace)
+    second = _trace(variants)
+    for k in first:
+        assert [op.name for op in second[k].ops] == [op.name for op in first[k].ops]
+        assert second[k].macs == first[k].macs
+    monkeypatch.setenv("CODESIGN_TRACE_CACHE", "off")
+    with pytest.raises(AssertionError, match="traced although cached"):
+        _trace(variants)
 
 
 # --------------------------------------------------------------------------- pareto

@@ -1,4 +1,4 @@
-"""Fixed-function CNN accelerator cost model (Condensation-Net style), hardware kind ``"accelerator"``.
+"""Fixed-function CNN accelerator (Condensation-Net style) cost model, hardware kind "accelerator".
 
 One pure function per op kind; every formula uses numpy ufuncs so that ``mac_count``,
 ``sram_bytes``, ``line_buffer_bytes``, bandwidths, ``clock_hz`` and efficiencies may be arrays
@@ -87,7 +87,8 @@ _VECTOR_EFF_KEY = {
 
 def array_co(hw):
     """Output-channel lanes T_co = max(1, floor(mac_count / (ARRAY_CI x 4)))."""
-    return np.maximum(1.0, np.floor(hw.accelerator.mac_count / (ARRAY_CI * ARRAY_PX[0] * ARRAY_PX[1])))
+    per_co = ARRAY_CI * ARRAY_PX[0] * ARRAY_PX[1]
+    return np.maximum(1.0, np.floor(hw.accelerator.mac_count / per_co))
 
 
 def array_macs(hw):

@@ -193,7 +193,7 @@ def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str):
 
 
 def _mac_time(hw, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, allow_hmx: bool):
-    """(seconds, unit, note) for ``macs`` on HMX (when it has ``dtype`` and ``allow_hmx``) or HVX."""
+    """(seconds, unit, note) for ``macs`` on HMX (if it has ``dtype`` and ``allow_hmx``) or HVX."""
     d = hw.dsp
     eff = hw.eff(eff_key)
     if allow_hmx and dtype in d.hmx_macs_per_cycle:
@@ -272,15 +272,17 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     variant = a.variant
     cin_g, cout_g = a.in_channels // a.groups, a.out_channels // a.groups
     depthwise = variant == ConvVariant.DEPTHWISE
-    hmx_util = quantized_fraction(cin_g, CHANNEL_QUANTUM) * quantized_fraction(cout_g, CHANNEL_QUANTUM)
-    hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, CHANNEL_QUANTUM)
+    q = CHANNEL_QUANTUM
+    hmx_util = quantized_fraction(cin_g, q) * quantized_fraction(cout_g, q)
+    hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, q)
     compute_s, unit, note = _mac_time(hw, ctx.dtype, macs, f"conv.{variant.value}",
                                       hmx_util, hvx_util, allow_hmx=not depthwise)
     vector_ops = 0.0
     if factor > 1:
         vector_ops = float(op.elements * (factor - 1))
         compute_s = compute_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "pool")
-        note = "; ".join(x for x in (note, f"cross-channel pool x{factor} fused before the store") if x)
+        fused = f"cross-channel pool x{factor} fused before the store"
+        note = f"{note}; {fused}" if note else fused
     return _tiled_cost(op, hw, ctx, compute_s, macs, vector_ops, unit, note, refetch=True)
 
 

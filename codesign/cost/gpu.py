@@ -139,6 +139,13 @@ def _scalarize(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
+def _is_vector(hw) -> bool:
+    """True when some knob of ``hw`` is an array (a vectorized sweep)."""
+    vals = [hw.clock_hz, hw.dram_bandwidth_bytes_per_s, hw.gpu.sm_count, hw.gpu.l2_bytes,
+            hw.gpu.l2_bandwidth_bytes_per_s, hw.gpu.shared_memory_bytes_per_sm]
+    return any(np.ndim(v) > 0 for v in vals)
+
+
 def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
     """(extra kernels, extra DRAM read, extra DRAM write) of eager autocast casting the fp32
     weights of a conv / linear to half precision on every call."""
@@ -200,7 +207,7 @@ def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor
     reread = count * resident * (passes - 1.0) * miss
 
     partials = 2.0 * (split - 1) * count * m * n * PARTIAL_BYTES
-    partial_miss = np.clip(1.0 - retain / max(partials, 1.0), 0.0, 1.0) if split > 1 else 0.0
+    partial_miss = np.where(split > 1, np.clip(1.0 - retain / np.maximum(partials, 1.0), 0.0, 1.0), 0.0)
 
     dram_read = first_read_dram + reread + partials / 2.0 * partial_miss
     dram_write = write_bytes + partials / 2.0 * partial_miss
@@ -227,25 +234,33 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
     first_l2 = act_read + weight_read
     eff = hw.eff(eff_key)
     splits = [s for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT]
-    best = None
-    for sm_ in TILE_SCALES:
-        tm = np.maximum(np.floor(g.cta_tile_m * sm_), MIN_TILE)
-        for sn in TILE_SCALES:
-            if sm_ > 1 and sn > 1:
-                continue
-            tn = np.maximum(np.floor(g.cta_tile_n * sn), MIN_TILE)
-            for s in splits:
-                c = gemm_candidate(
-                    hw, m=m, n=n, k=k, count=count, dtype=ctx.dtype, tensor_core=tensor_core,
-                    eff=eff, tm=tm, tn=tn, split=s, a_bytes=a_bytes, b_bytes=b_bytes,
-                    first_read_dram=first_dram, first_read_l2=first_l2,
-                    write_bytes=write + extra_dram_write)
-                if best is None:
-                    best = c
-                else:
-                    take = c["latency"] < best["latency"]
-                    best = {key: np.where(take, c[key], best[key]) for key in best}
-    assert best is not None
+    # every (tile shape, split-K) candidate at once along a leading axis; hardware arrays
+    # (sweeps) broadcast along the trailing axis; the fastest candidate wins per config
+    cand = [(sm_, sn, s) for sm_ in TILE_SCALES for sn in TILE_SCALES
+            if not (sm_ > 1 and sn > 1) for s in splits]
+    col = lambda v: np.asarray(v, dtype=float).reshape(-1, 1)  # noqa: E731
+    tm = np.maximum(np.floor(g.cta_tile_m * col([c[0] for c in cand])), MIN_TILE)
+    tn = np.maximum(np.floor(g.cta_tile_n * col([c[1] for c in cand])), MIN_TILE)
+    split = col([c[2] for c in cand])
+    c = gemm_candidate(
+        hw, m=m, n=n, k=k, count=count, dtype=ctx.dtype, tensor_core=tensor_core,
+        eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
+        first_read_dram=first_dram, first_read_l2=first_l2,
+        write_bytes=write + extra_dram_write)
+    lat = np.asarray(c["latency"])
+    lat = lat.reshape(lat.shape[0], -1)                 # [candidates, configs]
+    pick = np.argmin(lat, axis=0)
+    cols = np.arange(lat.shape[1])
+    vector = _is_vector(hw)
+
+    def chosen(v):
+        v = np.asarray(v, dtype=float)
+        v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
+        out = v[pick, cols]
+        return out if vector else out[0]
+
+    keys = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
+    best = {key: chosen(c[key]) for key in keys}
     return OpCost(
         compute_s=_scalarize(best["compute_s"]), memory_s=_scalarize(best["memory_s"]),
         overhead_s=overhead_s(hw, ctx, 1 + extra_kernels),

@@ -35,7 +35,9 @@ def executed_macs(op: Op) -> float:
 def roofline_floor(op: Op, hw, ctx: CostContext) -> Num:
     """Lower bound on ``max(compute_s, memory_s)`` of ``op`` on ``hw`` (no overheads)."""
     act, w, out = op_bytes(op, ctx.dtype)
-    floor = np.maximum(executed_macs(op) / hw.peak_macs_per_s(ctx.dtype),
+    # the faster of the main unit and the vector path (a swept spec may make tensor cores slower)
+    peak = np.maximum(hw.peak_macs_per_s(ctx.dtype), hw.vector_macs_per_s(ctx.dtype))
+    floor = np.maximum(executed_macs(op) / peak,
                        (w + out) / hw.dram_bandwidth_bytes_per_s)
     if op.vector_ops:
         floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, ctx.dtype))

@@ -8,9 +8,12 @@ The model (what runs where, what is shared):
   by tensor identity) and a lane is free; among ready ops the lowest ``issue_order`` key wins
   (``program``: trace order; ``critical_path``: longest remaining path first). With one lane
   the ops run back to back in program order.
-* **One op (a "kernel").** ``overhead_s`` first (dispatch; holds the lane only), then compute
-  and DRAM traffic side by side: the op ends when both are done. Alone on the machine that is
-  exactly ``max(compute_s, memory_s) + overhead_s`` = the cost model's ``latency_s``.
+* **One op (a "kernel").** ``overhead_s`` first (dispatch), then compute and DRAM traffic side
+  by side: the op ends when both are done. Alone on the machine that is exactly
+  ``max(compute_s, memory_s) + overhead_s`` = the cost model's ``latency_s``. Dispatch runs on
+  one host thread shared by all lanes on GPU, DSP and accelerator (PyTorch eager / FastRPC /
+  driver submission is serial; a CPU thread dispatches its own ops), so extra streams overlap
+  kernel bodies, not dispatch; the lane is held from dispatch to the end of the op.
 * **DRAM is shared by processor sharing** (a fluid model, exact between events): a transfer
   is its solo duration ``memory_s`` and the fraction ``f`` of the achievable bandwidth it draws
   alone (``dram_bytes / memory_s / capacity``, capacity = ``dram_bandwidth x eff("memory")``,
@@ -33,18 +36,18 @@ The model (what runs where, what is shared):
   (DMA of tile i+1 overlaps compute of tile i), off it is ``1`` (serial: ``n (in + c + out)``).
   Per-tile DMA times use the rate the op's cost implies (``dram_bytes / memory_s``).
   For a compute-bound pipeline (``c >= in + out``) an op alone takes exactly the closed form
-  ``in + n max(c, in + out) + out``. For a DMA-bound one the simulation overlaps the
-  write-back of tile n-2 with the last compute, which the closed form
-  ``in + c + out + (n-1) max(c, in + out)`` of :mod:`codesign.cost.dsp` does not, so it is
-  shorter by ``min(out, c)``; ``tile_policy="auto"`` therefore pipelines an op only where the
+  ``in + n max(c, in + out) + out``. For a DMA-bound one the simulation can overlap a
+  write-back with the last compute, which the closed form ``in + c + out + (n-1) max(c, in +
+  out)`` of :mod:`codesign.cost.dsp` does not, so it comes out shorter by up to
+  ``min(out, c)``; ``tile_policy="auto"`` therefore pipelines an op only where the
   pipeline reproduces the op's cost alone (double buffering on), else it runs the op as one
   kernel with its cost (noted in ``Timeline.notes``). ``per_tile`` always pipelines (with the
   op's ``overhead_s`` before it), ``per_op`` never does.
 * **Fused members** start and end with their leader (zero duration); **unsupported ops**
   (no cost) take no time and no lane but keep their dependencies.
 
-Known limits: host dispatch is folded into each op on its lane (no separate host thread);
-CTA counts are estimates; DMA descriptors, bank conflicts and cache interference between
+Known limits: the host does not run ahead of a lane (dispatch of the next op on a stream
+waits for the previous op, as the analytical sum assumes); CTA counts are estimates; DMA descriptors, bank conflicts and cache interference between
 concurrent kernels are not modelled.
 """
 
@@ -334,8 +337,16 @@ class EventSimulation:
                 self.notes.append(f"threads = {lanes} capped at {what} = {limit}")
                 lanes = limit
         self.n_lanes = lanes
-        self.lanes = simpy.PriorityResource(env, capacity=lanes)
-        self.lane_ids = _Ids(lanes)
+        # Host dispatch (framework / FastRPC / driver per op) is one host thread for GPU, DSP
+        # and accelerator, so with several lanes kernels overlap but dispatches do not. A CPU
+        # thread dispatches its own ops.
+        self.host = None if self.kind == "cpu" else simpy.PriorityResource(env, capacity=1)
+        self.host_busy = 0.0
+        # lanes are handed out by a dispatcher that runs once per instant, so that ops made
+        # ready at the same time are issued by priority, not by the order they were released
+        self.free_lanes = list(range(lanes))
+        self.ready: list[tuple] = []
+        self._dispatch_pending = False
         self.lane_busy = [0.0] * lanes
         self.lane_last = [-1] * lanes
         # the memory pool: DRAM behind the DMA on DSP / accelerator
@@ -507,17 +518,35 @@ class EventSimulation:
             self.start[i] = self.end[i] = now
             stack.append(i)
         else:
-            self.env.process(self._op(i))
+            heapq.heappush(self.ready, (self.prio[i], i))
+            self._request_dispatch()
 
-    def _op(self, i: int):
+    def _request_dispatch(self) -> None:
+        if not self._dispatch_pending:
+            self._dispatch_pending = True
+            self.env.timeout(0.0).callbacks.append(self._dispatch)
+
+    def _dispatch(self, _event) -> None:
+        self._dispatch_pending = False
+        while self.ready and self.free_lanes:
+            _, i = heapq.heappop(self.ready)
+            self.env.process(self._op(i, heapq.heappop(self.free_lanes)))
+
+    def _op(self, i: int, lane: int):
         env, w = self.env, self.work[i]
-        req = self.lanes.request(priority=self.prio[i])
-        yield req
-        lane = self.lane_ids.take()
         self.lane_pred[i] = self.lane_last[lane]
-        t0 = self.start[i] = env.now
+        t0 = env.now  # the lane is ours from here
+        self.start[i] = t0
         if w.overhead > 0.0:
-            yield env.timeout(w.overhead)
+            if self.host is None:
+                yield env.timeout(w.overhead)
+            else:  # one host thread dispatches every op, one after the other
+                hreq = self.host.request(priority=self.prio[i])
+                yield hreq
+                self.start[i] = env.now  # the op starts when its dispatch does
+                yield env.timeout(w.overhead)
+                self.host_busy += env.now - self.start[i]
+                self.host.release(hreq)
         if w.pipe is not None:
             self.how[i] = "tiles"
             yield from self._pipeline(i, w, w.pipe)
@@ -530,11 +559,8 @@ class EventSimulation:
         self.lane_last[lane] = i
         self.counters["ops"] += 1
         self._release(i)
-        # let the successors just released queue for lanes before this one frees, so the
-        # issue order (not the release order) decides who gets it
-        yield env.timeout(0.0)
-        self.lane_ids.give(lane)
-        self.lanes.release(req)
+        heapq.heappush(self.free_lanes, lane)
+        self._request_dispatch()
 
     def _compute(self, w: _Work, seconds: float) -> simpy.Event:
         if w.pool:
@@ -678,6 +704,8 @@ class EventSimulation:
         if makespan > 0.0:
             for k, busy in enumerate(self.lane_busy):
                 util[f"{self.lane_prefix}{k}"] = busy / makespan
+            if self.host is not None:
+                util["host"] = self.host_busy / makespan
             if self.sm is not None:
                 util["sm"] = self.sm_seconds / (self.sm_count * makespan)
             util["dram"] = self.dram.busy_integral / makespan
