@@ -473,7 +473,7 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     """
     import torch
 
-    from hw_models import PRESET_DIR, load_hardware, load_spec_dict
+    from hw_models import PRESET_DIR, load_hardware
 
     if device not in DEVICES:
         from .errors import did_you_mean
