@@ -312,9 +312,12 @@ def _fill_run_keys(frame):
         frame[k] = frame[k].fillna("?").astype(str)
     if "batch" not in frame:
         frame["batch"] = 1
-    if "sim_engine" not in frame:
-        timed = "start_s" in frame and frame["start_s"].notna().any()
-        frame["sim_engine"] = "event" if timed else "analytical"
+    if "sim_engine" not in frame:  # a bare to_frame(): event runs are those with start times
+        frame["sim_engine"] = "analytical"
+        if "start_s" in frame:
+            keys = ["workload", "hardware", "dtype", "mode", "layout", "batch"]
+            timed = frame["start_s"].notna().groupby([frame[k] for k in keys]).transform("any")
+            frame.loc[timed.astype(bool), "sim_engine"] = "event"
     for c in ("module", "engine"):
         if c in frame:
             frame[c] = frame[c].fillna("").astype(str)
@@ -827,9 +830,20 @@ def _validation_sections(b: _Builder, col: Collected) -> None:
 
     s = Section("validation", "Validation: estimate vs measurement")
     for meta in col.validation_meta:
-        flat = _flat(meta)
-        s.tables.append(("validation.json", pd.DataFrame(
-            {"key": list(flat), "value": [_sig(v) if isinstance(v, float) else str(v) for v in flat.values()]})))
+        scalars = {}
+        for key, value in meta.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                rows = pd.DataFrame(value)
+                s.tables.append((f"validation.json: {key}", rows.map(
+                    lambda v: _sig(v) if isinstance(v, float) else str(v))))
+            elif isinstance(value, dict):
+                scalars.update(_flat(value, "" if key == "summary" else key + "."))
+            else:
+                scalars[key] = value
+        if scalars:
+            s.tables.append(("validation.json", pd.DataFrame(
+                {"key": list(scalars),
+                 "value": [_sig(v) if isinstance(v, float) else str(v) for v in scalars.values()]})))
     if col.validations:
         val = pd.concat(col.validations, ignore_index=True)
         meas = _measured_col(val.columns)
@@ -933,3 +947,9 @@ def register_cli(subparsers) -> None:
 
 
 __all__ = ["report", "save_result", "collect", "register_cli", "default_out"]
+
+
+
+from ._callable import make_callable  # noqa: E402 - after report() exists
+
+make_callable(__name__)

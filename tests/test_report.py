@@ -159,6 +159,8 @@ def test_simulate_frame_report_has_every_section(tmp_path):
     m = meta(html)
     ids = [s["id"] for s in m["sections"]]
     assert ids == ["summary", "breakdown", "roofline", "energy", "dram", "timeline"]
+    runs = (html.parent / "report.md").read_text().split("**Runs")[1].split("**Unsupported")[0]
+    assert runs.count("| event |") == 1 and runs.count("| analytical |") == 3
     assert_figures_labelled(m)
     figs = set(m["figures"])
     assert {"summary.png", "energy_breakdown.png", "share_kind.png", "share_top_module.png",
@@ -192,6 +194,13 @@ def test_roofline_uses_preset_peaks(tmp_path):
 def test_unknown_hardware_roofline_says_peaks_unknown(tmp_path):
     m = meta(report(op_rows(hardware="my-board"), out=tmp_path / "r"))
     assert "peak roofs unknown (no preset)" in m["figures"]["roofline_my-board.png"]["legend"]
+
+
+def test_codesign_report_is_callable_after_submodule_import(tmp_path):
+    import codesign
+    import codesign.report  # binds the name codesign.report to the submodule
+
+    assert codesign.report(op_rows(layers=2), out=tmp_path / "r").name == "report.html"
 
 
 def test_layer_groups_pick_a_readable_depth():

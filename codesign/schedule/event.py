@@ -358,9 +358,8 @@ class EventSimulation:
             self.dma = simpy.Resource(env, capacity=n_dma)
             self.dma_ids = _Ids(n_dma)
             self.dma_busy = [0.0] * n_dma
-        if self.onchip_capacity > 0:
-            self.onchip = simpy.Container(env, capacity=self.onchip_capacity,
-                                          init=self.onchip_capacity)
+        self.slots = 2 if pol.double_buffering else 1
+        self.onchip_used = 0.0
         self.onchip_peak = 0.0
         self.onchip_series: list[tuple[float, float]] = []
         self.sm_seconds = 0.0
@@ -471,6 +470,13 @@ class EventSimulation:
             self.prio = [(-blevel[i], i) for i in range(n)]
         else:
             self.prio = [(i,) for i in range(n)]
+        # VTCM/SRAM as a container only where concurrent tile buffers could overflow it (at
+        # most lanes x slots tiles are in flight); otherwise a counter records occupancy
+        biggest = max((w.pipe.onchip for w in self.work if w is not None and w.pipe is not None),
+                      default=0.0)
+        if self.onchip_capacity > 0 and self.n_lanes * self.slots * biggest > self.onchip_capacity:
+            self.onchip = simpy.Container(self.env, capacity=self.onchip_capacity,
+                                          init=self.onchip_capacity)
         self.start = [math.nan] * n
         self.end = [math.nan] * n
         self.lane_of = [-1] * n
@@ -585,11 +591,11 @@ class EventSimulation:
             self.sm_seconds += w.sms * (env.now - t)
             yield self.sm.put(w.sms)
 
-    def _note_onchip(self) -> None:
-        used = self.onchip_capacity - self.onchip.level
-        self.onchip_peak = max(self.onchip_peak, used)
+    def _note_onchip(self, delta: float) -> None:
+        self.onchip_used += delta
+        self.onchip_peak = max(self.onchip_peak, self.onchip_used)
         if self.policy.record_tiles:
-            self.onchip_series.append((self.env.now, used))
+            self.onchip_series.append((self.env.now, self.onchip_used))
 
     def _dma(self, i: int, k: int, stage: str, seconds: float, nbytes: float, p: _Pipe):
         env = self.env
@@ -607,24 +613,26 @@ class EventSimulation:
 
     def _pipeline(self, i: int, w: _Work, p: _Pipe):
         env = self.env
-        slots = simpy.Resource(env, capacity=2 if self.policy.double_buffering else 1)
-        done = env.event()
-        left = [p.n]
+        # the op's tile buffers: [free slots, event the issuing loop waits on, tiles left, done]
+        state = [self.slots, None, p.n, env.event()]
         prev = None
         for k in range(p.n):
-            sreq = slots.request()
-            yield sreq
-            if self.onchip is not None and p.onchip > 0.0:
-                yield self.onchip.get(p.onchip)
-                self._note_onchip()
+            if state[0] == 0:
+                state[1] = env.event()
+                yield state[1]
+            state[0] -= 1
+            if p.onchip > 0.0 and self.onchip_name:
+                if self.onchip is not None:  # buffers of concurrent ops may not all fit
+                    yield self.onchip.get(p.onchip)
+                self._note_onchip(p.onchip)
             if p.t_in > 0.0:
                 yield from self._dma(i, k, "dma_in", p.t_in, p.in_bytes, p)
             cdone = env.event()
-            env.process(self._tile_tail(i, k, w, p, prev, cdone, slots, sreq, left, done))
+            env.process(self._tile_tail(i, k, w, p, prev, cdone, state))
             prev = cdone
-        yield done
+        yield state[3]
 
-    def _tile_tail(self, i, k, w, p, prev, cdone, slots, sreq, left, done):
+    def _tile_tail(self, i, k, w, p, prev, cdone, state):
         env = self.env
         if prev is not None:
             yield prev  # tiles of one op compute in order
@@ -637,13 +645,17 @@ class EventSimulation:
         cdone.succeed()
         if p.t_out > 0.0:
             yield from self._dma(i, k, "dma_out", p.t_out, p.out_bytes, p)
-        if self.onchip is not None and p.onchip > 0.0:
-            yield self.onchip.put(p.onchip)
-            self._note_onchip()
-        slots.release(sreq)
-        left[0] -= 1
-        if left[0] == 0:
-            done.succeed()
+        if p.onchip > 0.0 and self.onchip_name:
+            if self.onchip is not None:
+                yield self.onchip.put(p.onchip)
+            self._note_onchip(-p.onchip)
+        state[0] += 1
+        if state[1] is not None:
+            state[1].succeed()
+            state[1] = None
+        state[2] -= 1
+        if state[2] == 0:
+            state[3].succeed()
 
     # ------------------------------------------------------------------ run
 
