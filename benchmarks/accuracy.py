@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; with --threads 1 "
+                    "it is robust to other processes sharing the host)")
     ap.add_argument("--out", default="reports/accuracy")
     args = ap.parse_args(argv)
 
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
         hw = args.hw
     else:
         calibrate(device="cpu", out=args.calibrated, quick=args.quick, threads=args.threads,
+                  clock=args.clock,
                   progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True))
         hw = args.calibrated
         print(f"calibrated {hw} in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -78,6 +81,7 @@ def main(argv=None) -> int:
     for shape, group in groups.items():
         res = validate(group, hardware=hw, device="cpu", batch=args.batch, rounds=args.rounds,
                        repeat=args.repeat, threads=args.threads, input_shape=shape,
+                       clock=args.clock,
                        progress=lambda m: print(f"validate {','.join(group)[:40]}: {m}",
                                                 file=sys.stderr, flush=True))
         results.append(res)
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
         print(f"batch {b}: MAPE {w.ape.mean() * 100:.1f}%  median {w.ape.median() * 100:.1f}%  "
               f"max {w.ape.max() * 100:.1f}%  noise floor median {w.noise_floor.median() * 100:.1f}%"
               f"  op Spearman median {w.spearman.median():.3f}")
-    print(f"threads {merged.threads}, torch {torch.__version__}, total "
+    print(f"clock {args.clock}, threads {merged.threads}, torch {torch.__version__}, total "
           f"{time.perf_counter() - t0:.0f} s; wrote {', '.join(files)}")
     return 0
 

@@ -228,13 +228,14 @@ def cpu_benchmarks() -> list[Bench]:
 
 # --- timing --------------------------------------------------------------------------------
 
-def _wall_timer(device: str):
-    """(sync, now) for timing batches of calls on ``device``."""
+def _wall_timer(device: str, clock: str = "wall"):
+    """(sync, now) for timing batches of calls on ``device`` (``clock="cpu"``: process CPU
+    time, see :class:`codesign.measure.ProcessTimer`)."""
     import torch
 
     if device == "cuda":
         return torch.cuda.synchronize, time.perf_counter
-    return (lambda: None), time.perf_counter
+    return (lambda: None), (time.process_time if clock == "cpu" else time.perf_counter)
 
 
 def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
@@ -270,13 +271,14 @@ class Observation:
 
 
 def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 3,
-                   target_s: float = 0.01, seed: int = 0, progress=None) -> list[Observation]:
+                   target_s: float = 0.01, seed: int = 0, progress=None,
+                   clock: str = "wall") -> list[Observation]:
     """Time every benchmark in ``rounds`` shuffled, interleaved rounds; keep the minimum."""
     import torch
 
     from .extract import trace
 
-    sync, now = _wall_timer(device)
+    sync, now = _wall_timer(device, clock)
     built = []
     for b in benches:
         mod, xs = b.build()
@@ -465,11 +467,13 @@ def _device_name(device: str) -> str:
 
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
               quick: bool = False, base: str | None = None, rounds: int | None = None,
-              threads: int | None = None, progress: Callable[[str], None] | None = None):
+              threads: int | None = None, progress: Callable[[str], None] | None = None,
+              clock: str = "wall"):
     """Microbenchmark ``device``, fit the spec and write it to ``out`` (None: do not write).
 
     ``base``: preset (or YAML) to start from; default ``host-cpu`` on a CPU (required on
-    CUDA: the GPU preset of the card). Returns the fitted :class:`HardwareSpec`.
+    CUDA: the GPU preset of the card). ``clock``: "wall" or "cpu" (process CPU time: robust
+    to other processes on a shared host; use with ``threads=1``). Returns the fitted spec.
     """
     import torch
 
@@ -483,6 +487,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     if device == "cuda" and not torch.cuda.is_available():
         raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
                            "(torch.cuda.is_available() is False)")
+    from .measure import make_timer
+
+    make_timer(device, clock)          # validates the clock for the device
     if device == "cuda" and base is None:
         raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
     if out is not None:
@@ -510,11 +517,13 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
             hw = hw0.with_knobs(knobs)
         benches = [b for b in (cpu_benchmarks()) if b.quick or not quick]
         obs = run_benchmarks(benches, device=device, rounds=rounds or (2 if quick else 5),
-                             target_s=0.004 if quick else 0.015, progress=progress)
+                             target_s=0.004 if quick else 0.015, progress=progress,
+                             clock=clock)
         result = fit(hw, obs)
     finally:
         torch.set_num_threads(old_threads)
     elapsed = time.perf_counter() - t_start
+    facts = {**facts, "clock": clock}
     spec = _write_spec(hw, result, obs, device, n_threads, quick, elapsed, facts, out)
     return spec
 
@@ -590,7 +599,7 @@ def cmd_calibrate(args) -> int:
 
     t0 = time.perf_counter()
     spec = calibrate(device=args.device, out=args.out, quick=args.quick, base=args.hw,
-                     threads=args.threads, progress=progress)
+                     threads=args.threads, progress=progress, clock=args.clock)
     fit_info = spec.provenance["fit"]
     print(f"wrote {args.out} ({spec.name}) in {time.perf_counter() - t0:.1f} s: "
           f"{len(spec.provenance['benchmarks'])} microbenchmarks, fit median |error| "
@@ -607,6 +616,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="fewer benchmarks and rounds (< 60 s)")
     p.add_argument("--hw", default=None, help="preset or YAML to start from (default host-cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
     p.set_defaults(func=cmd_calibrate)
 
 

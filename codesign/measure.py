@@ -64,6 +64,38 @@ class CpuTimer:
         return cpu_name()
 
 
+class ProcessTimer(CpuTimer):
+    """CPU time of this process (``time.process_time``) around the call: time spent waiting
+    for a core while other processes run is not counted. On a shared, oversubscribed host this
+    is the contention-robust clock for single-threaded runs; with N threads it sums their CPU
+    time (spin-waits included), so use it with ``threads=1``."""
+
+    def start(self):
+        import time
+
+        return time.process_time()
+
+    def stop(self, token) -> float:
+        import time
+
+        return time.process_time() - token
+
+
+CLOCKS = ("wall", "cpu")
+
+
+def make_timer(device: str, clock: str = "wall"):
+    """The default timing source for ``device``: wall clock (CPU), CUDA events (GPU), or
+    process CPU time with ``clock="cpu"`` (CPU only)."""
+    if clock not in CLOCKS:
+        raise MeasureError(f"clock = {clock!r}; allowed: {', '.join(CLOCKS)}")
+    if clock == "cpu":
+        if device != "cpu":
+            raise MeasureError("clock 'cpu' (process CPU time) applies to device 'cpu' only")
+        return ProcessTimer()
+    return None
+
+
 class CudaEventTimer:
     """CUDA events recorded on the current stream around the call; ``stop`` synchronizes."""
 
@@ -396,7 +428,7 @@ def _autocast(device: str, dtype: str):
 
 def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: int = 5,
             repeat: int = 20, cuda_graphs: bool = False, timer=None, per_op: bool = True,
-            profile_runs: int = 3, threads: int | None = None) -> Measurement:
+            profile_runs: int = 3, threads: int | None = None, clock: str = "wall") -> Measurement:
     """Time ``model(*inputs)`` on ``device`` (see module docstring).
 
     ``dtype``: fp32 | tf32 (CUDA matmul/conv in TF32) | fp16 | bf16 (autocast, "AMP").
@@ -404,6 +436,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     ``device`` attribute naming where tensors go); default ``CpuTimer`` on CPU and
     ``CudaEventTimer`` on CUDA. ``per_op``: also trace the model and profile per-op times.
     ``threads``: torch intra-op threads for the run (default: torch's current setting).
+    ``clock``: "wall" or "cpu" (process CPU time, see :class:`ProcessTimer`; CPU only).
     """
     import torch
 
@@ -420,6 +453,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError(f"measure expects an nn.Module, got {type(model).__name__}")
     if not inputs:
         raise MeasureError("measure needs at least one input tensor or shape")
+    if timer is None:
+        timer = make_timer(device, clock)
     if timer is None:
         if device == "cuda":
             if not torch.cuda.is_available():
@@ -499,7 +534,7 @@ def cmd_measure(args) -> int:
     wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
     m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
                 warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,
-                per_op=args.per_op or bool(args.csv), threads=args.threads)
+                per_op=args.per_op or bool(args.csv), threads=args.threads, clock=args.clock)
     print(f"{wl.name} on {m.device} ({m.device_name}), {m.dtype}, {m.threads} thread(s), "
           f"torch {m.torch_version}")
     print(f"latency: median {m.latency_s * 1e3:.3f} ms  p10 {m.p10_s * 1e3:.3f} ms  "
@@ -528,10 +563,11 @@ def register_cli(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--cuda-graphs", action="store_true", help="time CUDA-graph replay")
+    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
     p.add_argument("--per-op", action="store_true", help="profile per-op times")
     p.add_argument("--csv", help="write per-op times to this CSV (implies --per-op)")
     p.set_defaults(func=cmd_measure)
 
 
 __all__ = ["measure", "Measurement", "OpTime", "match_ops", "ProfEvent", "profile_ops",
-           "CpuTimer", "CudaEventTimer", "register_cli"]
+           "CpuTimer", "ProcessTimer", "CudaEventTimer", "make_timer", "register_cli"]

@@ -830,11 +830,11 @@ def _validation_sections(b: _Builder, col: Collected) -> None:
 
     s = Section("validation", "Validation: estimate vs measurement")
     for meta in col.validation_meta:
-        scalars = {}
+        scalars, lists = {}, []
         for key, value in meta.items():
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 rows = pd.DataFrame(value)
-                s.tables.append((f"validation.json: {key}", rows.map(
+                lists.append((f"validation.json: {key}", rows.map(
                     lambda v: _sig(v) if isinstance(v, float) else str(v))))
             elif isinstance(value, dict):
                 scalars.update(_flat(value, "" if key == "summary" else key + "."))
@@ -844,6 +844,7 @@ def _validation_sections(b: _Builder, col: Collected) -> None:
             s.tables.append(("validation.json", pd.DataFrame(
                 {"key": list(scalars),
                  "value": [_sig(v) if isinstance(v, float) else str(v) for v in scalars.values()]})))
+        s.tables.extend(lists)
     if col.validations:
         val = pd.concat(col.validations, ignore_index=True)
         meas = _measured_col(val.columns)

@@ -303,13 +303,14 @@ def _simulate(item: Item, hw, dtype: str):
 def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1,),
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
-             knobs=None, timer=None, profile_runs: int = 3,
+             knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
              progress: Callable[[str], None] | None = None) -> ValidationResult:
     """Compare simulated and measured latency of ``models`` (see module docstring).
 
     ``models``: workload spec(s) (zoo names, ``file.py:factory``) built at every ``batch``, or
     an ``nn.Module`` with ``inputs``. ``hardware``: HardwareSpec, preset name or YAML path.
     ``timer``: injected timing source (tests drive the CUDA path with a fake one).
+    ``clock``: "wall" or "cpu" (process CPU time, robust to other processes; threads=1).
     """
     import torch
 
@@ -317,8 +318,12 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     from .measure import cpu_name, measure, profile_ops
 
+    from .measure import make_timer
+
     t_start = time.perf_counter()
     hw = load_hardware(hardware)
+    if timer is None:
+        timer = make_timer(device, clock)
     if rounds < 2:
         raise CodesignError(f"rounds = {rounds}; validation needs >= 2 (two passes give the "
                             "noise floor)")
@@ -368,6 +373,11 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     notes = []
     if device == "cuda" and timer is None:
         notes.append("CUDA timings: CUDA events around each forward, synchronized.")
+    if clock == "cpu":
+        notes.append("End-to-end times are process CPU time (time.process_time): time spent "
+                     "waiting for a core while other processes ran is excluded; per-op profiler "
+                     "times are wall clock." + (" With more than one thread CPU time sums the "
+                     "threads (spin-waits included)." if n_threads > 1 else ""))
     res = ValidationResult(
         workloads=pd.DataFrame(wrows, columns=list(WORKLOAD_COLUMNS)),
         ops=pd.DataFrame(orows, columns=list(OP_COLUMNS)), hardware=hw.name, device=device,
@@ -446,7 +456,7 @@ def cmd_validate(args) -> int:
     res = validate(args.workloads, hardware=args.hw, device=args.device, batch=args.batch,
                    dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
                    threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
-                   progress=progress)
+                   progress=progress, clock=args.clock)
     print(format_table(res))
     if res.files:
         print(f"wrote {', '.join(res.files)}")
@@ -479,6 +489,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=4, help="interleaved measurement rounds (>= 2)")
     p.add_argument("--repeat", type=int, default=5, help="timed passes per round")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
     p.add_argument("--out", default=None, help="directory for validation.{json,md}, ops.csv, scatter.png")
     p.set_defaults(func=cmd_validate)
 

@@ -255,6 +255,19 @@ def test_validate_folder_report(tmp_path):
     assert "| all ops |" in md and "error.mape_per_op" in md
 
 
+def test_end_to_end_validate_report(tmp_path):
+    pytest.importorskip("torch")
+    _presets("host-cpu")
+    from codesign.validate import validate
+
+    validate("ccp_conv_block", rounds=2, repeat=2, warmup=1, profile_runs=1, out=tmp_path / "val")
+    html = report(tmp_path / "val", out=tmp_path / "r")
+    m = meta(html)
+    assert [s["id"] for s in m["sections"]] == ["validation"]
+    assert {"validation.json", "Error by op kind"} <= set(m["sections"][0]["tables"])
+    assert_figures_labelled(m)
+
+
 # --------------------------------------------------------------------------- errors, CLI
 
 def test_empty_folder_is_a_one_line_error(tmp_path):

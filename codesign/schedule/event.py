@@ -46,8 +46,11 @@ The model (what runs where, what is shared):
 * **Fused members** start and end with their leader (zero duration); **unsupported ops**
   (no cost) take no time and no lane but keep their dependencies.
 
-Known limits: the host does not run ahead of a lane (dispatch of the next op on a stream
-waits for the previous op, as the analytical sum assumes); CTA counts are estimates; DMA descriptors, bank conflicts and cache interference between
+Known limits: the host does not run ahead of a lane here; on GPUs ``estimate_costs`` has
+already replaced each op's dispatch by the part the asynchronous launch queue exposes in
+program order, and that exposed part is what the host thread serializes (exact for one
+stream, an approximation for several); CTA counts are estimates; DMA
+descriptors, bank conflicts and cache interference between
 concurrent kernels are not modelled.
 """
 
@@ -131,7 +134,8 @@ def parse_policy(obj) -> EventPolicy:
     if isinstance(obj, Mapping):
         for key in obj:
             if key not in POLICY_KEYS:
-                raise CodesignError(f"policy: unknown key {key!r}{did_you_mean(str(key), POLICY_KEYS)}; "
+                hint = did_you_mean(str(key), POLICY_KEYS)
+                raise CodesignError(f"policy: unknown key {key!r}{hint}; "
                                     f"allowed: {', '.join(POLICY_KEYS)}")
         return EventPolicy(**dict(obj))
     raise CodesignError(f"policy must be a mapping of {', '.join(POLICY_KEYS)} or an EventPolicy, "
@@ -326,10 +330,12 @@ class EventSimulation:
                 limit, what = int(_scalar(hw.cpu.cores, "cpu.cores")), "cpu.cores"
             elif self.kind == "accelerator":
                 a = hw.accelerator
-                self.dma_rate = min(cap, _scalar(a.dma_bandwidth_bytes_per_s, "accelerator.dma_bandwidth"))
+                self.dma_rate = min(cap, _scalar(a.dma_bandwidth_bytes_per_s,
+                                                 "accelerator.dma_bandwidth"))
                 n_dma = 1
                 self.onchip_name = "sram"
-                self.onchip_capacity = float(math.floor(_scalar(a.sram_bytes, "accelerator.sram_bytes")))
+                self.onchip_capacity = float(math.floor(_scalar(a.sram_bytes,
+                                                                "accelerator.sram_bytes")))
             else:
                 raise CodesignError(f"hardware kind {self.kind!r} has no event model; "
                                     f"allowed: gpu, dsp, cpu, accelerator")
@@ -378,7 +384,8 @@ class EventSimulation:
         g = self.hw.gpu
         elements = max(1, op.elements)
         if op.kind in _MAC_KINDS:
-            per_cta = int(_scalar(g.cta_tile_m, "gpu.cta_tile_m")) * int(_scalar(g.cta_tile_n, "gpu.cta_tile_n"))
+            per_cta = (int(_scalar(g.cta_tile_m, "gpu.cta_tile_m"))
+                       * int(_scalar(g.cta_tile_n, "gpu.cta_tile_n")))
         else:
             per_cta = VECTOR_CTA_ELEMENTS
         return int(min(self.sm_count, max(1, math.ceil(elements / per_cta))))
@@ -711,7 +718,8 @@ class EventSimulation:
             how = "fused" if lead != i else self.how[i]
             unit = "fused" if lead != i else (w.unit if w is not None else "none")
             dram = w.dram_bytes if (w is not None and lead == i) else 0.0
-            spans.append(Span(i, op.name, engine, self.start[lead], self.end[lead], dram, unit, how))
+            spans.append(Span(i, op.name, engine, self.start[lead], self.end[lead], dram, unit,
+                              how))
         util: dict[str, float] = {}
         if makespan > 0.0:
             for k, busy in enumerate(self.lane_busy):
