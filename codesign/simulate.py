@@ -121,6 +121,9 @@ def apply_launch_queue(costs: list) -> list:
 
 
 def _f(x) -> float:
+    if np.ndim(x) > 0:
+        raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
+                            "values use codesign.sweep (or estimate_costs)")
     return float(np.asarray(x, dtype=float))
 
 
