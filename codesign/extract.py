@@ -108,6 +108,10 @@ ELEMENTWISE_EXTRA = frozenset({
     "elu_backward", "mse_loss", "_euclidean_dist", "bernoulli", "uniform", "normal",
     "masked_fill", "where", "rand_like", "randn_like", "softplus", "softplus_backward",
     "glu", "logit", "polar", "cross_entropy_loss", "nll_loss_forward", "nll_loss_backward",
+    # activations whose aten ops carry no pointwise tag
+    "hardswish", "hardsigmoid", "hardtanh", "relu6", "mish", "silu", "gelu", "elu", "selu",
+    "celu", "leaky_relu", "prelu", "_prelu_kernel", "softshrink", "hardshrink", "rrelu",
+    "mish_backward", "_prelu_kernel_backward",
 })
 
 
