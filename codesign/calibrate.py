@@ -11,9 +11,14 @@ the registered cost model of the spec's kind reproduces the timings:
 
 with ``predicted_b`` the sum of :func:`codesign.simulate.estimate_costs` latencies over the
 ops :func:`codesign.trace` records for benchmark ``b`` (eager mode), and ``theta`` the logs of
-``dispatch.eager_overhead_s``, the achieved DRAM bandwidth, the L2/L3 bandwidths (CPU) and one
+``dispatch.eager_overhead_s``, the achieved DRAM bandwidth, the L2/L3 bandwidths (CPU), one
 efficiency per op class (``matmul``, ``conv.<variant>``, ``attention``, ``vector``, ``softmax``,
-``norm``, ``reduction``, ``pool``). Log residuals weigh every benchmark by its relative error;
+``norm``, ``reduction``, ``pool``) and, on a CPU, the half-efficiency work
+``cpu.half_work_macs`` of every MAC class (matmul, conv.*): efficiency falls for small ops.
+Conv and GEMM benchmarks with large weights rotate through enough weight copies to exceed the
+last-level cache, so their weights come from DRAM as in a network (the CPU cost model adds that
+weight read), and the set includes the small spatial sizes (5x5 .. 14x14) and channel counts
+of late network stages. Log residuals weigh every benchmark by its relative error;
 ``soft_l1`` keeps one disturbed timing from dragging the fit (scipy ``least_squares``).
 
 Timing: every benchmark is run in ``rounds`` interleaved rounds (shuffled order); a round
@@ -55,20 +60,40 @@ class Bench:
     quick: bool = False            # part of the --quick set
 
 
-class _Fn:
-    """Factory of a tiny nn.Module whose forward is ``fn(*inputs, *params)``."""
+COLD_BYTES = 64 * 2 ** 20     # weight copies per cold benchmark: > the LLC of a small host
+COLD_MIN_WEIGHT_BYTES = 256 * 1024
+MAX_COPIES = 16
 
-    def __new__(cls, fn, *params):
+
+class _Fn:
+    """Factory of a tiny nn.Module whose forward is ``fn(*inputs, *params)``.
+
+    ``cold=True``: when the parameters are large, keep ``copies`` independent copies of them
+    (together > ``COLD_BYTES``) and use the next set on every call, so the weights are read
+    from DRAM as in a network whose weights do not fit in the caches."""
+
+    def __new__(cls, fn, *params, cold=False):
         import torch
+
+        nbytes = sum(p.numel() * p.element_size() for p in params)
+        copies = 1
+        if cold and nbytes >= COLD_MIN_WEIGHT_BYTES:
+            copies = int(min(MAX_COPIES, max(2, math.ceil(COLD_BYTES / nbytes))))
 
         class Op(torch.nn.Module):
             def __init__(self):
                 super().__init__()
-                self.ws = torch.nn.ParameterList(
-                    [torch.nn.Parameter(p, requires_grad=False) for p in params])
+                self.sets = torch.nn.ModuleList()
+                for c in range(copies):
+                    self.sets.append(torch.nn.ParameterList(
+                        [torch.nn.Parameter(p if c == 0 else torch.randn_like(p),
+                                            requires_grad=False) for p in params]))
+                self.i = 0
 
             def forward(self, *xs):
-                return fn(*xs, *self.ws)
+                ws = self.sets[self.i]
+                self.i = (self.i + 1) % len(self.sets)
+                return fn(*xs, *ws)
 
         return Op().eval()
 
@@ -106,10 +131,12 @@ def cpu_benchmarks() -> list[Bench]:
     for (m, n, k), q in (((64, 64, 64), False), ((256, 256, 256), True), ((512, 512, 512), True),
                          ((1024, 1024, 1024), False), ((1, 1000, 2048), True),
                          ((196, 1536, 384), True), ((8, 2048, 1024), False),
-                         ((1568, 384, 1536), False)):
+                         ((1568, 384, 1536), False), ((25, 3072, 768), True),
+                         ((49, 512, 2048), False), ((100, 256, 1024), False),
+                         ((8, 512, 512), False)):
         add(f"linear_{m}x{n}x{k}", "gemm",
-            lambda m=m, n=n, k=k: (_Fn(lambda x, w, b: F.linear(x, w, b), _r(n, k), _r(n)),
-                                   [_r(m, k)]), q)
+            lambda m=m, n=n, k=k: (_Fn(lambda x, w, b: F.linear(x, w, b), _r(n, k), _r(n),
+                                       cold=True), [_r(m, k)]), q)
     for (b, m, n, k), q in (((6, 197, 197, 64), True), ((8, 196, 64, 196), False),
                             ((16, 64, 64, 64), False)):
         add(f"bmm_{b}x{m}x{n}x{k}", "gemm",
@@ -119,28 +146,33 @@ def cpu_benchmarks() -> list[Bench]:
         kk = k if isinstance(k, tuple) else (k, k)
         p = pad if pad is not None else tuple(dil * (x // 2) for x in kk)
         add(name, "conv", lambda: (_Fn(lambda x, w, b: F.conv2d(x, w, b, stride, p, dil, groups),
-                                       _r(cout, cin // groups, *kk), _r(cout)),
+                                       _r(cout, cin // groups, *kk), _r(cout), cold=True),
                                    [_r(n, cin, hw, hw)]), quick)
 
     for n, c, hw, q in ((1, 64, 56, True), (1, 128, 28, False), (1, 256, 14, True),
                         (1, 512, 7, False), (8, 64, 28, False), (4, 256, 14, False),
-                        (1, 32, 112, False)):
+                        (1, 32, 112, False), (1, 512, 5, True), (1, 256, 10, False),
+                        (1, 64, 40, False), (1, 16, 20, False)):
         conv(f"conv3x3_n{n}_c{c}_{hw}", n, c, c, hw, 3, quick=q)
     conv("conv3x3_s2_c64_56", 1, 64, 128, 56, 3, stride=2)
     for n, ci, co, hw, q in ((1, 64, 256, 56, True), (1, 256, 64, 56, False),
                              (1, 512, 128, 28, False), (1, 1024, 256, 14, True),
                              (1, 2048, 512, 7, False), (8, 96, 384, 28, False),
-                             (1, 16, 96, 112, False), (1, 320, 1280, 7, True)):
+                             (1, 16, 96, 112, False), (1, 320, 1280, 7, True),
+                             (1, 2048, 512, 5, True), (1, 64, 256, 40, False),
+                             (8, 144, 24, 28, False), (1, 32, 16, 14, False)):
         conv(f"conv1x1_n{n}_{ci}to{co}_{hw}", n, ci, co, hw, 1, quick=q)
     for n, c, hw, k, s, q in ((1, 32, 112, 3, 1, True), (1, 144, 56, 3, 1, False),
                               (1, 192, 28, 3, 2, False), (1, 576, 14, 3, 1, True),
                               (1, 960, 7, 3, 1, False), (1, 96, 56, 7, 1, True),
                               (1, 384, 14, 7, 1, False), (8, 144, 28, 3, 1, False),
-                              (1, 240, 14, 5, 1, False)):
+                              (1, 240, 14, 5, 1, False), (1, 960, 5, 3, 1, True),
+                              (1, 64, 10, 3, 1, False)):
         conv(f"dw{k}x{k}_n{n}_c{c}_{hw}_s{s}", n, c, c, hw, k, stride=s, groups=c, quick=q)
     conv("grouped_g32_c128_56", 1, 128, 128, 56, 3, groups=32, quick=True)
     conv("grouped_g32_c512_14", 1, 512, 512, 14, 3, groups=32)
     conv("grouped_g4_c256_14", 1, 256, 256, 14, 3, groups=4)
+    conv("grouped_g32_c1024_5", 1, 1024, 1024, 5, 3, groups=32, quick=True)
     conv("dilated_d2_c256_14", 1, 256, 256, 14, 3, dil=2, quick=True)
     conv("dilated_d4_c128_28", 1, 128, 128, 28, 3, dil=4)
     conv("stem7x7_s2_3to64_224", 1, 3, 64, 224, 7, stride=2, quick=True)
@@ -149,10 +181,12 @@ def cpu_benchmarks() -> list[Bench]:
     conv("band7x1_c128_14", 1, 128, 128, 14, (7, 1))
     conv("band1x11_c32_56", 1, 32, 32, 56, (1, 11))
     add("conv3d_3x3x3_c64", "conv", lambda: (
-        _Fn(lambda x, w: F.conv3d(x, w, padding=1), _r(64, 64, 3, 3, 3)), [_r(1, 64, 4, 28, 28)]),
+        _Fn(lambda x, w: F.conv3d(x, w, padding=1), _r(64, 64, 3, 3, 3), cold=True), [_r(1, 64, 4, 28, 28)]),
         True)
     add("conv3d_1x1x1_c256", "conv", lambda: (
-        _Fn(lambda x, w: F.conv3d(x, w), _r(128, 256, 1, 1, 1)), [_r(1, 256, 4, 14, 14)]))
+        _Fn(lambda x, w: F.conv3d(x, w), _r(128, 256, 1, 1, 1), cold=True), [_r(1, 256, 4, 14, 14)]))
+    add("conv3d_1x1x1_c512_b8", "conv", lambda: (
+        _Fn(lambda x, w: F.conv3d(x, w), _r(256, 512, 1, 1, 1), cold=True), [_r(8, 512, 2, 7, 7)]))
     add("conv3d_3x1x1_c64", "conv", lambda: (
         _Fn(lambda x, w: F.conv3d(x, w, padding=(1, 0, 0)), _r(64, 64, 3, 1, 1)),
         [_r(1, 64, 4, 28, 28)]))
@@ -323,6 +357,8 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
                 k = efficiency_key(op)
                 if op.supported and k not in ("memory", "default"):
                     keys.add("efficiency." + k)
+                    if k in HALF_WORK_CLASSES or k.startswith("conv."):
+                        keys.add(HALF_WORK + k)
     else:
         keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",
                                              "softmax", "norm", "reduction", "pool", "attention")}
@@ -335,6 +371,32 @@ BOUNDS = {
     "cpu.l3_bandwidth_bytes_per_s": (1e8, 1e13),
 }
 EFF_BOUNDS = (1e-4, 1.0)
+HALF_WORK = "cpu.half_work_macs."
+HALF_WORK_BOUNDS = (1e3, 1e9)      # MACs
+HALF_WORK_START = 1e5
+HALF_WORK_CLASSES = ("matmul",)    # + every conv.<variant>
+
+
+def _bounds(path: str) -> tuple[float, float]:
+    if path.startswith(HALF_WORK):
+        return HALF_WORK_BOUNDS
+    return BOUNDS.get(path, EFF_BOUNDS)
+
+
+def _with_half_work_entries(hw, params: Sequence[str]):
+    """``hw`` with a ``cpu.half_work_macs`` entry (start value) for every fitted key that has
+    none, so the fit can address it as a knob."""
+    import dataclasses
+
+    from hw_models.spec import FrozenDict
+
+    table = dict(hw.cpu.half_work_macs)
+    missing = {p[len(HALF_WORK):] for p in params if p.startswith(HALF_WORK)} - set(table)
+    if not missing:
+        return hw
+    table.update({k: HALF_WORK_START for k in missing})
+    return dataclasses.replace(hw, cpu=dataclasses.replace(hw.cpu,
+                                                           half_work_macs=FrozenDict(table)))
 
 
 def _get(hw, path: str) -> float:
@@ -342,6 +404,8 @@ def _get(hw, path: str) -> float:
     head, _, rest = path.partition(".")
     if head == "efficiency":
         return float(hw.eff(rest))
+    if path.startswith(HALF_WORK):
+        return float(hw.cpu.half_work_macs.get(path[len(HALF_WORK):], HALF_WORK_START))
     for part in path.split("."):
         obj = obj[part] if isinstance(obj, Mapping) else getattr(obj, part)
     return float(obj)
@@ -396,9 +460,11 @@ def fit(hw, observations: Sequence[Observation], params: Sequence[str] | None = 
         # the DRAM term is dram_bandwidth x eff(memory): fit the product via eff with the
         # peak raised high enough that the fitted fraction stays <= 1
         hw = hw.with_knobs({"dram_bandwidth_bytes_per_s": max(hw.dram_bandwidth_bytes_per_s, 1e11)})
+    if hw.kind == "cpu":
+        hw = _with_half_work_entries(hw, params)
     lo, hi, x0 = [], [], []
     for p in params:
-        a, b = BOUNDS.get(p, EFF_BOUNDS)
+        a, b = _bounds(p)
         v = min(max(_get(hw, p), a * 1.0001), b * 0.9999)
         lo.append(math.log(a))
         hi.append(math.log(b))
@@ -542,7 +608,9 @@ def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, fac
         d["efficiency"]["memory"] = float(achieved / peak)
     for path, v in values.items():
         head, _, rest = path.partition(".")
-        if head == "efficiency":
+        if path.startswith(HALF_WORK):
+            d["cpu"].setdefault("half_work_macs", {})[path[len(HALF_WORK):]] = float(f"{v:.4g}")
+        elif head == "efficiency":
             d["efficiency"][rest] = round(float(min(v, 1.0)), 5)
         elif head == "dispatch":
             d["dispatch"][rest] = float(v)
@@ -559,7 +627,7 @@ def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, fac
                    f"{now}, torch {str(torch.__version__)}, {threads} thread(s); started from preset "
                    f"{hw.name}")
     d["notes"] = ("Fitted from microbenchmarks only (codesign.calibrate): dispatch overhead, "
-                  "bandwidths and per-class efficiencies. Cache sizes, clock and SIMD width as "
+                  "bandwidths, per-class efficiencies and half-efficiency work. Cache sizes, clock and SIMD width as "
                   "the OS reports them. " + str(d.get("notes", "")))[:2000]
     d["provenance"] = {
         "tool": "codesign calibrate", "device": device, "device_name": name,

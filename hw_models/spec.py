@@ -252,6 +252,11 @@ class CpuSpec:
     l3_bytes: float = _f(_NONNEG)  # shared
     l2_bandwidth_bytes_per_s: float = _f(_POS)  # all cores together
     l3_bandwidth_bytes_per_s: float = _f(_POS)
+    # Work (MACs) at which an op class reaches half its efficiency: achieved efficiency =
+    # efficiency[key] x MACs / (MACs + half_work_macs[key]) (small GEMMs/convs run slower).
+    # Keyed like ``efficiency``; an absent key means no size derating. Fitted by calibration.
+    half_work_macs: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _NONNEG),
+                                             default_factory=FrozenDict)
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,56 @@ def test_calibrate_bad_input(tmp_path):
 
     with pytest.raises(HardwareError, match="never writes into hw_models"):
         calibrate(device="cpu", out=PRESET_DIR / "mine.yaml")
+
+
+def test_fit_recovers_half_work_of_small_ops():
+    """Size-dependent efficiency: the fit separates a class's large-op efficiency from the work
+    at which it halves, given small and large ops of that class."""
+    from codesign.calibrate import _with_half_work_entries
+
+    params = PARAMS + ["cpu.half_work_macs.conv.standard", "cpu.half_work_macs.matmul"]
+    base = _with_half_work_entries(
+        load_hardware("host-cpu").with_knobs({"dram_bandwidth_bytes_per_s": 1e11}), params)
+    truth = {"dispatch.eager_overhead_s": 7e-6, "cpu.l2_bandwidth_bytes_per_s": 150e9,
+             "cpu.l3_bandwidth_bytes_per_s": 60e9, "efficiency.memory": 0.09,
+             "efficiency.conv.standard": 0.6, "efficiency.conv.pointwise": 0.61,
+             "efficiency.matmul": 0.8, "cpu.half_work_macs.conv.standard": 3e6,
+             "cpu.half_work_macs.matmul": 5e5}
+    ops = _synthetic()
+    ops.update({f"conv3_{c}_{h}": [_conv(c, h, 3)] for c, h in ((512, 5), (256, 7), (32, 10))})
+    ops.update({f"mm_{m}": [_mm(m, m, m)] for m in (16, 48, 96)})
+    measured = predict(base, list(ops.values()), truth)
+    obs = [Observation(name, "synthetic", float(t), tuple(o))
+           for (name, o), t in zip(ops.items(), measured)]
+    res = fit(base, obs, params, loss="linear")
+    for k, v in truth.items():
+        assert res.values[k] == pytest.approx(v, rel=0.03), k
+
+
+def test_written_spec_keeps_half_work(tmp_path):
+    from codesign.calibrate import FitResult
+
+    base = load_hardware("host-cpu")
+    obs = [Observation("c", "synthetic", 1e-3, (_conv(64, 14, 3),))]
+    res = FitResult({"cpu.half_work_macs.conv.standard": 2.5e6, "efficiency.conv.standard": 0.7},
+                    {"c": 0.0}, {"c": 1e-3}, 0.0, True, "ok")
+    spec = _write_spec(base, res, obs, "cpu", 2, True, 1.0, {}, tmp_path / "h.yaml")
+    again = load_spec_file(tmp_path / "h.yaml")
+    assert again == spec
+    assert again.cpu.half_work_macs["conv.standard"] == pytest.approx(2.5e6)
+
+
+def test_cold_benchmark_rotates_weight_copies():
+    import torch
+
+    from codesign.calibrate import COLD_BYTES, _Fn
+
+    w = torch.randn(512, 512, 3, 3)
+    m = _Fn(lambda x, w: torch.nn.functional.conv2d(x, w), w, cold=True)
+    copies = len(m.sets)
+    assert copies * w.numel() * 4 >= min(COLD_BYTES, 16 * w.numel() * 4)
+    x = torch.randn(1, 512, 3, 3)
+    with torch.no_grad():
+        a, b = m(x), m(x)
+    assert not torch.equal(a, b)          # the second call used another weight copy
+    assert len(_Fn(lambda x, w: x @ w, torch.randn(4, 4), cold=True).sets) == 1  # small: hot

@@ -55,8 +55,12 @@ def test_conv_compute_closed_form(cpu):
     c = _cost(op, cpu)
     peak = cpu.cpu.cores * cpu.cpu.fma_units * cpu.cpu.simd_width_bits / 32 * cpu.clock_hz
     assert op.macs == 64 * 64 * 9 * 56 * 56
-    assert c.compute_s == pytest.approx(op.macs / (peak * cpu.eff("conv.standard")))
-    assert c.overhead_s == cpu.dispatch.eager_overhead_s
+    half = cpu.cpu.half_work_macs.get("conv.standard", 0.0)
+    assert c.compute_s == pytest.approx((op.macs + half) / (peak * cpu.eff("conv.standard")))
+    weights = 64 * 64 * 9 * 4
+    assert c.overhead_s == pytest.approx(
+        cpu.dispatch.eager_overhead_s
+        + weights / (cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory")))
     assert float(c.latency_s) == pytest.approx(max(float(c.compute_s), float(c.memory_s)) + c.overhead_s)
 
 
@@ -136,3 +140,41 @@ def test_other_kinds_cost_something(cpu):
         assert float(c.latency_s) > cpu.dispatch.eager_overhead_s
     fused = _cost(ops[0], cpu, CostContext(mode="fused"))
     assert fused.overhead_s == cpu.dispatch.graph_overhead_s
+
+
+def test_half_work_slows_small_ops_only_relatively(cpu):
+    """efficiency x MACs / (MACs + half_work): small ops lose more, compute stays monotone."""
+    import dataclasses
+
+    from hw_models.spec import FrozenDict
+
+    sized = dataclasses.replace(cpu, cpu=dataclasses.replace(
+        cpu.cpu, half_work_macs=FrozenDict({"conv": 1e6})))
+    big, small = conv(hw=56), conv(c=32, k=32, hw=7)
+    for op in (big, small):
+        c0, c1 = float(_cost(op, cpu).compute_s), float(_cost(op, sized).compute_s)
+        assert c1 == pytest.approx(c0 * (op.macs + 1e6) / op.macs)
+    slow = lambda op: float(_cost(op, sized).compute_s) / float(_cost(op, cpu).compute_s)
+    assert slow(small) > slow(big)
+    more = sized.with_knobs({"cores": 4, "clock_hz": sized.clock_hz * 2})
+    assert float(_cost(small, more).latency_s) <= float(_cost(small, sized).latency_s)
+
+
+def test_conv3d_1x1x1_uses_pointwise_efficiency():
+    a = ConvAttrs(64, 32, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), 1)
+    op = Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+            (TensorSpec(1, (1, 64, 4, 14, 14)), TensorSpec(2, (32, 64, 1, 1, 1), is_weight=True)),
+            (TensorSpec(3, (1, 32, 4, 14, 14)),), a)
+    assert op.variant == "3d"                      # the graph's variant is unchanged
+    assert efficiency_key(op) == "conv.pointwise"
+
+
+def test_weights_stream_from_dram_once(cpu):
+    from codesign.cost.cpu import weight_stream_s
+
+    op = mm(8, 2048, 1024)
+    extra = 2048 * 1024 * 4 / (cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory"))
+    assert float(weight_stream_s(op, cpu, 2048 * 1024 * 4)) == pytest.approx(extra)
+    assert weight_stream_s(ew(1024), cpu, 0.0) == 0.0
+    faster = cpu.with_knobs({"dram_bandwidth_bytes_per_s": cpu.dram_bandwidth_bytes_per_s * 2})
+    assert float(_cost(op, faster).latency_s) < float(_cost(op, cpu).latency_s)

@@ -382,3 +382,18 @@ def test_knob_names_all_resolve():
 
 def test_dtype_constants():
     assert DTYPES == ("fp32", "tf32", "fp16", "bf16", "int8")
+
+
+def test_cpu_half_work_macs_optional_and_validated():
+    d = preset_dict("host-cpu")
+    d["cpu"].pop("half_work_macs", None)
+    assert load_spec_dict(d).cpu.half_work_macs == {}          # optional, defaults to empty
+    d["cpu"]["half_work_macs"] = {"conv.standard": 2e6, "matmul": 0}
+    spec = load_spec_dict(d)
+    assert spec.cpu.half_work_macs["conv.standard"] == 2e6
+    assert spec.with_knobs({"cpu.half_work_macs.matmul": 5e5}).cpu.half_work_macs["matmul"] == 5e5
+    d["cpu"]["half_work_macs"] = {"conv.standrad": 1e6}
+    assert "cpu.half_work_macs.conv.standrad: unknown key" in str(error_of(d))
+    d["cpu"]["half_work_macs"] = {"matmul": -1}
+    assert str(error_of(d)) == ("hw_models/x.yaml: cpu.half_work_macs.matmul = -1; "
+                                "expected a number >= 0")

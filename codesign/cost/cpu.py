@@ -4,10 +4,12 @@ For one op on a CPU with ``P`` cores (all symbols are spec fields, so calibratio
 and sweeps can vary them):
 
     threads   = min(P, ceil(parallel_work / GRAIN))      MAC ops: P (oneDNN/BLAS split all)
-    compute_s = MACs / (peak_MAC/s * eff[class] * threads / P)
+    compute_s = (MACs + half_work[class]) / (peak_MAC/s * eff[class] * threads / P)
               + vector_ops / (vector_op/s * eff[class] * threads / P)
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
+    weight_s  = weight bytes / (DRAM bw * eff[memory])         conv / matmul with weights
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
+                 + weight_s
     latency   = max(compute_s, memory_s) + overhead_s
 
 * ``peak_MAC/s`` = cores x FMA pipes x SIMD lanes (width / element bits) x clock
@@ -16,6 +18,19 @@ and sweeps can vary them):
   ``conv.<variant>`` (pointwise, standard, depthwise, grouped, dilated, large_kernel, band, 3d,
   transposed), ``attention``, ``softmax``, ``norm``, ``reduction``, ``pool`` and ``vector``
   (elementwise, resample, cross-channel pooling).
+* ``half_work[class]`` is ``cpu.half_work_macs[class]`` (0 when absent): the achieved
+  efficiency of a MAC op is ``eff[class] x MACs / (MACs + half_work)``, so small GEMMs and
+  convs (small spatial size or channel count, as in the late stages of a network at batch 1)
+  run below the class's large-op efficiency; equivalently a fixed per-kernel cost of
+  ``half_work / (peak x eff)`` that scales with the hardware rate (monotone in clock/cores).
+  Both are fitted by calibration. A 1x1x1 conv3d is a GEMM like a 2-D pointwise conv, so it
+  takes the ``conv.pointwise`` efficiency on a CPU (its ``variant`` stays ``3d``).
+* ``weight_s``: in a network every layer's weights are cold (a model's weights do not stay in
+  the caches between its forward passes) and PyTorch eager on CPU reorders/packs conv and
+  linear weights in a pass of its own before the kernel (oneDNN reorder, BLAS packing), so the
+  weight read from DRAM does not overlap the compute: it is added, at the achieved DRAM
+  bandwidth. Calibration's conv/GEMM microbenchmarks rotate through weight copies larger than
+  the last-level cache so they time the same regime.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
@@ -29,9 +44,9 @@ and sweeps can vary them):
   only. Attention (fused SDPA) streams Q, K, V and the output once (flash-style tiling) and
   does its softmax on the vector path.
 
-Known limits: no per-class fixed kernel cost (oneDNN primitive and weight reorders cost more
-than an add: the fitted ``eager_overhead_s`` is the mean over a typical op mix); one efficiency
-per class regardless of shape; no NUMA, no SMT, no frequency scaling; fp16/bf16/int8 use the
+Known limits: the size dependence of efficiency is one curve in MACs per class (no separate
+M/N/K shape terms); weights are assumed cold, which overestimates ops of a model small enough
+to stay in the LLC; no NUMA, no SMT, no frequency scaling; fp16/bf16/int8 use the
 SIMD lane count of their element size.
 """
 
@@ -59,6 +74,9 @@ VECTOR_KEY = {
 def efficiency_key(op: Op) -> str:
     """The efficiency-table key that derates ``op``'s compute on a CPU."""
     if op.kind == OpKind.CONV:
+        a = op.attrs
+        if op.variant == "3d" and all(k == 1 for k in a.kernel) and a.groups == 1:
+            return "conv.pointwise"        # a 1x1x1 conv3d is the same GEMM as a 1x1 conv2d
         return "conv." + op.variant
     if op.kind == OpKind.MATMUL:
         return "matmul"
@@ -93,6 +111,22 @@ def cache_bandwidth(hw, working_set_bytes: float):
                              c.l3_bandwidth_bytes_per_s, dram))
 
 
+def half_work(hw, key: str):
+    """``cpu.half_work_macs[key]``, falling back to the family (``conv``), then 0."""
+    table = hw.cpu.half_work_macs
+    for k in (key, key.split(".", 1)[0]):
+        if k in table:
+            return table[k]
+    return 0.0
+
+
+def weight_stream_s(op: Op, hw, weight_bytes):
+    """Seconds to read a conv/matmul's (cold) weights from DRAM in a pass of their own."""
+    if op.kind not in (OpKind.CONV, OpKind.MATMUL):
+        return 0.0
+    return weight_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+
+
 def dispatch_overhead(hw, ctx: CostContext):
     return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
 
@@ -112,7 +146,7 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     if op.kind == OpKind.DATA_MOVEMENT:
         unit = "memory"
     elif macs:
-        compute = macs / (rate * hw.eff(key))
+        compute = (macs + half_work(hw, key)) / (rate * hw.eff(key))
         a = op.attrs
         if op.kind == OpKind.ATTENTION and isinstance(a, AttentionAttrs):
             # executed scores: the CPU flash kernel skips masked blocks of causal attention
@@ -130,7 +164,8 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     dram_read = np.where(spilled, act + w, w)
     dram_write = np.where(spilled, out, 0.0)
     return OpCost(
-        compute_s=compute, memory_s=memory, overhead_s=dispatch_overhead(hw, ctx),
+        compute_s=compute, memory_s=memory,
+        overhead_s=dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -139,4 +174,5 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_cpu_cost)
 
-__all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "GRAIN"]
+__all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
+           "weight_stream_s", "GRAIN"]
