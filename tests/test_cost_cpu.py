@@ -148,6 +148,7 @@ def test_half_work_slows_small_ops_only_relatively(cpu):
 
     from hw_models.spec import FrozenDict
 
+    cpu = dataclasses.replace(cpu, cpu=dataclasses.replace(cpu.cpu, half_work_macs=FrozenDict()))
     sized = dataclasses.replace(cpu, cpu=dataclasses.replace(
         cpu.cpu, half_work_macs=FrozenDict({"conv": 1e6})))
     big, small = conv(hw=56), conv(c=32, k=32, hw=7)
