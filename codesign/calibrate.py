@@ -211,6 +211,8 @@ def cpu_benchmarks() -> list[Bench]:
         lambda: (_Fn(lambda x: F.hardtanh(x, 0.0, 6.0)), [_r(1, 96, 56, 56)]))
     add("gelu_197x1536", "memory", lambda: (_Fn(F.gelu), [_r(1, 197, 1536)]), True)
     add("sigmoid_1x144x56x56", "memory", lambda: (_Fn(torch.sigmoid), [_r(1, 144, 56, 56)]))
+    add("tanh_1x48x80x80", "memory", lambda: (_Fn(torch.tanh), [_r(1, 48, 80, 80)]), True)
+    add("exp_4x128x30x30", "memory", lambda: (_Fn(torch.exp), [_r(4, 128, 30, 30)]))
     add("cat_2x128x28x28", "memory",
         lambda: (_Fn(lambda x, y: torch.cat([x, y], 1)), [_r(1, 128, 28, 28), _r(1, 128, 28, 28)]))
     add("permute_copy_1x256x56x56", "memory",
@@ -291,6 +293,21 @@ def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
         sync()
         per_call.append((now() - t0) / inner)
     return min(per_call)
+
+
+def measure_page_fault_rate(clock: str = "wall", nbytes: int = 64 * 2**20) -> float:
+    """Bytes/s at which fresh output pages are faulted in: the same elementwise op into a new
+    ``nbytes`` buffer (above the allocator's mmap threshold, so fresh pages every call) and
+    into a preallocated one; the difference is the first-touch cost of the output."""
+    import torch
+
+    sync, now = _wall_timer("cpu", clock)
+    a = torch.randn(nbytes // 4)
+    c = torch.empty_like(a)
+    fresh = time_call(lambda: torch.add(a, 1.0), 0.05, batches=5, sync=sync, now=now)
+    reuse = time_call(lambda: torch.add(a, 1.0, out=c), 0.05, batches=5, sync=sync, now=now)
+    extra = max(fresh - reuse, 1e-9)
+    return float(min(max(nbytes / extra, 1e8), 1e12))
 
 
 @dataclass(frozen=True)
@@ -580,6 +597,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
             for k in ("l1_bytes", "l2_bytes", "l3_bytes", "clock_hz", "simd_width_bits"):
                 if k in facts:
                     knobs[k] = facts[k]
+            knobs["page_fault_bytes_per_s"] = measure_page_fault_rate(clock)
+            if progress:
+                progress(f"first-touch page faults: {knobs['page_fault_bytes_per_s'] / 1e9:.2f} GB/s")
             hw = hw0.with_knobs(knobs)
         benches = [b for b in (cpu_benchmarks()) if b.quick or not quick]
         obs = run_benchmarks(benches, device=device, rounds=rounds or (2 if quick else 5),

@@ -47,7 +47,8 @@ LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "attention", "memory", "vector", "softmax", "norm", "reduction", "pool",
+    "conv.transposed", "attention", "memory", "vector", "vector.transcendental", "softmax",
+    "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
 DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
@@ -257,6 +258,11 @@ class CpuSpec:
     # Keyed like ``efficiency``; an absent key means no size derating. Fitted by calibration.
     half_work_macs: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _NONNEG),
                                              default_factory=FrozenDict)
+    # First touch of a fresh output buffer: allocations above the C allocator's mmap threshold
+    # (glibc: at most 32 MiB) come from new pages that the kernel faults in and zeroes on
+    # first write, at this rate. Measured by calibration (fresh vs preallocated output).
+    page_fault_bytes_per_s: float = _f(_POS, default=2.0e9)
+    mmap_threshold_bytes: float = _f(_NONNEG, default=33554432.0)
 
 
 @dataclass(frozen=True)

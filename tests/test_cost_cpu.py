@@ -179,3 +179,33 @@ def test_weights_stream_from_dram_once(cpu):
     assert weight_stream_s(ew(1024), cpu, 0.0) == 0.0
     faster = cpu.with_knobs({"dram_bandwidth_bytes_per_s": cpu.dram_bandwidth_bytes_per_s * 2})
     assert float(_cost(op, faster).latency_s) < float(_cost(op, cpu).latency_s)
+
+
+def test_transcendental_elementwise_has_its_own_efficiency():
+    from codesign.cost.cpu import efficiency_key
+    from codesign.graph import Op, OpKind, TensorSpec
+
+    x = TensorSpec(0, (1, 64, 56, 56))
+    tanh = Op(0, "t", "aten::tanh", OpKind.ELEMENTWISE, "", (x,), (TensorSpec(1, x.shape),))
+    add = Op(1, "a", "aten::add.Tensor", OpKind.ELEMENTWISE, "", (x, x), (TensorSpec(2, x.shape),))
+    assert efficiency_key(tanh) == "vector.transcendental"
+    assert efficiency_key(add) == "vector"
+
+
+def test_first_touch_of_large_fresh_outputs():
+    import hw_models
+    from codesign.cost.base import CostContext
+    from codesign.cost.cpu import first_touch_s
+    from codesign.graph import Op, OpKind, TensorSpec
+
+    hw = hw_models.load_hardware("host-cpu").with_knobs(
+        {"page_fault_bytes_per_s": 2e9, "mmap_threshold_bytes": 32 * 2**20})
+    big = TensorSpec(0, (16 * 2**20,))            # 64 MiB of fp32
+    small = TensorSpec(1, (2**20,))               # 4 MiB
+    op_big = Op(0, "r", "aten::relu", OpKind.ELEMENTWISE, "", (big,), (TensorSpec(2, big.shape),))
+    op_small = Op(1, "r", "aten::relu", OpKind.ELEMENTWISE, "", (small,), (TensorSpec(3, small.shape),))
+    inplace = Op(2, "r", "aten::relu_", OpKind.ELEMENTWISE, "", (big,), (big,), inplace=True)
+    assert first_touch_s(op_big, hw, "fp32") == pytest.approx(64 * 2**20 / 2e9)
+    assert first_touch_s(op_small, hw, "fp32") == 0.0
+    assert first_touch_s(inplace, hw, "fp32") == 0.0
+    assert first_touch_s(op_big, hw, "fp16") == pytest.approx(32 * 2**20 / 2e9)

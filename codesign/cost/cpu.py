@@ -9,6 +9,7 @@ and sweeps can vary them):
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
     weight_s  = weight bytes / (DRAM bw * eff[memory])         conv / matmul with weights
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
+                + cold weight reads + first touch of fresh outputs >= the mmap threshold
                  + weight_s
     latency   = max(compute_s, memory_s) + overhead_s
 
@@ -57,7 +58,7 @@ import math
 import numpy as np
 
 from ..graph import AttentionAttrs, Op, OpKind
-from .base import CostContext, OpCost, op_bytes, registrar
+from .base import DTYPE_BYTES, CostContext, OpCost, op_bytes, registrar
 from .registry import REGISTRY
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
@@ -69,6 +70,20 @@ VECTOR_KEY = {
     OpKind.POOL: "pool", OpKind.ELEMENTWISE: "vector", OpKind.RESAMPLE: "vector",
     OpKind.CROSS_CHANNEL_POOL: "vector",
 }
+
+
+#: elementwise ops that evaluate a transcendental function per element (exp, tanh, erf, ...):
+#: an order of magnitude more work per element than add/mul/relu on a SIMD unit
+TRANSCENDENTAL = frozenset({
+    "tanh", "exp", "exp2", "expm1", "log", "log1p", "log2", "sigmoid", "gelu", "silu", "erf",
+    "erfc", "erfinv", "mish", "softplus", "elu", "selu", "celu", "pow", "sin", "cos", "tan",
+    "atan", "asin", "acos", "sinh", "cosh", "logit", "tanh_backward", "sigmoid_backward",
+    "gelu_backward", "silu_backward", "mish_backward", "softplus_backward", "elu_backward",
+})
+
+
+def _aten_name(op: Op) -> str:
+    return op.aten.split("::")[-1].split(".")[0].rstrip("_")
 
 
 def efficiency_key(op: Op) -> str:
@@ -84,6 +99,8 @@ def efficiency_key(op: Op) -> str:
         return "attention"
     if op.kind == OpKind.DATA_MOVEMENT:
         return "memory"
+    if op.kind == OpKind.ELEMENTWISE and _aten_name(op) in TRANSCENDENTAL:
+        return "vector.transcendental"
     return VECTOR_KEY.get(op.kind, "default")
 
 
@@ -127,6 +144,22 @@ def weight_stream_s(op: Op, hw, weight_bytes):
     return weight_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
 
 
+def first_touch_s(op: Op, hw, dtype: str):
+    """Seconds the kernel spends faulting in fresh output pages: every output of an
+    out-of-place op of at least ``cpu.mmap_threshold_bytes`` is a new mmap'ed buffer whose
+    pages are zeroed on first write at ``cpu.page_fault_bytes_per_s`` (measured by calibrate)."""
+    if op.inplace:
+        return 0.0
+    c = hw.cpu
+    total = 0.0
+    for t in op.outputs:
+        size = DTYPE_BYTES[dtype] if t.dtype.startswith(("float", "bfloat")) else t.itemsize
+        nbytes = float(t.numel * size)
+        total = total + np.where(nbytes >= c.mmap_threshold_bytes,
+                                 nbytes / c.page_fault_bytes_per_s, 0.0)
+    return total
+
+
 def dispatch_overhead(hw, ctx: CostContext):
     return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
 
@@ -165,7 +198,8 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     dram_write = np.where(spilled, out, 0.0)
     return OpCost(
         compute_s=compute, memory_s=memory,
-        overhead_s=dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w),
+        overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w)
+                    + first_touch_s(op, hw, ctx.dtype)),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
