@@ -2,7 +2,7 @@
 
 Every figure is computed here from the workload zoo (``workloads/``) and the hardware presets
 (``hw_models/``); nothing is hard-coded except the *paper's* figures, which are quoted with
-their source (``/work/shared/reference/papers.md``). Each claim becomes a :class:`Claim`: the
+their source (``../shared/reference/papers.md`` (beside the repository)). Each claim becomes a :class:`Claim`: the
 paper's figure, ours, the configuration and assumptions, a verdict, and the reason for any gap.
 :func:`reproduce` writes them as Markdown (``reports/reproductions.md``) and JSON beside it.
 

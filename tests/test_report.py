@@ -180,11 +180,9 @@ def test_simulate_frame_report_has_every_section(tmp_path):
 
 
 def test_roofline_uses_preset_peaks(tmp_path):
-    pytest.importorskip("hw_models")
     from hw_models import list_hardware, load_hardware
 
-    if "a100-sxm4-40gb" not in list_hardware():
-        pytest.skip("preset a100-sxm4-40gb not present")
+    assert "a100-sxm4-40gb" in list_hardware()
     m = meta(report(op_rows(hardware="a100-sxm4-40gb", dtype="fp16"), out=tmp_path / "r"))
     legend = " ".join(m["figures"]["roofline_a100-sxm4-40gb.png"]["legend"])
     peak = float(load_hardware("a100-sxm4-40gb").peak_macs_per_s("fp16")) * 2
@@ -328,8 +326,7 @@ def _presets(*names):
     from hw_models import list_hardware
 
     missing = [n for n in names if n not in list_hardware()]
-    if missing:
-        pytest.skip(f"presets not present yet: {', '.join(missing)}")
+    assert not missing, f"presets missing: {', '.join(missing)}"
 
 
 def test_end_to_end_trace_simulate_save_report(tmp_path):

@@ -3,7 +3,7 @@ nonlocal stage (NS), double attention (A2) and LightNL.
 
 All affinity and aggregation products use ``torch.bmm`` / ``torch.matmul`` so that a tracer
 sees them as matmul ops (and ``FlopCounterMode`` counts them). Definitions, official-code
-semantics and the derived MAC counts are in ``/work/shared/reference/papers.md`` (sections
+semantics and the derived MAC counts are in ``../shared/reference/papers.md`` (beside the repository) (sections
 1.4, 1.5, 2.1, 3, 4); the section is cited on each class.
 
 Shape legend: B batch, C input channels, Ci inner channels, N = (T)HW query positions,
