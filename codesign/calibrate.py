@@ -36,6 +36,7 @@ import datetime
 import math
 import os
 import random
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,8 +277,9 @@ def _wall_timer(device: str, clock: str = "wall"):
 
 def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
               sync=lambda: None, now=time.perf_counter) -> float:
-    """Fastest per-call seconds over ``batches`` batches sized to take ~``target_s`` each (the
-    minimum: interference from other processes only ever adds time)."""
+    """Median per-call seconds over ``batches`` batches sized to take ~``target_s`` each. The
+    median, not the minimum, because validation compares with median end-to-end latencies:
+    a fit to best-case times makes every estimate systematically low."""
     fn()
     sync()
     t0 = now()
@@ -292,7 +294,7 @@ def time_call(fn: Callable[[], Any], target_s: float, batches: int = 3,
             fn()
         sync()
         per_call.append((now() - t0) / inner)
-    return min(per_call)
+    return float(statistics.median(per_call))
 
 
 def measure_page_fault_rate(clock: str = "wall", nbytes: int = 64 * 2**20) -> float:
@@ -352,7 +354,7 @@ def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 
                                        f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
             if progress:
                 progress(f"round {r + 1}/{rounds} done")
-    return [Observation(b.name, b.group, min(samples[b.name]), tuple(g.ops),
+    return [Observation(b.name, b.group, float(statistics.median(samples[b.name])), tuple(g.ops),
                         tuple(samples[b.name])) for b, _, _, g in built]
 
 
