@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+from costcheck import assert_vectorized_matches_scalar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -313,12 +314,4 @@ def test_non_increasing_in_every_resource(op, name, knob, data):
 def test_vectorized_equals_scalar(op, name, data):
     hw = preset(name)
     knobs = {k: np.asarray([data.draw(knob_values[k]) for _ in range(3)]) for k in KNOBS}
-    vec = cost(op, hw.with_knobs(knobs))
-    for i in range(3):
-        one = cost(op, hw.with_knobs({k: v[i] for k, v in knobs.items()}))
-        for field in ("latency_s", "compute_s", "memory_s", "overhead_s", "dram_read_bytes",
-                      "dram_write_bytes", "onchip_bytes"):
-            assert np.shape(getattr(vec, field)) == (3,), field
-            assert getattr(vec, field)[i] == pytest.approx(float(getattr(one, field)), rel=1e-12)
-        assert vec.tiles.count[i] == one.tiles.count
-        assert vec.tiles.compute_s[i] == pytest.approx(float(one.tiles.compute_s), rel=1e-12)
+    assert_vectorized_matches_scalar(cost, op, hw, knobs, 3)
