@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; with --threads 1 "
                     "it is robust to other processes sharing the host)")
+    ap.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
+                    "for calibration and validation (see codesign.allocator)")
     ap.add_argument("--out", default="reports/accuracy")
     args = ap.parse_args(argv)
 
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
         hw = args.hw
     else:
         calibrate(device="cpu", out=args.calibrated, quick=args.quick, threads=args.threads,
-                  clock=args.clock,
+                  clock=args.clock, allocator=args.allocator,
                   progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True))
         hw = args.calibrated
         print(f"calibrated {hw} in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
     for shape, group in groups.items():
         res = validate(group, hardware=hw, device="cpu", batch=args.batch, rounds=args.rounds,
                        repeat=args.repeat, threads=args.threads, input_shape=shape,
-                       clock=args.clock,
+                       clock=args.clock, allocator=args.allocator,
                        progress=lambda m: print(f"validate {','.join(group)[:40]}: {m}",
                                                 file=sys.stderr, flush=True))
         results.append(res)
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     merged = replace(results[0], workloads=pd.concat(frames, ignore_index=True),
                      ops=pd.concat(op_frames, ignore_index=True),
                      elapsed_s=time.perf_counter() - t0,
-                     notes=tuple(f"{k}: input {'x'.join(map(str, v[1:]))} (batch replaced)"
+                     notes=results[0].notes + tuple(f"{k}: input {'x'.join(map(str, v[1:]))} (batch replaced)"
                                  for k, v in SMALL_INPUTS.items() if k in names))
     files = merged.write(args.out)
     print(format_table(merged))
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
         print(f"batch {b}: MAPE {w.ape.mean() * 100:.1f}%  median {w.ape.median() * 100:.1f}%  "
               f"max {w.ape.max() * 100:.1f}%  noise floor median {w.noise_floor.median() * 100:.1f}%"
               f"  op Spearman median {w.spearman.median():.3f}")
-    print(f"clock {args.clock}, threads {merged.threads}, torch {torch.__version__}, total "
+    print(f"allocator {args.allocator}, clock {args.clock}, threads {merged.threads}, torch {torch.__version__}, total "
           f"{time.perf_counter() - t0:.0f} s; wrote {', '.join(files)}")
     return 0
 

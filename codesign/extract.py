@@ -295,6 +295,8 @@ class _Recorder:
         if id(out) not in self.tids:
             self.tids[id(out)] = self.tid(src)
             self.keep.append(out)
+            if id(src) in self.weight_ids:        # a view of a weight (e.g. linear's w.t())
+                self.weight_ids[id(out)] = self.weight_ids[id(src)]
 
     def spec(self, t) -> TensorSpec:
         return TensorSpec(self.tid(t), tuple(int(s) for s in t.shape), _dtype_name(t.dtype),
@@ -443,7 +445,7 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
             p.requires_grad_(True)
     weight_ids = {id(p): k for k, p in params.items()}
     weight_ids.update({id(b): k for k, b in buffers.items()})
-    rec = _Recorder(weight_ids, strict)
+    rec = _Recorder(dict(weight_ids), strict)
     for t in fake_inputs:
         rec.tid(t)
 

@@ -190,6 +190,7 @@ class Measurement:
     torch_version: str
     dtype: str
     cuda_graphs: bool = False
+    allocator: str = "system"
     ops: tuple[OpTime, ...] = ()
     unmatched: tuple[str, ...] = ()
     graph: Any = field(default=None, compare=False, repr=False)
@@ -428,7 +429,8 @@ def _autocast(device: str, dtype: str):
 
 def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: int = 5,
             repeat: int = 20, cuda_graphs: bool = False, timer=None, per_op: bool = True,
-            profile_runs: int = 3, threads: int | None = None, clock: str = "wall") -> Measurement:
+            profile_runs: int = 3, threads: int | None = None, clock: str = "wall",
+            allocator: str = "retain") -> Measurement:
     """Time ``model(*inputs)`` on ``device`` (see module docstring).
 
     ``dtype``: fp32 | tf32 (CUDA matmul/conv in TF32) | fp16 | bf16 (autocast, "AMP").
@@ -437,6 +439,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     ``CudaEventTimer`` on CUDA. ``per_op``: also trace the model and profile per-op times.
     ``threads``: torch intra-op threads for the run (default: torch's current setting).
     ``clock``: "wall" or "cpu" (process CPU time, see :class:`ProcessTimer`; CPU only).
+    ``allocator``: host malloc regime, "retain" or "system" (:mod:`codesign.allocator`; it
+    changes how much a CPU run pays for page faults, so it is recorded in the result).
     """
     import torch
 
@@ -453,6 +457,9 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError(f"measure expects an nn.Module, got {type(model).__name__}")
     if not inputs:
         raise MeasureError("measure needs at least one input tensor or shape")
+    from . import allocator as alloc
+
+    alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if timer is None:
@@ -523,7 +530,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         p10_s=quantile(times, 0.1), p90_s=quantile(times, 0.9), q1_s=quantile(times, 0.25),
         q3_s=quantile(times, 0.75), warmup=warmup, repeats=repeat, threads=n_threads,
         device=device, device_name=str(timer.name()), torch_version=str(torch.__version__),
-        dtype=dtype, cuda_graphs=cuda_graphs, ops=ops, unmatched=unmatched, graph=graph)
+        dtype=dtype, cuda_graphs=cuda_graphs, allocator=allocator, ops=ops, unmatched=unmatched,
+        graph=graph)
 
 
 # --- CLI -----------------------------------------------------------------------------------
@@ -534,9 +542,10 @@ def cmd_measure(args) -> int:
     wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
     m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
                 warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,
-                per_op=args.per_op or bool(args.csv), threads=args.threads, clock=args.clock)
+                per_op=args.per_op or bool(args.csv), threads=args.threads, clock=args.clock,
+                allocator=args.allocator)
     print(f"{wl.name} on {m.device} ({m.device_name}), {m.dtype}, {m.threads} thread(s), "
-          f"torch {m.torch_version}")
+          f"torch {m.torch_version}, allocator {m.allocator}")
     print(f"latency: median {m.latency_s * 1e3:.3f} ms  p10 {m.p10_s * 1e3:.3f} ms  "
           f"p90 {m.p90_s * 1e3:.3f} ms  IQR {m.iqr_s * 1e3:.3f} ms  ({m.repeats} runs after "
           f"{m.warmup} warm-up)")
@@ -564,6 +573,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--cuda-graphs", action="store_true", help="time CUDA-graph replay")
     p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
+    p.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
+                   "(see codesign.allocator)")
     p.add_argument("--per-op", action="store_true", help="profile per-op times")
     p.add_argument("--csv", help="write per-op times to this CSV (implies --per-op)")
     p.set_defaults(func=cmd_measure)

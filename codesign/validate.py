@@ -304,6 +304,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
+             allocator: str = "retain",
              progress: Callable[[str], None] | None = None) -> ValidationResult:
     """Compare simulated and measured latency of ``models`` (see module docstring).
 
@@ -311,6 +312,8 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     an ``nn.Module`` with ``inputs``. ``hardware``: HardwareSpec, preset name or YAML path.
     ``timer``: injected timing source (tests drive the CUDA path with a fake one).
     ``clock``: "wall" or "cpu" (process CPU time, robust to other processes; threads=1).
+    ``allocator``: host malloc regime for the measured runs (:mod:`codesign.allocator`);
+    calibrate under the same one (a calibrated spec records it).
     """
     import torch
 
@@ -320,8 +323,11 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     from .measure import make_timer
 
+    from . import allocator as alloc
+
     t_start = time.perf_counter()
     hw = load_hardware(hardware)
+    alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if rounds < 2:
@@ -340,7 +346,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
             for i, it in enumerate(items):
                 m = measure(it.model, *it.inputs, device=device, dtype=dtype,
                             warmup=warmup if r == 0 else 1, repeat=repeat, timer=timer,
-                            per_op=False)
+                            per_op=False, allocator=allocator)
                 samples[i][r] = list(m.times_s)
                 meta = m
             if progress:
@@ -370,7 +376,11 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
         orows.extend(op_rows)
     import pandas as pd
 
-    notes = []
+    notes = [f"Host allocator: {allocator} (codesign.allocator)."]
+    spec_alloc = hw.provenance.get("allocator")
+    if spec_alloc and spec_alloc != allocator:
+        notes.append(f"The spec was calibrated under allocator {spec_alloc!r}, this run measured "
+                     f"under {allocator!r}: page-fault costs differ between the two.")
     if device == "cuda" and timer is None:
         notes.append("CUDA timings: CUDA events around each forward, synchronized.")
     if clock == "cpu":
@@ -456,7 +466,7 @@ def cmd_validate(args) -> int:
     res = validate(args.workloads, hardware=args.hw, device=args.device, batch=args.batch,
                    dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
                    threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
-                   progress=progress, clock=args.clock)
+                   progress=progress, clock=args.clock, allocator=args.allocator)
     print(format_table(res))
     if res.files:
         print(f"wrote {', '.join(res.files)}")
@@ -490,6 +500,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed passes per round")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
+    p.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
+                   "of the measured runs (see codesign.allocator)")
     p.add_argument("--out", default=None, help="directory for validation.{json,md}, ops.csv, scatter.png")
     p.set_defaults(func=cmd_validate)
 

@@ -263,6 +263,12 @@ class CpuSpec:
     # first write, at this rate. Measured by calibration (fresh vs preallocated output).
     page_fault_bytes_per_s: float = _f(_POS, default=2.0e9)
     mmap_threshold_bytes: float = _f(_NONNEG, default=33554432.0)
+    # Layout reorders around an eager oneDNN conv (input and output copied between plain NCHW
+    # and the blocked layout): bytes of those tensors per second.
+    reorder_bytes_per_s: float = _f(_POS, default=1.5e10)
+    # Cold weights rewritten before an eager conv/GEMM kernel (oneDNN weight reorder, BLAS
+    # panel packing): weight bytes per second.
+    weight_pack_bytes_per_s: float = _f(_POS, default=5.0e9)
 
 
 @dataclass(frozen=True)

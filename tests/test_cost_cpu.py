@@ -58,8 +58,14 @@ def test_conv_compute_closed_form(cpu):
     half = cpu.cpu.half_work_macs.get("conv.standard", 0.0)
     assert c.compute_s == pytest.approx((op.macs + half) / (peak * cpu.eff("conv.standard")))
     weights = 64 * 64 * 9 * 4
+    act = out = 64 * 56 * 56 * 4
+    # eager oneDNN conv: cold weights reordered (packed), input and output reordered
     assert c.overhead_s == pytest.approx(
-        cpu.dispatch.eager_overhead_s
+        cpu.dispatch.eager_overhead_s + weights / cpu.cpu.weight_pack_bytes_per_s
+        + (act + out) / cpu.cpu.reorder_bytes_per_s)
+    fused = _cost(op, cpu, CostContext(mode="fused"))
+    assert fused.overhead_s == pytest.approx(
+        cpu.dispatch.graph_overhead_s
         + weights / (cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory")))
     assert float(c.latency_s) == pytest.approx(max(float(c.compute_s), float(c.memory_s)) + c.overhead_s)
 
@@ -170,15 +176,23 @@ def test_conv3d_1x1x1_uses_pointwise_efficiency():
     assert efficiency_key(op) == "conv.pointwise"
 
 
-def test_weights_stream_from_dram_once(cpu):
+def test_cold_weights_are_packed_except_by_gemv_and_fused_graphs(cpu):
     from codesign.cost.cpu import weight_stream_s
 
-    op = mm(8, 2048, 1024)
-    extra = 2048 * 1024 * 4 / (cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory"))
-    assert float(weight_stream_s(op, cpu, 2048 * 1024 * 4)) == pytest.approx(extra)
+    w = 2048 * 1024 * 4
+    dram = w / (cpu.dram_bandwidth_bytes_per_s * cpu.eff("memory"))
+    assert float(weight_stream_s(mm(8, 2048, 1024), cpu, w)) == pytest.approx(
+        w / cpu.cpu.weight_pack_bytes_per_s)                       # GEMM packs its weights
+    assert float(weight_stream_s(mm(1, 2048, 1024), cpu, w)) == pytest.approx(dram)   # GEMV
+    assert float(weight_stream_s(mm(8, 2048, 1024), cpu, w, CostContext(mode="fused"))) == \
+        pytest.approx(dram)                                        # prepacked in a fused graph
     assert weight_stream_s(ew(1024), cpu, 0.0) == 0.0
+    op = mm(1, 2048, 1024)
     faster = cpu.with_knobs({"dram_bandwidth_bytes_per_s": cpu.dram_bandwidth_bytes_per_s * 2})
     assert float(_cost(op, faster).latency_s) < float(_cost(op, cpu).latency_s)
+    op = mm(8, 2048, 1024)
+    quicker = cpu.with_knobs({"weight_pack_bytes_per_s": cpu.cpu.weight_pack_bytes_per_s * 2})
+    assert float(_cost(op, quicker).latency_s) < float(_cost(op, cpu).latency_s)
 
 
 def test_transcendental_elementwise_has_its_own_efficiency():
@@ -209,3 +223,43 @@ def test_first_touch_of_large_fresh_outputs():
     assert first_touch_s(op_small, hw, "fp32") == 0.0
     assert first_touch_s(inplace, hw, "fp32") == 0.0
     assert first_touch_s(op_big, hw, "fp16") == pytest.approx(32 * 2**20 / 2e9)
+
+
+def test_onednn_rule_follows_aten_use_mkldnn():
+    from codesign.cost.cpu import uses_onednn
+
+    def c(n, cin, hw, r, groups=1, stride=1):
+        a = ConvAttrs(cin, cin, (r, r), (stride, stride), (r // 2, r // 2), (1, 1), groups)
+        return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+                  (TensorSpec(1, (n, cin, hw, hw)),
+                   TensorSpec(2, (cin, cin // groups, r, r), is_weight=True)),
+                  (TensorSpec(3, (n, cin, hw, hw)),), a)
+
+    assert not uses_onednn(c(1, 64, 56, 1), 1)          # 1x1 on one thread: native GEMM
+    assert uses_onednn(c(1, 64, 56, 1), 2)              # ... multi-threaded: oneDNN
+    assert uses_onednn(c(16, 64, 56, 1), 1)             # ... batch >= 16: oneDNN
+    assert uses_onednn(c(1, 64, 56, 1, stride=2), 1)    # strided 1x1: oneDNN
+    assert not uses_onednn(c(1, 16, 8, 3), 2)           # batch 1, 3x3, 1024 elements: native
+    assert uses_onednn(c(1, 16, 40, 3), 2)              # 25600 > 20480 elements: oneDNN
+    assert uses_onednn(c(2, 16, 8, 3), 2)               # batch > 1: oneDNN
+    assert uses_onednn(c(1, 16, 8, 3, groups=16), 2)    # grouped/depthwise: oneDNN
+    assert uses_onednn(c(1, 16, 8, 5), 2)               # kernel > 3x3: oneDNN
+    assert list(uses_onednn(c(1, 64, 56, 1), np.array([1, 2]))) == [False, True]
+
+
+def test_reorders_cost_bytes_over_reorder_rate(cpu):
+    from codesign.cost.cpu import reorder_s
+
+    op = conv(c=32, k=16, hw=28, r=1)
+    act, w, out = 32 * 28 * 28 * 4, 16 * 32 * 4, 16 * 28 * 28 * 4
+    hw = cpu.with_knobs({"reorder_bytes_per_s": 5e9, "cores": 2})
+    assert float(reorder_s(op, hw, CTX, act, out)) == pytest.approx((act + out) / 5e9)
+    assert reorder_s(op, hw, CostContext(mode="fused"), act, out) == 0.0
+    assert reorder_s(mm(8, 8, 8), hw, CTX, 1.0, 1.0) == 0.0
+    assert reorder_s(op, hw, CostContext(layout="nhwc"), act, out) == 0.0   # oneDNN takes nhwc
+    one = cpu.with_knobs({"cores": 1})                  # native 1x1 path: no activation
+    assert float(reorder_s(op, one, CTX, act, out)) == 0.0      # reorders, weights still packed
+    assert float(_cost(op, one).overhead_s) == pytest.approx(
+        one.dispatch.eager_overhead_s + w / one.cpu.weight_pack_bytes_per_s)
+    slow = hw.with_knobs({"reorder_bytes_per_s": 1e9})
+    assert float(_cost(op, slow).latency_s) > float(_cost(op, hw).latency_s)

@@ -7,10 +7,11 @@ and sweeps can vary them):
     compute_s = (MACs + half_work[class]) / (peak_MAC/s * eff[class] * threads / P)
               + vector_ops / (vector_op/s * eff[class] * threads / P)
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
-    weight_s  = weight bytes / (DRAM bw * eff[memory])         conv / matmul with weights
+    weight_s  = weight bytes / cpu.weight_pack_bytes_per_s   eager conv / GEMM with weights
+              | weight bytes / (DRAM bw * eff[memory])  GEMV (one row) and fused graphs
+    reorder_s = (input + output bytes) / cpu.reorder_bytes_per_s              eager oneDNN conv
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
-                + cold weight reads + first touch of fresh outputs >= the mmap threshold
-                 + weight_s
+                + weight_s + reorder_s + first touch of fresh outputs >= the mmap threshold
     latency   = max(compute_s, memory_s) + overhead_s
 
 * ``peak_MAC/s`` = cores x FMA pipes x SIMD lanes (width / element bits) x clock
@@ -24,14 +25,31 @@ and sweeps can vary them):
   convs (small spatial size or channel count, as in the late stages of a network at batch 1)
   run below the class's large-op efficiency; equivalently a fixed per-kernel cost of
   ``half_work / (peak x eff)`` that scales with the hardware rate (monotone in clock/cores).
-  Both are fitted by calibration. A 1x1x1 conv3d is a GEMM like a 2-D pointwise conv, so it
-  takes the ``conv.pointwise`` efficiency on a CPU (its ``variant`` stays ``3d``).
+  Both are fitted by calibration. A conv3d whose kernel spans one frame (1xkxk, temporal
+  stride 1) is the 2-D kxk conv on every frame, so on a CPU it takes the efficiency of that
+  2-D variant (1x1x1 -> ``conv.pointwise``, 1x3x3 -> ``conv.standard``; its ``variant`` in
+  the graph stays ``3d``). On this project's host C2D's 1x3x3 convs run at the 2-D rate,
+  2-3x faster than 3x3x3 ones.
 * ``weight_s``: in a network every layer's weights are cold (a model's weights do not stay in
-  the caches between its forward passes) and PyTorch eager on CPU reorders/packs conv and
-  linear weights in a pass of its own before the kernel (oneDNN reorder, BLAS packing), so the
-  weight read from DRAM does not overlap the compute: it is added, at the achieved DRAM
-  bandwidth. Calibration's conv/GEMM microbenchmarks rotate through weight copies larger than
-  the last-level cache so they time the same regime.
+  the caches between its forward passes), and eager PyTorch on CPU rewrites them in a pass of
+  its own before the kernel: oneDNN reorders conv weights to its blocked layout (OIhw8i8o)
+  and the BLAS packs a GEMM's weight panel. That pass reads from DRAM and writes a copy, so it
+  runs at ``cpu.weight_pack_bytes_per_s`` (fitted by calibration; ~4-5 GB/s on this project's
+  host, well under the stream bandwidth) and does not overlap the compute: it is added. A
+  one-row GEMM (GEMV, ``m = 1``) streams its weights unpacked at the achieved DRAM bandwidth,
+  and so does a fused (compiled) graph, which prepacks weights once. Calibration's conv/GEMM
+  microbenchmarks rotate through weight copies larger than the last-level cache so they time
+  the same regime.
+* ``reorder_s``: eager PyTorch runs a CPU conv through oneDNN on plain NCHW tensors, so every
+  call is four primitives: reorder the input to the blocked layout (nChw8c on AVX2), reorder
+  the weights (the weight pass above), the conv kernel, and reorder the output back to NCHW
+  (visible with ``ONEDNN_VERBOSE=1``). The activation reorders are passes over input and
+  output, which are cache-hot, at ``cpu.reorder_bytes_per_s`` (fitted; on this project's host
+  they are ~15% of ResNet-50's conv time at batch 8). Which convs take oneDNN follows ATen's
+  ``use_mkldnn`` rule (:func:`uses_onednn`): the others (a 1x1 conv on one thread at batch
+  < 16, or batch 1 with a <= 3x3 kernel and a tiny input) run ATen's own im2col + GEMM with
+  no activation reorders. Fused (compiled) graphs keep the blocked layout between convs, and
+  channels-last (``layout="nhwc"``) tensors go to oneDNN as they are: neither pays them.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
@@ -45,7 +63,8 @@ and sweeps can vary them):
   only. Attention (fused SDPA) streams Q, K, V and the output once (flash-style tiling) and
   does its softmax on the vector path.
 
-Known limits: the size dependence of efficiency is one curve in MACs per class (no separate
+Known limits: the layout is the run's (``CostContext.layout``), not per tensor; the size
+dependence of efficiency is one curve in MACs per class (no separate
 M/N/K shape terms); weights are assumed cold, which overestimates ops of a model small enough
 to stay in the LLC; no NUMA, no SMT, no frequency scaling; fp16/bf16/int8 use the
 SIMD lane count of their element size.
@@ -53,11 +72,12 @@ SIMD lane count of their element size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
-from ..graph import AttentionAttrs, Op, OpKind
+from ..graph import AttentionAttrs, MatMulAttrs, Op, OpKind
 from .base import DTYPE_BYTES, CostContext, OpCost, op_bytes, registrar
 from .registry import REGISTRY
 
@@ -90,8 +110,12 @@ def efficiency_key(op: Op) -> str:
     """The efficiency-table key that derates ``op``'s compute on a CPU."""
     if op.kind == OpKind.CONV:
         a = op.attrs
-        if op.variant == "3d" and all(k == 1 for k in a.kernel) and a.groups == 1:
-            return "conv.pointwise"        # a 1x1x1 conv3d is the same GEMM as a 1x1 conv2d
+        if op.variant == "3d" and a.kernel[0] == 1 and a.stride[0] == 1 and not a.transposed:
+            # a conv3d with a 1-frame kernel is the 2-D conv of its spatial kernel on every
+            # frame (oneDNN runs the same blocked kernel): 1x1x1 -> pointwise, 1x3x3 -> standard
+            return "conv." + dataclasses.replace(
+                a, kernel=a.kernel[1:], stride=a.stride[1:], padding=a.padding[1:],
+                dilation=a.dilation[1:]).variant.value
         return "conv." + op.variant
     if op.kind == OpKind.MATMUL:
         return "matmul"
@@ -137,11 +161,48 @@ def half_work(hw, key: str):
     return 0.0
 
 
-def weight_stream_s(op: Op, hw, weight_bytes):
-    """Seconds to read a conv/matmul's (cold) weights from DRAM in a pass of their own."""
+def weight_stream_s(op: Op, hw, weight_bytes, ctx: CostContext | None = None):
+    """Seconds to bring a conv/matmul's (cold) weights in, in a pass of their own: packed or
+    reordered at ``cpu.weight_pack_bytes_per_s`` in eager mode, streamed at the achieved DRAM
+    bandwidth by a GEMV (one row) or a fused graph (weights prepacked)."""
     if op.kind not in (OpKind.CONV, OpKind.MATMUL):
         return 0.0
-    return weight_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+    stream = weight_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+    if ctx is not None and not ctx.eager:
+        return stream
+    a = op.attrs
+    if op.kind == OpKind.MATMUL and isinstance(a, MatMulAttrs) and a.batch * a.m == 1:
+        return stream
+    return weight_bytes / hw.cpu.weight_pack_bytes_per_s
+
+
+#: ATen's use_mkldnn: an fp32 CPU conv with at most this many input elements at batch 1 and a
+#: <= 3x3 kernel runs the native kernel ("for some case, native is faster")
+NATIVE_CONV_MAX_NUMEL = 20480
+
+
+def uses_onednn(op: Op, cores):
+    """Whether eager PyTorch runs conv ``op`` through oneDNN on ``cores`` threads (ATen
+    ``ConvParams::use_mkldnn`` for fp32 CPU tensors; array over ``cores`` in sweeps)."""
+    a = op.attrs
+    x = op._conv_input.shape
+    kernel_1x1 = all(k == 1 for k in a.kernel[-2:])
+    plain = all(s == 1 for s in a.stride) and all(d == 1 for d in a.dilation)
+    multi = np.asarray(cores) > 1
+    not_single_1x1 = (not plain) or x[0] >= 16 or not kernel_1x1 or multi
+    big_kernel = all(k > 3 for k in a.kernel[-2:])
+    first4 = math.prod(x[:4])
+    enough = a.groups > 1 or big_kernel or x[0] > 1 or first4 > NATIVE_CONV_MAX_NUMEL
+    return np.logical_and(not_single_1x1, enough)
+
+
+def reorder_s(op: Op, hw, ctx: CostContext, act, out):
+    """Seconds of oneDNN activation reorders (input to the blocked layout, output back to
+    NCHW) around an eager CPU conv; 0 for other ops and for channels-last (nhwc) tensors,
+    which oneDNN takes as they are."""
+    if op.kind != OpKind.CONV or not ctx.eager or ctx.layout != "nchw":
+        return 0.0
+    return np.where(uses_onednn(op, hw.cpu.cores), (act + out) / hw.cpu.reorder_bytes_per_s, 0.0)
 
 
 def first_touch_s(op: Op, hw, dtype: str):
@@ -198,8 +259,8 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     dram_write = np.where(spilled, out, 0.0)
     return OpCost(
         compute_s=compute, memory_s=memory,
-        overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w)
-                    + first_touch_s(op, hw, ctx.dtype)),
+        overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w, ctx)
+                    + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -209,4 +270,4 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_cpu_cost)
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
-           "weight_stream_s", "GRAIN"]
+           "weight_stream_s", "reorder_s", "uses_onednn", "GRAIN"]
