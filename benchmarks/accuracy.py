@@ -9,6 +9,10 @@ Prints one row per (workload, batch): measured and estimated latency, error, noi
 interleaved measurement passes compared) and per-op Spearman; then MAPE, median, max error.
 Reports (validation.md/json, ops.csv, scatter.png) go to ``--out`` (default
 reports/accuracy). Calibration never sees the zoo: it times single-op microbenchmarks only.
+Its rounds are interleaved with the validation rounds (``--calibration-rounds`` before the
+first, one after each), so both sample the same machine states; the spec is fitted once, after
+the last round, and written to ``--calibrated``. Measurements run under the host allocator
+regime ``--allocator`` (default retain, see codesign/allocator.py).
 
 Inputs: every workload runs at its zoo default input with the batch replaced, except the
 heavy ones, which run at a smaller image so that the whole run stays under 15 minutes on a
@@ -46,7 +50,10 @@ def main(argv=None) -> int:
                     help="where calibration writes the spec")
     ap.add_argument("--workloads", nargs="*", help="subset of the zoo (default: all)")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=4, help="validation rounds; one calibration "
+                    "round runs after each")
+    ap.add_argument("--calibration-rounds", type=int, default=2,
+                    help="calibration rounds before the first validation round")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; with --threads 1 "
@@ -58,46 +65,47 @@ def main(argv=None) -> int:
 
     import torch
 
-    from codesign.calibrate import calibrate
+    from codesign.calibrate import Calibration
     from codesign.validate import format_table, validate
     from workloads import WORKLOADS
 
     t0 = time.perf_counter()
+    names = args.workloads or sorted(WORKLOADS)
+    between = None
     if args.hw:
         hw = args.hw
     else:
-        calibrate(device="cpu", out=args.calibrated, quick=args.quick, threads=args.threads,
-                  clock=args.clock, allocator=args.allocator,
-                  progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True))
-        hw = args.calibrated
-        print(f"calibrated {hw} in {time.perf_counter() - t0:.0f} s", flush=True)
-    names = args.workloads or sorted(WORKLOADS)
-    results = []
-    # one validate call per input shape group keeps workloads interleaved within a group
-    groups: dict = {}
-    for n in names:
-        groups.setdefault(SMALL_INPUTS.get(n), []).append(n)
-    import pandas as pd
+        # Calibration rounds run before and between the validation rounds, so that the fit and
+        # the measurements sample the same machine states (this host's speed drifts by tens of
+        # percent over minutes). The spec is fitted after the last round.
+        cal = Calibration(device="cpu", quick=args.quick, threads=args.threads,
+                          clock=args.clock, allocator=args.allocator,
+                          progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True))
+        for _ in range(args.calibration_rounds):
+            cal.run_round()
 
-    frames, op_frames = [], []
-    for shape, group in groups.items():
-        res = validate(group, hardware=hw, device="cpu", batch=args.batch, rounds=args.rounds,
-                       repeat=args.repeat, threads=args.threads, input_shape=shape,
-                       clock=args.clock, allocator=args.allocator,
-                       progress=lambda m: print(f"validate {','.join(group)[:40]}: {m}",
-                                                file=sys.stderr, flush=True))
-        results.append(res)
-        w = res.workloads.copy()
-        w["input"] = "default" if shape is None else "x".join(map(str, shape[1:]))
-        frames.append(w)
-        op_frames.append(res.ops)
+        def between(r):
+            cal.run_round()
+
+        def hw():
+            spec = cal.finish(args.calibrated)
+            print(f"calibrated {args.calibrated} ({cal.runner.rounds} rounds interleaved with "
+                  f"validation)", flush=True)
+            return spec
+
+    shapes = {n: SMALL_INPUTS[n] for n in names if n in SMALL_INPUTS}
+    merged = validate(names, hardware=hw, device="cpu", batch=args.batch, rounds=args.rounds,
+                      repeat=args.repeat, threads=args.threads, input_shape=shapes,
+                      clock=args.clock, allocator=args.allocator, between_rounds=between,
+                      progress=lambda m: print(f"validate: {m}", file=sys.stderr, flush=True))
     from dataclasses import replace
 
-    merged = replace(results[0], workloads=pd.concat(frames, ignore_index=True),
-                     ops=pd.concat(op_frames, ignore_index=True),
-                     elapsed_s=time.perf_counter() - t0,
-                     notes=results[0].notes + tuple(f"{k}: input {'x'.join(map(str, v[1:]))} (batch replaced)"
-                                 for k, v in SMALL_INPUTS.items() if k in names))
+    w = merged.workloads.copy()
+    w["input"] = ["x".join(map(str, shapes[n][1:])) if n in shapes else "default"
+                  for n in w.workload]
+    merged = replace(merged, workloads=w, elapsed_s=time.perf_counter() - t0,
+                     notes=merged.notes + tuple(f"{k}: input {'x'.join(map(str, v[1:]))} "
+                                                "(batch replaced)" for k, v in shapes.items()))
     files = merged.write(args.out)
     print(format_table(merged))
     for b in args.batch:

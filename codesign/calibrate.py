@@ -365,39 +365,64 @@ class Observation:
     rounds: tuple[float, ...] = ()
 
 
+class BenchmarkRunner:
+    """Traced, built microbenchmarks whose timings accumulate round by round. A round times
+    every benchmark once, in a shuffled order. Rounds may be interleaved with other work:
+    ``benchmarks/accuracy.py`` runs them between validation rounds, so that calibration and
+    validation sample the same machine states (this host's speed drifts by tens of percent
+    over minutes)."""
+
+    def __init__(self, benches: Sequence[Bench], device: str = "cpu", target_s: float = 0.01,
+                 seed: int = 0, clock: str = "wall") -> None:
+        from .extract import trace
+
+        self.device = device
+        self.target_s = target_s
+        self._sync, self._now = _wall_timer(device, clock)
+        self._built = []
+        for b in benches:
+            mod, xs = b.build()
+            graph = trace(mod, *xs, name=b.name)
+            self._built.append((b, mod.to(device), [x.to(device) for x in xs], graph))
+        self.samples: dict[str, list[float]] = {b.name: [] for b in benches}
+        self._rng = random.Random(seed)
+        self.rounds = 0
+
+    def run_round(self) -> None:
+        import torch
+
+        order = list(range(len(self._built)))
+        self._rng.shuffle(order)
+        with torch.no_grad():
+            for i in order:
+                b, mod, xs, _ = self._built[i]
+                try:
+                    t = time_call(lambda: mod(*xs), self.target_s, sync=self._sync, now=self._now)
+                except Exception as exc:  # a benchmark the build cannot run is a tool error
+                    raise MeasureError(f"microbenchmark {b.name} failed on {self.device}: "
+                                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+                self.samples[b.name].append(t)
+        self.rounds += 1
+
+    def observations(self) -> list[Observation]:
+        """Median over the rounds run so far, per benchmark."""
+        if not self.rounds:
+            raise MeasureError("no calibration round has run")
+        return [Observation(b.name, b.group, float(statistics.median(self.samples[b.name])),
+                            tuple(g.ops), tuple(self.samples[b.name]))
+                for b, _, _, g in self._built]
+
+
 def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 3,
                    target_s: float = 0.01, seed: int = 0, progress=None,
                    clock: str = "wall") -> list[Observation]:
     """Time every benchmark in ``rounds`` shuffled, interleaved rounds; keep the median."""
-    import torch
-
-    from .extract import trace
-
-    sync, now = _wall_timer(device, clock)
-    built = []
-    for b in benches:
-        mod, xs = b.build()
-        graph = trace(mod, *xs, name=b.name)
-        mod = mod.to(device)
-        xs = [x.to(device) for x in xs]
-        built.append((b, mod, xs, graph))
-    samples: dict[str, list[float]] = {b.name: [] for b in benches}
-    rng = random.Random(seed)
-    with torch.no_grad():
-        for r in range(rounds):
-            order = list(range(len(built)))
-            rng.shuffle(order)
-            for i in order:
-                b, mod, xs, _ = built[i]
-                try:
-                    samples[b.name].append(time_call(lambda: mod(*xs), target_s, sync=sync, now=now))
-                except Exception as exc:  # a benchmark the build cannot run is a tool error
-                    raise MeasureError(f"microbenchmark {b.name} failed on {device}: "
-                                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-            if progress:
-                progress(f"round {r + 1}/{rounds} done")
-    return [Observation(b.name, b.group, float(statistics.median(samples[b.name])), tuple(g.ops),
-                        tuple(samples[b.name])) for b, _, _, g in built]
+    runner = BenchmarkRunner(benches, device, target_s, seed, clock)
+    for r in range(rounds):
+        runner.run_round()
+        if progress:
+            progress(f"round {r + 1}/{rounds} done")
+    return runner.observations()
 
 
 # --- the fit -------------------------------------------------------------------------------
@@ -423,6 +448,8 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
                         keys.add(HALF_WORK + k)
                     if op.kind == OpKind.CONV:
                         keys.add("cpu.reorder_bytes_per_s")
+                    if op.kind in (OpKind.CONV, OpKind.MATMUL) and op.variant != "depthwise":
+                        keys.add("cpu.half_reduction")
                     if op.kind in (OpKind.CONV, OpKind.MATMUL) and any(
                             t.is_weight for t in op.inputs):
                         keys.add("cpu.weight_pack_bytes_per_s")
@@ -438,6 +465,7 @@ BOUNDS = {
     "cpu.l3_bandwidth_bytes_per_s": (1e8, 1e13),
     "cpu.reorder_bytes_per_s": (1e8, 1e12),
     "cpu.weight_pack_bytes_per_s": (1e8, 1e12),
+    "cpu.half_reduction": (1e-2, 1e4),
 }
 EFF_BOUNDS = (1e-4, 1.0)
 HALF_WORK = "cpu.half_work_macs."
@@ -622,6 +650,100 @@ def _device_name(device: str) -> str:
 
 # --- calibrate -----------------------------------------------------------------------------
 
+class Calibration:
+    """One calibration session: checks and host facts at construction, then any number of
+    :meth:`run_round` calls (each times every microbenchmark once; they may be interleaved with
+    other measurements), then :meth:`finish` fits and writes the spec. :func:`calibrate` is
+    the one-shot form."""
+
+    def __init__(self, device: str = "cpu", quick: bool = False, base: str | None = None,
+                 threads: int | None = None, clock: str = "wall", allocator: str = "retain",
+                 progress: Callable[[str], None] | None = None, seed: int = 0) -> None:
+        import torch
+
+        from hw_models import load_hardware
+
+        if device not in DEVICES:
+            from .errors import did_you_mean
+
+            raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
+                               f"{', '.join(DEVICES)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
+                               "(torch.cuda.is_available() is False)")
+        from . import allocator as alloc
+        from .measure import make_timer
+
+        make_timer(device, clock)          # validates the clock for the device
+        alloc.configure(allocator)
+        if device == "cuda" and base is None:
+            raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
+        hw0 = load_hardware(base or "host-cpu")
+        if device == "cpu" and hw0.kind != "cpu":
+            raise HardwareError(f"base spec {hw0.name!r} is kind {hw0.kind}; calibrate --device "
+                                "cpu needs a cpu spec")
+        self.device, self.quick, self.threads = device, quick, threads
+        self.progress = progress
+        self.t_start = time.perf_counter()
+        with self._threads():
+            self.n_threads = torch.get_num_threads()
+            facts = host_facts() if device == "cpu" else {}
+            hw = hw0
+            if device == "cpu":
+                knobs: dict[str, Any] = {"cores": self.n_threads}
+                for k in ("l1_bytes", "l2_bytes", "l3_bytes", "clock_hz", "simd_width_bits"):
+                    if k in facts:
+                        knobs[k] = facts[k]
+                knobs["page_fault_bytes_per_s"] = measure_page_fault_rate(clock)
+                knobs["mmap_threshold_bytes"] = alloc.mmap_threshold_bytes(allocator)
+                if progress:
+                    progress(f"first-touch page faults: "
+                             f"{knobs['page_fault_bytes_per_s'] / 1e9:.2f} GB/s")
+                hw = hw0.with_knobs(knobs)
+            self.hw = hw
+            self.facts = {**facts, "clock": clock, "allocator": allocator}
+            benches = [b for b in cpu_benchmarks() if b.quick or not quick]
+            self.runner = BenchmarkRunner(benches, device, 0.004 if quick else 0.015, seed, clock)
+
+    def _threads(self):
+        import contextlib
+
+        import torch
+
+        @contextlib.contextmanager
+        def scope():
+            old = torch.get_num_threads()
+            if self.threads:
+                torch.set_num_threads(int(self.threads))
+            try:
+                yield
+            finally:
+                torch.set_num_threads(old)
+        return scope()
+
+    def run_round(self) -> None:
+        with self._threads():
+            self.runner.run_round()
+        if self.progress:
+            self.progress(f"round {self.runner.rounds} done")
+
+    def finish(self, out: str | os.PathLike | None = None):
+        """Fit the rounds so far and write the spec to ``out`` (None: do not write)."""
+        _check_out(out)
+        obs = self.runner.observations()
+        result = fit(self.hw, obs)
+        return _write_spec(self.hw, result, obs, self.device, self.n_threads, self.quick,
+                           time.perf_counter() - self.t_start, self.facts, out)
+
+
+def _check_out(out) -> None:
+    from hw_models import PRESET_DIR
+
+    if out is not None and Path(out).resolve().parent == PRESET_DIR.resolve():
+        raise HardwareError(f"{out}: calibrate never writes into hw_models/ (presets); "
+                            "choose another path")
+
+
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
               quick: bool = False, base: str | None = None, rounds: int | None = None,
               threads: int | None = None, progress: Callable[[str], None] | None = None,
@@ -635,64 +757,11 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     ``cpu.mmap_threshold_bytes`` is set to match, so validate under the same regime. Returns
     the fitted spec.
     """
-    import torch
-
-    from hw_models import PRESET_DIR, load_hardware
-
-    if device not in DEVICES:
-        from .errors import did_you_mean
-
-        raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
-                           f"{', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
-                           "(torch.cuda.is_available() is False)")
-    from .measure import make_timer
-
-    make_timer(device, clock)          # validates the clock for the device
-    from . import allocator as alloc
-
-    alloc.configure(allocator)
-    if device == "cuda" and base is None:
-        raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
-    if out is not None:
-        outp = Path(out)
-        if outp.resolve().parent == PRESET_DIR.resolve():
-            raise HardwareError(f"{out}: calibrate never writes into hw_models/ (presets); "
-                                "choose another path")
-    hw0 = load_hardware(base or "host-cpu")
-    if device == "cpu" and hw0.kind != "cpu":
-        raise HardwareError(f"base spec {hw0.name!r} is kind {hw0.kind}; calibrate --device cpu "
-                            "needs a cpu spec")
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    t_start = time.perf_counter()
-    try:
-        n_threads = torch.get_num_threads()
-        facts = host_facts() if device == "cpu" else {}
-        hw = hw0
-        if device == "cpu":
-            knobs: dict[str, Any] = {"cores": n_threads}
-            for k in ("l1_bytes", "l2_bytes", "l3_bytes", "clock_hz", "simd_width_bits"):
-                if k in facts:
-                    knobs[k] = facts[k]
-            knobs["page_fault_bytes_per_s"] = measure_page_fault_rate(clock)
-            knobs["mmap_threshold_bytes"] = alloc.mmap_threshold_bytes(allocator)
-            if progress:
-                progress(f"first-touch page faults: {knobs['page_fault_bytes_per_s'] / 1e9:.2f} GB/s")
-            hw = hw0.with_knobs(knobs)
-        benches = [b for b in (cpu_benchmarks()) if b.quick or not quick]
-        obs = run_benchmarks(benches, device=device, rounds=rounds or (2 if quick else 5),
-                             target_s=0.004 if quick else 0.015, progress=progress,
-                             clock=clock)
-        result = fit(hw, obs)
-    finally:
-        torch.set_num_threads(old_threads)
-    elapsed = time.perf_counter() - t_start
-    facts = {**facts, "clock": clock, "allocator": allocator}
-    spec = _write_spec(hw, result, obs, device, n_threads, quick, elapsed, facts, out)
-    return spec
+    _check_out(out)
+    cal = Calibration(device, quick, base, threads, clock, allocator, progress)
+    for _ in range(rounds or (2 if quick else 5)):
+        cal.run_round()
+    return cal.finish(out)
 
 
 def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, facts, out):
@@ -800,5 +869,5 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=cmd_calibrate)
 
 
-__all__ = ["calibrate", "fit", "predict", "run_benchmarks", "cpu_benchmarks", "Bench",
+__all__ = ["calibrate", "Calibration", "BenchmarkRunner", "fit", "predict", "run_benchmarks", "cpu_benchmarks", "Bench",
            "Observation", "FitResult", "free_parameters", "host_facts", "register_cli"]

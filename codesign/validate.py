@@ -34,7 +34,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -272,8 +272,9 @@ def _items(models, inputs, batches: Sequence[int], input_shape=None,
     items: list[Item] = []
     for m in models:
         if isinstance(m, str):
+            shape_m = input_shape.get(m) if isinstance(input_shape, Mapping) else input_shape
             for b in batches:
-                wl = resolve_workload(m, knobs, input_shape)
+                wl = resolve_workload(m, knobs, shape_m)
                 shape = (int(b),) + tuple(wl.input_shape[1:])
                 items.append(Item(m, int(b), wl.model.eval(), (shape,)))
         elif isinstance(m, torch.nn.Module):
@@ -288,16 +289,20 @@ def _items(models, inputs, batches: Sequence[int], input_shape=None,
     return items
 
 
-def _simulate(item: Item, hw, dtype: str):
+def _trace(item: Item):
     import warnings
 
     from .extract import trace
-    from .simulate import simulate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = trace(item.model, *item.inputs, name=item.label)
-        return graph, simulate(graph, hw, dtype=dtype, mode="eager")
+        return trace(item.model, *item.inputs, name=item.label)
+
+
+def _simulate(graph, hw, dtype: str):
+    from .simulate import simulate
+
+    return simulate(graph, hw, dtype=dtype, mode="eager")
 
 
 def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1,),
@@ -305,7 +310,8 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
              allocator: str = "retain",
-             progress: Callable[[str], None] | None = None) -> ValidationResult:
+             progress: Callable[[str], None] | None = None,
+             between_rounds: Callable[[int], None] | None = None) -> ValidationResult:
     """Compare simulated and measured latency of ``models`` (see module docstring).
 
     ``models``: workload spec(s) (zoo names, ``file.py:factory``) built at every ``batch``, or
@@ -314,6 +320,12 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     ``clock``: "wall" or "cpu" (process CPU time, robust to other processes; threads=1).
     ``allocator``: host malloc regime for the measured runs (:mod:`codesign.allocator`);
     calibrate under the same one (a calibrated spec records it).
+    ``input_shape``: one shape for every workload, or a mapping workload name -> shape (names
+    not in it keep their default input); the batch is replaced either way.
+    ``between_rounds(r)``: called after measurement round ``r``, e.g. to run a calibration
+    round, so that calibration and validation sample the same machine states. ``hardware``
+    may then be a zero-argument callable returning the spec: it is called once, after all
+    measurement rounds (a spec fitted from those interleaved rounds).
     """
     import torch
 
@@ -326,7 +338,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     from . import allocator as alloc
 
     t_start = time.perf_counter()
-    hw = load_hardware(hardware)
+    hw = None if callable(hardware) else load_hardware(hardware)
     alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
@@ -335,7 +347,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
                             "noise floor)")
     batches = (batch,) if isinstance(batch, int) else tuple(batch)
     items = _items(models, inputs, batches, input_shape, knobs)
-    sims = [_simulate(it, hw, dtype) for it in items]
+    graphs = [_trace(it) for it in items]
     samples: list[list[list[float]]] = [[[] for _ in range(rounds)] for _ in items]
     meta = None
     old_threads = torch.get_num_threads()
@@ -351,9 +363,11 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
                 meta = m
             if progress:
                 progress(f"round {r + 1}/{rounds}")
+            if between_rounds is not None:
+                between_rounds(r)
         per_op = []
         prof_device = getattr(timer, "device", device) if timer is not None else device
-        for it, (graph, _) in zip(items, sims):
+        for it, graph in zip(items, graphs):
             xs = _materialize(it.inputs, meta.device if meta else device, timer)
             model = it.model
             try:
@@ -369,8 +383,11 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
         n_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
+    if hw is None:
+        hw = load_hardware(hardware())
+    sims = [_simulate(g, hw, dtype) for g in graphs]
     wrows, orows = [], []
-    for it, (graph, sim), s, (ops, unmatched) in zip(items, sims, samples, per_op):
+    for it, sim, s, (ops, unmatched) in zip(items, sims, samples, per_op):
         wrow, op_rows = _compare(it, sim, s, ops, unmatched)
         wrows.append(wrow)
         orows.extend(op_rows)

@@ -269,6 +269,9 @@ class CpuSpec:
     # Cold weights rewritten before an eager conv/GEMM kernel (oneDNN weight reorder, BLAS
     # panel packing): weight bytes per second.
     weight_pack_bytes_per_s: float = _f(_POS, default=5.0e9)
+    # Reduction length at which a GEMM-shaped op's per-output tile load/store doubles its
+    # compute time: compute x (1 + half_reduction / K). Fitted by calibration.
+    half_reduction: float = _f(_NONNEG, default=16.0)
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,49 @@ def test_cold_benchmark_rotates_weight_copies():
         a, b = m(x), m(x)
     assert not torch.equal(a, b)          # the second call used another weight copy
     assert len(_Fn(lambda x, w: x @ w, torch.randn(4, 4), cold=True).sets) == 1  # small: hot
+
+
+def _conv1(cin, cout, hw, n=1):
+    a = ConvAttrs(cin, cout, (1, 1), (1, 1), (0, 0), (1, 1), 1)
+    return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+              (TensorSpec(1, (n, cin, hw, hw)), TensorSpec(2, (cout, cin, 1, 1), is_weight=True)),
+              (TensorSpec(3, (n, cout, hw, hw)),), a)
+
+
+def test_fit_recovers_reorder_weight_pack_and_short_reduction_terms():
+    """The oneDNN activation-reorder rate, the weight-packing rate and half_reduction are
+    identifiable from convs/GEMMs that stress each: few channels on large maps, large weights
+    on tiny maps, large square problems."""
+    base = load_hardware("host-cpu").with_knobs({"dram_bandwidth_bytes_per_s": 1e11})
+    truth = {"dispatch.eager_overhead_s": 1e-5, "efficiency.conv.pointwise": 0.8,
+             "efficiency.matmul": 0.9, "cpu.reorder_bytes_per_s": 12e9,
+             "cpu.weight_pack_bytes_per_s": 4e9, "cpu.half_reduction": 24.0}
+    ops = {f"pw_{ci}_{co}_{h}_{n}": [_conv1(ci, co, h, n)]
+           for ci, co, h, n in ((8, 8, 224, 1), (16, 96, 112, 1), (32, 32, 56, 8),
+                                (64, 256, 56, 1), (256, 64, 28, 8), (2048, 512, 5, 1),
+                                (1024, 1024, 7, 1), (512, 512, 14, 8), (128, 128, 56, 4))}
+    ops.update({f"mm_{m}_{n}_{k}": [_mm(m, n, k)] for m, n, k in
+                ((8, 2048, 1024), (1024, 1024, 1024), (64, 64, 64), (256, 512, 16), (49, 512, 2048))})
+    measured = predict(base, list(ops.values()), truth)
+    obs = [Observation(name, "synthetic", float(t), tuple(o))
+           for (name, o), t in zip(ops.items(), measured)]
+    res = fit(base, obs, list(truth), loss="linear")
+    for k, v in truth.items():
+        assert res.values[k] == pytest.approx(v, rel=0.03), k
+
+
+def test_boost_clock_folds_into_the_clock_without_changing_estimates(tmp_path):
+    from codesign.calibrate import FitResult
+
+    base = load_hardware("host-cpu")
+    ops = _synthetic()
+    obs = [Observation(n, "synthetic", 1e-3, tuple(o)) for n, o in ops.items()]
+    values = {"efficiency.matmul": 1.3, "efficiency.conv.standard": 0.65}
+    res = FitResult(values, {o.name: 0.0 for o in obs}, {o.name: 1e-3 for o in obs}, 0.0, True, "ok")
+    spec = _write_spec(base, res, obs, "cpu", base.cpu.cores, True, 1.0, {}, tmp_path / "h.yaml")
+    assert spec.clock_hz == pytest.approx(base.clock_hz * 1.3)
+    assert spec.eff("matmul") == pytest.approx(1.0) and spec.eff("conv.standard") == pytest.approx(0.5)
+    assert spec.provenance["clock"]["reported_hz"] == pytest.approx(base.clock_hz)
+    unfolded = predict(base, list(ops.values()), values)
+    folded = predict(spec, list(ops.values()))
+    assert folded == pytest.approx(unfolded, rel=1e-4)

@@ -56,7 +56,9 @@ def test_conv_compute_closed_form(cpu):
     peak = cpu.cpu.cores * cpu.cpu.fma_units * cpu.cpu.simd_width_bits / 32 * cpu.clock_hz
     assert op.macs == 64 * 64 * 9 * 56 * 56
     half = cpu.cpu.half_work_macs.get("conv.standard", 0.0)
-    assert c.compute_s == pytest.approx((op.macs + half) / (peak * cpu.eff("conv.standard")))
+    k = 64 * 9                                     # reduction length: in_channels x 3 x 3
+    assert c.compute_s == pytest.approx((op.macs + half) / (peak * cpu.eff("conv.standard"))
+                                        * (1 + cpu.cpu.half_reduction / k))
     weights = 64 * 64 * 9 * 4
     act = out = 64 * 56 * 56 * 4
     # eager oneDNN conv: cold weights reordered (packed), input and output reordered
@@ -165,6 +167,39 @@ def test_half_work_slows_small_ops_only_relatively(cpu):
     assert slow(small) > slow(big)
     more = sized.with_knobs({"cores": 4, "clock_hz": sized.clock_hz * 2})
     assert float(_cost(small, more).latency_s) <= float(_cost(small, sized).latency_s)
+
+
+def test_short_reductions_run_slower_per_mac(cpu):
+    from codesign.cost.cpu import reduction_length, short_reduction_factor
+
+    hw = cpu.with_knobs({"half_reduction": 16.0})
+    assert reduction_length(conv(c=16, k=96, r=1)) == 16
+    assert reduction_length(conv(c=64, k=64, r=3)) == 576
+    assert reduction_length(conv(c=64, k=64, r=3, groups=4)) == 16 * 9
+    assert reduction_length(conv(c=64, k=64, r=3, groups=64)) == 0          # depthwise
+    assert reduction_length(mm(8, 2048, 1024)) == 1024
+    assert short_reduction_factor(conv(c=16, k=96, r=1), hw) == pytest.approx(2.0)
+    assert short_reduction_factor(conv(c=64, k=64, r=3, groups=64), hw) == 1.0
+    per_mac = [float(_cost(conv(c=c, k=64, r=1), hw).compute_s) / conv(c=c, k=64, r=1).macs
+               for c in (8, 32, 256)]
+    assert per_mac[0] > per_mac[1] > per_mac[2]
+    none = cpu.with_knobs({"half_reduction": 0.0})
+    assert short_reduction_factor(conv(c=16, k=96, r=1), none) == 1.0
+
+
+def test_one_frame_conv3d_takes_its_2d_efficiency():
+    def c3(kernel, stride=(1, 1, 1)):
+        a = ConvAttrs(64, 64, kernel, stride, tuple(k // 2 for k in kernel), (1, 1, 1), 1)
+        return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+                  (TensorSpec(1, (1, 64, 4, 28, 28)), TensorSpec(2, (64, 64, *kernel), is_weight=True)),
+                  (TensorSpec(3, (1, 64, 4, 28, 28)),), a)
+
+    assert efficiency_key(c3((1, 3, 3))) == "conv.standard"
+    assert efficiency_key(c3((1, 7, 7))) == "conv.large_kernel"
+    assert efficiency_key(c3((1, 1, 7))) == "conv.band"
+    assert efficiency_key(c3((3, 3, 3))) == "conv.3d"
+    assert efficiency_key(c3((3, 1, 1))) == "conv.3d"
+    assert efficiency_key(c3((1, 3, 3), (2, 1, 1))) == "conv.3d"   # temporal stride: not per frame
 
 
 def test_conv3d_1x1x1_uses_pointwise_efficiency():

@@ -160,3 +160,17 @@ def test_bad_inputs():
         codesign.trace(nn.Linear(2, 2), (1, 2), phase="eval")
     with pytest.raises(TraceError, match="tracing failed"):
         codesign.trace(nn.Linear(2, 2), (1, 3))
+
+
+def test_views_of_weights_stay_weights():
+    """nn.Linear multiplies by w.t(): the transposed view is still the layer's weight, so its
+    bytes count as weight traffic (cold-weight packing on a CPU, weight reads everywhere)."""
+    import torch.nn as nn
+
+    from codesign.extract import trace
+
+    g = trace(nn.Linear(64, 32), (4, 64))
+    (addmm,) = [op for op in g.ops if "addmm" in op.aten]
+    weights = [t for t in addmm.inputs if t.is_weight]
+    assert sorted(t.shape for t in weights) == [(32,), (64, 32)]
+    assert [t.shape for t in addmm.inputs if not t.is_weight] == [(4, 64)]

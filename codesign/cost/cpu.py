@@ -5,6 +5,7 @@ and sweeps can vary them):
 
     threads   = min(P, ceil(parallel_work / GRAIN))      MAC ops: P (oneDNN/BLAS split all)
     compute_s = (MACs + half_work[class]) / (peak_MAC/s * eff[class] * threads / P)
+                x (1 + cpu.half_reduction / K)          GEMM-shaped ops, K = reduction length
               + vector_ops / (vector_op/s * eff[class] * threads / P)
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
     weight_s  = weight bytes / cpu.weight_pack_bytes_per_s   eager conv / GEMM with weights
@@ -30,6 +31,11 @@ and sweeps can vary them):
   2-D variant (1x1x1 -> ``conv.pointwise``, 1x3x3 -> ``conv.standard``; its ``variant`` in
   the graph stays ``3d``). On this project's host C2D's 1x3x3 convs run at the 2-D rate,
   2-3x faster than 3x3x3 ones.
+* ``1 + half_reduction / K``: the micro-kernel of a GEMM-shaped op (matmul, every conv but
+  depthwise) keeps an output tile in registers while it runs the reduction of length ``K``
+  (``k``; ``in_channels / groups x kernel volume`` for a conv) and loads/stores the tile once,
+  so that fixed cost per output is amortised over ``K``. ``cpu.half_reduction`` (one value for
+  all classes) is fitted by calibration from convs with 8-32 input channels.
 * ``weight_s``: in a network every layer's weights are cold (a model's weights do not stay in
   the caches between its forward passes), and eager PyTorch on CPU rewrites them in a pass of
   its own before the kernel: oneDNN reorders conv weights to its blocked layout (OIhw8i8o)
@@ -161,6 +167,25 @@ def half_work(hw, key: str):
     return 0.0
 
 
+def reduction_length(op: Op) -> int:
+    """K of the GEMM a MAC op runs: matmul ``k``; conv ``in_channels / groups x kernel
+    volume``; 0 for depthwise convs and attention (not GEMM-shaped on a CPU)."""
+    a = op.attrs
+    if op.kind == OpKind.MATMUL and isinstance(a, MatMulAttrs):
+        return a.k
+    if op.kind == OpKind.CONV and op.variant != "depthwise":
+        return (a.in_channels // a.groups) * math.prod(a.kernel)
+    return 0
+
+
+def short_reduction_factor(op: Op, hw):
+    """``1 + cpu.half_reduction / K``: a GEMM micro-kernel loads and stores each output tile
+    once per call and amortises that over the K loop, so short reductions (a 1x1 conv on 16
+    input channels) run well below the class's efficiency; 1 for non-GEMM ops."""
+    k = reduction_length(op)
+    return 1.0 + hw.cpu.half_reduction / k if k else 1.0
+
+
 def weight_stream_s(op: Op, hw, weight_bytes, ctx: CostContext | None = None):
     """Seconds to bring a conv/matmul's (cold) weights in, in a pass of their own: packed or
     reordered at ``cpu.weight_pack_bytes_per_s`` in eager mode, streamed at the achieved DRAM
@@ -240,7 +265,8 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     if op.kind == OpKind.DATA_MOVEMENT:
         unit = "memory"
     elif macs:
-        compute = (macs + half_work(hw, key)) / (rate * hw.eff(key))
+        compute = ((macs + half_work(hw, key)) / (rate * hw.eff(key))
+                   * short_reduction_factor(op, hw))
         a = op.attrs
         if op.kind == OpKind.ATTENTION and isinstance(a, AttentionAttrs):
             # executed scores: the CPU flash kernel skips masked blocks of causal attention
