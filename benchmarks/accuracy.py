@@ -103,8 +103,12 @@ def main(argv=None) -> int:
     w = merged.workloads.copy()
     w["input"] = ["x".join(map(str, shapes[n][1:])) if n in shapes else "default"
                   for n in w.workload]
+    cal_note = () if args.hw else (
+        f"Calibration: {cal.runner.rounds} rounds of microbenchmarks, {args.calibration_rounds} "
+        f"before the first validation round and one after each; spec {args.calibrated} fitted "
+        "after the last (python benchmarks/accuracy.py).",)
     merged = replace(merged, workloads=w, elapsed_s=time.perf_counter() - t0,
-                     notes=merged.notes + tuple(f"{k}: input {'x'.join(map(str, v[1:]))} "
+                     notes=merged.notes + cal_note + tuple(f"{k}: input {'x'.join(map(str, v[1:]))} "
                                                 "(batch replaced)" for k, v in shapes.items()))
     files = merged.write(args.out)
     print(format_table(merged))
