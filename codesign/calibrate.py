@@ -276,6 +276,8 @@ def cpu_benchmarks() -> list[Bench]:
         _Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="nearest")), [_r(1, 64, 56, 56)]))
     add("pixel_shuffle_1x64x56", "resample", lambda: (
         _Fn(lambda x: F.pixel_shuffle(x, 2)), [_r(1, 64, 56, 56)]))
+    add("upsample_bilinear2x_1x32x40", "resample", lambda: (
+        _Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="bilinear")), [_r(1, 32, 40, 40)]))
 
     # fused attention (SDPA flash kernel on CPU)
     for b, h, l, d, q in ((1, 6, 197, 64, True), (8, 6, 197, 64, False), (1, 8, 784, 32, False)):

@@ -47,8 +47,8 @@ LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "attention", "memory", "vector", "vector.transcendental", "softmax",
-    "norm", "reduction", "pool",
+    "conv.transposed", "attention", "memory", "vector", "vector.transcendental",
+    "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
 DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}

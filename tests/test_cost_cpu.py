@@ -230,6 +230,16 @@ def test_cold_weights_are_packed_except_by_gemv_and_fused_graphs(cpu):
     assert float(_cost(op, quicker).latency_s) < float(_cost(op, cpu).latency_s)
 
 
+def test_resampling_gathers_have_their_own_efficiency():
+    x = TensorSpec(0, (1, 64, 56, 56))
+    up = Op(0, "u", "aten::upsample_nearest2d", OpKind.RESAMPLE, "", (x,),
+            (TensorSpec(1, (1, 64, 112, 112)),))
+    assert efficiency_key(up) == "vector.resample"
+    hw = load_hardware("host-cpu")
+    slow = hw.with_knobs({"efficiency.vector.resample": hw.eff("vector.resample") / 4})
+    assert float(_cost(up, slow).compute_s) == pytest.approx(4 * float(_cost(up, hw).compute_s))
+
+
 def test_transcendental_elementwise_has_its_own_efficiency():
     from codesign.cost.cpu import efficiency_key
     from codesign.graph import Op, OpKind, TensorSpec

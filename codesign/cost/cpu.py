@@ -19,8 +19,9 @@ and sweeps can vary them):
   (``HardwareSpec.vector_macs_per_s``); ``vector_op/s`` counts one element op per MAC slot.
 * ``eff[class]`` is the achieved/peak fraction fitted by ``codesign calibrate``: ``matmul``,
   ``conv.<variant>`` (pointwise, standard, depthwise, grouped, dilated, large_kernel, band, 3d,
-  transposed), ``attention``, ``softmax``, ``norm``, ``reduction``, ``pool`` and ``vector``
-  (elementwise, resample, cross-channel pooling).
+  transposed), ``attention``, ``softmax``, ``norm``, ``reduction``, ``pool``, ``vector``
+  (elementwise, cross-channel pooling), ``vector.transcendental`` (tanh, exp, sigmoid, gelu,
+  ...) and ``vector.resample`` (upsampling, pixel shuffle: gathers with non-unit strides).
 * ``half_work[class]`` is ``cpu.half_work_macs[class]`` (0 when absent): the achieved
   efficiency of a MAC op is ``eff[class] x MACs / (MACs + half_work)``, so small GEMMs and
   convs (small spatial size or channel count, as in the late stages of a network at batch 1)
@@ -131,6 +132,8 @@ def efficiency_key(op: Op) -> str:
         return "memory"
     if op.kind == OpKind.ELEMENTWISE and _aten_name(op) in TRANSCENDENTAL:
         return "vector.transcendental"
+    if op.kind == OpKind.RESAMPLE:
+        return "vector.resample"
     return VECTOR_KEY.get(op.kind, "default")
 
 
