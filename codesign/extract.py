@@ -279,6 +279,7 @@ class _Recorder:
         self.phase = Phase.FORWARD
         self.next_tid = 0
         self.where_made: dict[int, tuple[str, str]] = {}
+        self.views: set[int] = set()   # ids of traced tensors that are views of another
 
     # tensor identity ---------------------------------------------------------------------
     def tid(self, t) -> int:
@@ -297,10 +298,15 @@ class _Recorder:
             self.keep.append(out)
             if id(src) in self.weight_ids:        # a view of a weight (e.g. linear's w.t())
                 self.weight_ids[id(out)] = self.weight_ids[id(src)]
+            self.views.add(id(out))
 
     def spec(self, t) -> TensorSpec:
+        # Only a view can be strided in eager: an op's output is dense (FakeTensor's conv meta
+        # may pick channels-last for it where eager CPU writes NCHW, so its strides are not
+        # taken as evidence).
+        dense = id(t) not in self.views or bool(t.is_contiguous())
         return TensorSpec(self.tid(t), tuple(int(s) for s in t.shape), _dtype_name(t.dtype),
-                          id(t) in self.weight_ids)
+                          id(t) in self.weight_ids, dense)
 
     # module attribution ---------------------------------------------------------------------
     def where(self) -> tuple[str, str]:

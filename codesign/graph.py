@@ -62,6 +62,9 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: str = "float32"
     is_weight: bool = False
+    # dense row-major as the op received it; a transposed/permuted or sliced view is not (the
+    # op, or a copy the framework makes for it, then gathers with non-unit strides)
+    contiguous: bool = True
 
     @property
     def numel(self) -> int:

@@ -272,6 +272,9 @@ class CpuSpec:
     # Reduction length at which a GEMM-shaped op's per-output tile load/store doubles its
     # compute time: compute x (1 + half_reduction / K). Fitted by calibration.
     half_reduction: float = _f(_NONNEG, default=16.0)
+    # Non-contiguous (transposed / permuted / sliced) activation inputs gathered before an
+    # eager conv, or by a copy: bytes per second.
+    gather_bytes_per_s: float = _f(_POS, default=3.0e9)
 
 
 @dataclass(frozen=True)

@@ -308,3 +308,28 @@ def test_reorders_cost_bytes_over_reorder_rate(cpu):
         one.dispatch.eager_overhead_s + w / one.cpu.weight_pack_bytes_per_s)
     slow = hw.with_knobs({"reorder_bytes_per_s": 1e9})
     assert float(_cost(op, slow).latency_s) > float(_cost(op, hw).latency_s)
+
+
+def test_strided_inputs_are_gathered_by_convs_and_copies(cpu):
+    from codesign.cost.cpu import gather_s
+
+    hw = cpu.with_knobs({"gather_bytes_per_s": 2e9})
+    a = ConvAttrs(64, 64, (3, 3), (1, 1), (1, 1), (1, 1), 64)
+    x = TensorSpec(1, (1, 64, 14, 14), contiguous=False)         # e.g. x.transpose().reshape()
+    w = TensorSpec(2, (64, 1, 3, 3), is_weight=True)
+    dw = Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m", (x, w),
+            (TensorSpec(3, (1, 64, 14, 14)),), a)
+    dense = Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
+               (TensorSpec(1, (1, 64, 14, 14)), w), (TensorSpec(3, (1, 64, 14, 14)),), a)
+    assert gather_s(dw, hw, CTX, 4) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
+    assert gather_s(dense, hw, CTX, 4) == 0.0
+    assert gather_s(dw, hw, CostContext(mode="fused"), 4) == 0.0
+    assert float(_cost(dw, hw).overhead_s) == pytest.approx(
+        float(_cost(dense, hw).overhead_s) + 64 * 14 * 14 * 4 / 2e9)
+    clone = Op(0, "m/clone", "aten::clone", OpKind.DATA_MOVEMENT, "m", (x,),
+               (TensorSpec(4, x.shape),))
+    assert gather_s(clone, hw, CTX, 4) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
+    bmm = Op(0, "m/bmm", "aten::bmm", OpKind.MATMUL, "m",
+             (TensorSpec(5, (2, 8, 4), contiguous=False), TensorSpec(6, (2, 4, 8))),
+             (TensorSpec(7, (2, 8, 8)),), MatMulAttrs(2, 8, 8, 4))
+    assert gather_s(bmm, hw, CTX, 4) == 0.0                          # BLAS transpose flags

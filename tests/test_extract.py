@@ -174,3 +174,29 @@ def test_views_of_weights_stay_weights():
     weights = [t for t in addmm.inputs if t.is_weight]
     assert sorted(t.shape for t in weights) == [(32,), (64, 32)]
     assert [t.shape for t in addmm.inputs if not t.is_weight] == [(4, 64)]
+
+
+def test_strided_views_are_marked_non_contiguous():
+    """Views with non-dense strides (transpose, channel slices) are flagged; outputs of ops are
+    dense whatever layout FakeTensor's meta kernels pick for them."""
+    import torch.nn as nn
+
+    from codesign.extract import trace
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+            self.pw = nn.Conv2d(8, 8, 1)
+
+        def forward(self, x):                      # x: [B, HW, C]
+            y = self.dw(x.transpose(1, 2).reshape(1, 16, 4, 4))
+            z = self.pw(y[:, :8])                  # channel slice of an NCHW map
+            return y.relu(), z
+
+    g = trace(Net(), (1, 16, 16))
+    dw, pw = [op for op in g.ops if op.kind == OpKind.CONV]
+    assert not dw.inputs[0].contiguous and not pw.inputs[0].contiguous
+    relu = next(op for op in g.ops if "relu" in op.aten)
+    assert relu.inputs[0].contiguous                # the conv's output, not a view
+    assert all(t.contiguous for op in g.ops for t in op.outputs)

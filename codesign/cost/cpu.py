@@ -11,8 +11,10 @@ and sweeps can vary them):
     weight_s  = weight bytes / cpu.weight_pack_bytes_per_s   eager conv / GEMM with weights
               | weight bytes / (DRAM bw * eff[memory])  GEMV (one row) and fused graphs
     reorder_s = (input + output bytes) / cpu.reorder_bytes_per_s              eager oneDNN conv
+    gather_s  = non-contiguous input bytes / cpu.gather_bytes_per_s      eager conv and copies
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
-                + weight_s + reorder_s + first touch of fresh outputs >= the mmap threshold
+                + weight_s + reorder_s + gather_s
+                + first touch of fresh outputs >= the mmap threshold
     latency   = max(compute_s, memory_s) + overhead_s
 
 * ``peak_MAC/s`` = cores x FMA pipes x SIMD lanes (width / element bits) x clock
@@ -57,6 +59,12 @@ and sweeps can vary them):
   < 16, or batch 1 with a <= 3x3 kernel and a tiny input) run ATen's own im2col + GEMM with
   no activation reorders. Fused (compiled) graphs keep the blocked layout between convs, and
   channels-last (``layout="nhwc"``) tensors go to oneDNN as they are: neither pays them.
+* ``gather_s``: an input that is a transposed, permuted or sliced view (``contiguous`` false in
+  the graph) is gathered with non-unit strides. An eager conv makes such an input dense in a
+  pass of its own before oneDNN (a ``transpose(1, 2).reshape(...)`` as in LightNL hands it a
+  channels-last tensor: on this project's host that doubles a 1024-channel depthwise conv at
+  14x14), and a copy of a permuted view is the gather itself. Other kernels take strided
+  operands directly. ``cpu.gather_bytes_per_s`` is fitted by calibration.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
@@ -233,6 +241,23 @@ def reorder_s(op: Op, hw, ctx: CostContext, act, out):
     return np.where(uses_onednn(op, hw.cpu.cores), (act + out) / hw.cpu.reorder_bytes_per_s, 0.0)
 
 
+#: ops that gather a non-contiguous activation input in a pass of their own on a CPU: eager
+#: conv (ATen makes the input dense before oneDNN unless input and weights are both
+#: channels-last) and copies (``clone``/``contiguous``/``cat`` of a permuted view are the gather)
+GATHERING_KINDS = (OpKind.CONV, OpKind.DATA_MOVEMENT)
+
+
+def gather_s(op: Op, hw, ctx: CostContext, dtype_bytes: int):
+    """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
+    sliced views) at ``cpu.gather_bytes_per_s``; 0 for other ops, whose kernels take strided
+    operands directly (a GEMM's transpose flags, TensorIterator's strides)."""
+    if op.kind not in GATHERING_KINDS or not ctx.eager:
+        return 0.0
+    nbytes = sum(t.numel * (dtype_bytes if t.dtype.startswith(("float", "bfloat")) else t.itemsize)
+                 for t in op.inputs if not t.is_weight and not t.contiguous)
+    return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
+
+
 def first_touch_s(op: Op, hw, dtype: str):
     """Seconds the kernel spends faulting in fresh output pages: every output of an
     out-of-place op of at least ``cpu.mmap_threshold_bytes`` is a new mmap'ed buffer whose
@@ -289,7 +314,8 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     return OpCost(
         compute_s=compute, memory_s=memory,
         overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w, ctx)
-                    + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)),
+                    + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)
+                    + gather_s(op, hw, ctx, DTYPE_BYTES[ctx.dtype])),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -299,4 +325,4 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_cpu_cost)
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
-           "weight_stream_s", "reorder_s", "uses_onednn", "GRAIN"]
+           "weight_stream_s", "reorder_s", "gather_s", "uses_onednn", "GRAIN"]
