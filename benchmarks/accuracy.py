@@ -71,9 +71,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     names = args.workloads or sorted(WORKLOADS)
-    between = None
     if args.hw:
-        hw = args.hw
+        hw, between = args.hw, None
     else:
         # Calibration rounds run before and between the validation rounds, so that the fit and
         # the measurements sample the same machine states (this host's speed drifts by tens of
@@ -84,7 +83,7 @@ def main(argv=None) -> int:
         for _ in range(args.calibration_rounds):
             cal.run_round()
 
-        def between(r):
+        def between(_round):
             cal.run_round()
 
         def hw():

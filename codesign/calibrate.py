@@ -53,8 +53,6 @@ import numpy as np
 
 from .errors import HardwareError, MeasureError
 
-DEVICES = ("cpu", "cuda")
-
 
 # --- microbenchmarks -----------------------------------------------------------------------
 
@@ -445,27 +443,24 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
     registry()
     keys = {"dispatch.eager_overhead_s", "efficiency.memory"}
     if hw.kind == "cpu":
-        from .cost.cpu import efficiency_key
+        from .cost.cpu import efficiency_key, reduction_length, strided_inputs
         from .graph import OpKind
 
         keys |= {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
-        for ob in observations:
-            for op in ob.ops:
-                k = efficiency_key(op)
-                if op.supported and k not in ("memory", "default"):
-                    keys.add("efficiency." + k)
-                    if k in HALF_WORK_CLASSES or k.startswith("conv."):
-                        keys.add(HALF_WORK + k)
-                    if op.kind == OpKind.CONV:
-                        keys.add("cpu.reorder_bytes_per_s")
-                    if op.kind in (OpKind.CONV, OpKind.MATMUL) and op.variant != "depthwise":
-                        keys.add("cpu.half_reduction")
-                    if op.kind in (OpKind.CONV, OpKind.DATA_MOVEMENT) and any(
-                            not t.contiguous for t in op.inputs if not t.is_weight):
-                        keys.add("cpu.gather_bytes_per_s")
-                    if op.kind in (OpKind.CONV, OpKind.MATMUL) and any(
-                            t.is_weight for t in op.inputs):
-                        keys.add("cpu.weight_pack_bytes_per_s")
+        for op in (op for ob in observations for op in ob.ops if op.supported):
+            k = efficiency_key(op)
+            if k not in ("memory", "default"):
+                keys.add("efficiency." + k)
+                if k in HALF_WORK_CLASSES or k.startswith("conv."):
+                    keys.add(HALF_WORK + k)
+            if op.kind == OpKind.CONV:
+                keys.add("cpu.reorder_bytes_per_s")
+            if op.kind in (OpKind.CONV, OpKind.MATMUL) and any(t.is_weight for t in op.inputs):
+                keys.add("cpu.weight_pack_bytes_per_s")
+            if reduction_length(op):
+                keys.add("cpu.half_reduction")
+            if strided_inputs(op):
+                keys.add("cpu.gather_bytes_per_s")
     else:
         keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",
                                              "softmax", "norm", "reduction", "pool", "attention")}
@@ -680,17 +675,10 @@ class Calibration:
 
         from hw_models import load_hardware
 
-        if device not in DEVICES:
-            from .errors import did_you_mean
-
-            raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
-                               f"{', '.join(DEVICES)}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
-                               "(torch.cuda.is_available() is False)")
         from . import allocator as alloc
-        from .measure import make_timer
+        from .measure import check_device, make_timer, torch_threads
 
+        check_device(device)
         make_timer(device, clock)          # validates the clock for the device
         alloc.configure(allocator)
         if device == "cuda" and base is None:
@@ -702,7 +690,7 @@ class Calibration:
         self.device, self.quick, self.threads = device, quick, threads
         self.progress = progress
         self.t_start = time.perf_counter()
-        with self._threads():
+        with torch_threads(threads):
             self.n_threads = torch.get_num_threads()
             facts = host_facts() if device == "cpu" else {}
             hw = hw0
@@ -739,7 +727,9 @@ class Calibration:
         return scope()
 
     def run_round(self) -> None:
-        with self._threads():
+        from .measure import torch_threads
+
+        with torch_threads(self.threads):
             self.runner.run_round()
         if self.progress:
             self.progress(f"round {self.runner.rounds} done")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from dataclasses import replace
 from typing import Any, Sequence
 
 from .errors import TraceError
@@ -183,7 +182,7 @@ def _attrs(name: str, args: Sequence[Any], kwargs: dict, in_t: list, out_t: list
         # (grad_out, input, weight, bias_sizes, stride, padding, dilation, transposed,
         #  output_padding, groups, output_mask): grad-input and grad-weight each cost one
         # forward pass of MACs (torch flop_counter counts the same).
-        grad, x, w = args[0], args[1], args[2]
+        x, w = args[1], args[2]
         nd = w.dim() - 2
         transposed, groups = bool(args[7]), int(args[9])
         mask = args[10]

@@ -15,6 +15,7 @@ events with no traced op are listed, never dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import statistics
@@ -82,6 +83,38 @@ class ProcessTimer(CpuTimer):
 
 
 CLOCKS = ("wall", "cpu")
+
+
+def check_device(device: str, need_gpu: bool = True) -> str:
+    """``device`` if it is one we measure on (and, with ``need_gpu``, a CUDA GPU is present
+    when it is "cuda"); else a one-line :class:`MeasureError`."""
+    if device not in DEVICES:
+        from .errors import did_you_mean
+
+        raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
+                           f"{', '.join(DEVICES)}")
+    if need_gpu and device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
+                               "(torch.cuda.is_available() is False)")
+    return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op thread count set to ``n`` inside the block (None: unchanged), then
+    restored."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def make_timer(device: str, clock: str = "wall"):
@@ -444,11 +477,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     """
     import torch
 
-    if device not in DEVICES:
-        from .errors import did_you_mean
-
-        raise MeasureError(f"device = {device!r}{did_you_mean(device, DEVICES)}; allowed: "
-                           f"{', '.join(DEVICES)}")
+    check_device(device, need_gpu=False)
     if dtype not in MEASURE_DTYPES:
         raise MeasureError(f"dtype = {dtype!r}; measured runs allow: {', '.join(MEASURE_DTYPES)}")
     if warmup < 0 or repeat < 1:
@@ -464,9 +493,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         timer = make_timer(device, clock)
     if timer is None:
         if device == "cuda":
-            if not torch.cuda.is_available():
-                raise MeasureError("device 'cuda' requested but no CUDA GPU is available "
-                                   "(torch.cuda.is_available() is False)")
+            check_device(device)
             timer = CudaEventTimer()
         else:
             timer = CpuTimer()
@@ -476,11 +503,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError("dtype 'tf32' is a CUDA mode; on cpu use fp32")
     target = getattr(timer, "device", device)
     xs = _inputs(inputs)
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    try:
+    with torch_threads(threads), _restoring_tf32(tf32):
         model = model.eval().to(target)
         xs = _to_device(xs, target)
         if device == "cuda":
@@ -522,9 +546,6 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
             except Exception as exc:
                 raise MeasureError(f"profiling failed on {device}: {_one_line(exc)}") from None
         n_threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     return Measurement(
         latency_s=statistics.median(times), times_s=tuple(times),
         p10_s=quantile(times, 0.1), p90_s=quantile(times, 0.9), q1_s=quantile(times, 0.25),
@@ -532,6 +553,16 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         device=device, device_name=str(timer.name()), torch_version=str(torch.__version__),
         dtype=dtype, cuda_graphs=cuda_graphs, allocator=allocator, ops=ops, unmatched=unmatched,
         graph=graph)
+
+
+@contextlib.contextmanager
+def _restoring_tf32(saved):
+    import torch
+
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 # --- CLI -----------------------------------------------------------------------------------

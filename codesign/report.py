@@ -720,7 +720,7 @@ def _simulate_sections(b: _Builder, col: Collected) -> None:
     pairs = ccp_pairs(runs)
     if pairs:
         pt = [{"workload": p["workload"], "hardware": p["hardware"],
-               f"DRAM without ccp (MB)": _sig(p["base_bytes"] * 1e-6),
+               "DRAM without ccp (MB)": _sig(p["base_bytes"] * 1e-6),
                "DRAM with ccp (MB)": _sig(p["ccp_bytes"] * 1e-6),
                "DRAM saved": _pct(1 - p["ccp_bytes"] / p["base_bytes"]) if p["base_bytes"] else "n/a",
                "latency change": _pct(p["ccp_latency_s"] / p["base_latency_s"] - 1) if p["base_latency_s"] else "n/a",

@@ -331,9 +331,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     from hw_models import load_hardware
 
-    from .measure import cpu_name, measure, profile_ops
-
-    from .measure import make_timer
+    from .measure import cpu_name, make_timer, measure, profile_ops, torch_threads
 
     from . import allocator as alloc
 
@@ -350,10 +348,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     graphs = [_trace(it) for it in items]
     samples: list[list[list[float]]] = [[[] for _ in range(rounds)] for _ in items]
     meta = None
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         for r in range(rounds):
             for i, it in enumerate(items):
                 m = measure(it.model, *it.inputs, device=device, dtype=dtype,
@@ -381,8 +376,6 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
                                    f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
             per_op.append((ops, unmatched))
         n_threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old_threads)
     if hw is None:
         hw = load_hardware(hardware())
     sims = [_simulate(g, hw, dtype) for g in graphs]

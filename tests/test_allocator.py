@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-
 import pytest
 
 from codesign import allocator as alloc
@@ -20,12 +18,27 @@ def test_unknown_allocator_is_one_line_error():
         alloc.check("retian")
 
 
-@pytest.mark.skipif(platform.system() != "Linux", reason="mallopt is glibc-only")
+class FakeLibc:
+    """Stands in for glibc: records the mallopt calls instead of changing this process."""
+
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append((param.value, value.value))
+        return 1
+
+
 def test_retain_applies_once_and_blocks_system(monkeypatch):
+    lib = FakeLibc()
     monkeypatch.setattr(alloc, "_applied", [])
+    monkeypatch.setattr(alloc, "_libc", lambda: lib)
     assert alloc.configure("system") == "system"       # nothing applied: stock glibc
+    assert lib.calls == []
     assert alloc.configure("retain") == "retain"
-    assert alloc.configure("retain") == "retain"       # idempotent
+    assert lib.calls == [(-3, 2 ** 30), (-1, 2 ** 31 - 1), (-2, 256 * 2 ** 20)]
+    assert alloc.configure("retain") == "retain"       # idempotent: no second mallopt
+    assert len(lib.calls) == 3
     with pytest.raises(MeasureError, match="cannot be undone"):
         alloc.configure("system")
 

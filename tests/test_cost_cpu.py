@@ -253,7 +253,6 @@ def test_transcendental_elementwise_has_its_own_efficiency():
 
 def test_first_touch_of_large_fresh_outputs():
     import hw_models
-    from codesign.cost.base import CostContext
     from codesign.cost.cpu import first_touch_s
     from codesign.graph import Op, OpKind, TensorSpec
 
@@ -321,15 +320,15 @@ def test_strided_inputs_are_gathered_by_convs_and_copies(cpu):
             (TensorSpec(3, (1, 64, 14, 14)),), a)
     dense = Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
                (TensorSpec(1, (1, 64, 14, 14)), w), (TensorSpec(3, (1, 64, 14, 14)),), a)
-    assert gather_s(dw, hw, CTX, 4) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
-    assert gather_s(dense, hw, CTX, 4) == 0.0
-    assert gather_s(dw, hw, CostContext(mode="fused"), 4) == 0.0
+    assert gather_s(dw, hw, CTX) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
+    assert gather_s(dense, hw, CTX) == 0.0
+    assert gather_s(dw, hw, CostContext(mode="fused")) == 0.0
     assert float(_cost(dw, hw).overhead_s) == pytest.approx(
         float(_cost(dense, hw).overhead_s) + 64 * 14 * 14 * 4 / 2e9)
     clone = Op(0, "m/clone", "aten::clone", OpKind.DATA_MOVEMENT, "m", (x,),
                (TensorSpec(4, x.shape),))
-    assert gather_s(clone, hw, CTX, 4) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
+    assert gather_s(clone, hw, CTX) == pytest.approx(64 * 14 * 14 * 4 / 2e9)
     bmm = Op(0, "m/bmm", "aten::bmm", OpKind.MATMUL, "m",
              (TensorSpec(5, (2, 8, 4), contiguous=False), TensorSpec(6, (2, 4, 8))),
              (TensorSpec(7, (2, 8, 8)),), MatMulAttrs(2, 8, 8, 4))
-    assert gather_s(bmm, hw, CTX, 4) == 0.0                          # BLAS transpose flags
+    assert gather_s(bmm, hw, CTX) == 0.0                          # BLAS transpose flags

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from codesign.cost import registry
 from codesign.cost.base import CostContext, OpCost
 from codesign.cost.gpu import (
-    attention_cost, conv_cost, elementwise_cost, gemm_candidate, l2_hit_fraction, matmul_cost,
+    attention_cost, gemm_candidate, l2_hit_fraction, matmul_cost,
     norm_cost, tensor_core_eligible, winograd_eligible,
 )
 from codesign.cost.roofline import roofline_floor

@@ -1,7 +1,6 @@
 """Tracer: exact FLOPs vs torch's FlopCounterMode, paper MAC counts, coverage, patterns."""
 
 import time
-import warnings
 
 import pytest
 import torch

@@ -23,7 +23,6 @@ def conv_op(cin, cout, k, hw_in, stride=1, pad=0, dil=1, groups=1, batch=1, tran
 
 def test_no_torch_import():
     assert "codesign.graph" in sys.modules
-    import importlib
     import subprocess
 
     code = ("import sys, codesign.graph, codesign.simulate, codesign.fusion, codesign.patterns;"

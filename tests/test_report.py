@@ -254,7 +254,6 @@ def test_validate_folder_report(tmp_path):
 
 
 def test_end_to_end_validate_report(tmp_path):
-    pytest.importorskip("torch")
     _presets("host-cpu")
     from codesign.validate import validate
 
@@ -330,7 +329,7 @@ def _presets(*names):
 
 
 def test_end_to_end_trace_simulate_save_report(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from torch import nn
 
     _presets("a100-sxm4-40gb", "condensation-accelerator")

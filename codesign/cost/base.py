@@ -146,14 +146,15 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
 
     Floating tensors take the compute dtype's size; integer tensors (indices) keep theirs.
     """
-    size = DTYPE_BYTES[dtype]
-
-    def nbytes(t) -> float:
-        if t.dtype.startswith(("float", "bfloat")):
-            return float(t.numel * size)
-        return float(t.nbytes)
-
-    act = sum(nbytes(t) for t in op.inputs if not t.is_weight)
-    w = sum(nbytes(t) for t in op.inputs if t.is_weight)
-    out = sum(nbytes(t) for t in op.outputs)
+    act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
+    w = sum(tensor_bytes(t, dtype) for t in op.inputs if t.is_weight)
+    out = sum(tensor_bytes(t, dtype) for t in op.outputs)
     return act, w, out
+
+
+def tensor_bytes(t, dtype: str) -> float:
+    """Bytes of tensor ``t`` when run in ``dtype``: floating tensors take the compute dtype's
+    size, integer tensors (indices) keep theirs."""
+    if t.dtype.startswith(("float", "bfloat")):
+        return float(t.numel * DTYPE_BYTES[dtype])
+    return float(t.nbytes)

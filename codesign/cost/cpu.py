@@ -93,7 +93,7 @@ import math
 import numpy as np
 
 from ..graph import AttentionAttrs, MatMulAttrs, Op, OpKind
-from .base import DTYPE_BYTES, CostContext, OpCost, op_bytes, registrar
+from .base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
 from .registry import REGISTRY
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
@@ -247,14 +247,19 @@ def reorder_s(op: Op, hw, ctx: CostContext, act, out):
 GATHERING_KINDS = (OpKind.CONV, OpKind.DATA_MOVEMENT)
 
 
-def gather_s(op: Op, hw, ctx: CostContext, dtype_bytes: int):
+def strided_inputs(op: Op) -> list:
+    """The non-contiguous activation inputs ``op`` gathers in a pass of its own on a CPU
+    (only ops of :data:`GATHERING_KINDS`)."""
+    if op.kind not in GATHERING_KINDS:
+        return []
+    return [t for t in op.inputs if not t.is_weight and not t.contiguous]
+
+
+def gather_s(op: Op, hw, ctx: CostContext):
     """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
     sliced views) at ``cpu.gather_bytes_per_s``; 0 for other ops, whose kernels take strided
     operands directly (a GEMM's transpose flags, TensorIterator's strides)."""
-    if op.kind not in GATHERING_KINDS or not ctx.eager:
-        return 0.0
-    nbytes = sum(t.numel * (dtype_bytes if t.dtype.startswith(("float", "bfloat")) else t.itemsize)
-                 for t in op.inputs if not t.is_weight and not t.contiguous)
+    nbytes = sum(tensor_bytes(t, ctx.dtype) for t in strided_inputs(op)) if ctx.eager else 0.0
     return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
 
 
@@ -267,8 +272,7 @@ def first_touch_s(op: Op, hw, dtype: str):
     c = hw.cpu
     total = 0.0
     for t in op.outputs:
-        size = DTYPE_BYTES[dtype] if t.dtype.startswith(("float", "bfloat")) else t.itemsize
-        nbytes = float(t.numel * size)
+        nbytes = tensor_bytes(t, dtype)
         total = total + np.where(nbytes >= c.mmap_threshold_bytes,
                                  nbytes / c.page_fault_bytes_per_s, 0.0)
     return total
@@ -315,7 +319,7 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         compute_s=compute, memory_s=memory,
         overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w, ctx)
                     + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)
-                    + gather_s(op, hw, ctx, DTYPE_BYTES[ctx.dtype])),
+                    + gather_s(op, hw, ctx)),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -325,4 +329,5 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_cpu_cost)
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
-           "weight_stream_s", "reorder_s", "gather_s", "uses_onednn", "GRAIN"]
+           "weight_stream_s", "reorder_s", "gather_s", "strided_inputs", "reduction_length",
+           "uses_onednn", "GRAIN"]
