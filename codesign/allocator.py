@@ -1,10 +1,10 @@
 """Host memory allocator regime for measured CPU runs.
 
 PyTorch's CPU allocator takes every tensor from the C library's ``malloc``. With glibc's stock
-settings the *same* forward pass varies 1.3-3.6x between processes, depending on what the
-process allocated before (measured on this project's 2-core host, MobileNetV2 at batch 8:
-97 ms with memory retained against 240-490 ms stock). The reason is glibc's dynamic mmap
-threshold: a block larger than the largest block freed so far (capped at 32 MiB) gets fresh
+settings the same forward pass runs 2.5-3x slower and varies between processes, depending on
+what the process allocated before (MobileNetV2 at batch 8 on this project's 2-core host:
+93-108 ms with memory retained against 244-290 ms stock, ``python benchmarks/cpu_effects.py
+allocator``). The reason is glibc's dynamic mmap threshold: a block larger than the largest block freed so far (capped at 32 MiB) gets fresh
 ``mmap`` pages, and the heap top is returned to the OS once more than twice that is free, so
 many outputs pay a page fault per 4 KiB on first write, and how many depends on history.
 

@@ -188,11 +188,13 @@ def test_short_reductions_run_slower_per_mac(cpu):
 
 
 def test_one_frame_conv3d_takes_its_2d_efficiency():
-    def c3(kernel, stride=(1, 1, 1)):
+    """benchmarks/cpu_effects.py conv3d: on one frame a 1x3x3 conv3d runs at the 2-D rate."""
+    def c3(kernel, stride=(1, 1, 1), frames=1):
         a = ConvAttrs(64, 64, kernel, stride, tuple(k // 2 for k in kernel), (1, 1, 1), 1)
+        shape = (1, 64, frames, 28, 28)
         return Op(0, "m/convolution", "aten::convolution", OpKind.CONV, "m",
-                  (TensorSpec(1, (1, 64, 4, 28, 28)), TensorSpec(2, (64, 64, *kernel), is_weight=True)),
-                  (TensorSpec(3, (1, 64, 4, 28, 28)),), a)
+                  (TensorSpec(1, shape), TensorSpec(2, (64, 64, *kernel), is_weight=True)),
+                  (TensorSpec(3, shape),), a)
 
     assert efficiency_key(c3((1, 3, 3))) == "conv.standard"
     assert efficiency_key(c3((1, 7, 7))) == "conv.large_kernel"
@@ -200,6 +202,8 @@ def test_one_frame_conv3d_takes_its_2d_efficiency():
     assert efficiency_key(c3((3, 3, 3))) == "conv.3d"
     assert efficiency_key(c3((3, 1, 1))) == "conv.3d"
     assert efficiency_key(c3((1, 3, 3), (2, 1, 1))) == "conv.3d"   # temporal stride: not per frame
+    assert efficiency_key(c3((1, 3, 3), frames=4)) == "conv.3d"     # several frames: 3-D kernels
+    assert efficiency_key(c3((1, 1, 1), frames=4)) == "conv.pointwise"   # a GEMM either way
 
 
 def test_conv3d_1x1x1_uses_pointwise_efficiency():

@@ -29,11 +29,11 @@ and sweeps can vary them):
   convs (small spatial size or channel count, as in the late stages of a network at batch 1)
   run below the class's large-op efficiency; equivalently a fixed per-kernel cost of
   ``half_work / (peak x eff)`` that scales with the hardware rate (monotone in clock/cores).
-  Both are fitted by calibration. A conv3d whose kernel spans one frame (1xkxk, temporal
-  stride 1) is the 2-D kxk conv on every frame, so on a CPU it takes the efficiency of that
-  2-D variant (1x1x1 -> ``conv.pointwise``, 1x3x3 -> ``conv.standard``; its ``variant`` in
-  the graph stays ``3d``). On this project's host C2D's 1x3x3 convs run at the 2-D rate,
-  2-3x faster than 3x3x3 ones.
+  Both are fitted by calibration. A 1x1x1 conv3d is the GEMM of a 1x1 conv and takes
+  ``conv.pointwise``; a 1xkxk conv3d on a single frame (C2D after its temporal pooling) runs
+  at the rate of the 2-D kxk conv and takes that variant's efficiency; on several frames
+  oneDNN's 3-D kernels run at 0.5-0.7x the 2-D rate, so those keep ``conv.3d`` (measured by
+  ``python benchmarks/cpu_effects.py conv3d``; the graph's ``variant`` stays ``3d``).
 * ``1 + half_reduction / K``: the micro-kernel of a GEMM-shaped op (matmul, every conv but
   depthwise) keeps an output tile in registers while it runs the reduction of length ``K``
   (``k``; ``in_channels / groups x kernel volume`` for a conv) and loads/stores the tile once,
@@ -43,8 +43,9 @@ and sweeps can vary them):
   the caches between its forward passes), and eager PyTorch on CPU rewrites them in a pass of
   its own before the kernel: oneDNN reorders conv weights to its blocked layout (OIhw8i8o)
   and the BLAS packs a GEMM's weight panel. That pass reads from DRAM and writes a copy, so it
-  runs at ``cpu.weight_pack_bytes_per_s`` (fitted by calibration; ~4-5 GB/s on this project's
-  host, well under the stream bandwidth) and does not overlap the compute: it is added. A
+  runs at ``cpu.weight_pack_bytes_per_s`` (fitted by calibration; the calibrated spec in
+  ``reports/validation/cpu-host/host.yaml`` records it) and does not overlap the compute: it
+  is added. A
   one-row GEMM (GEMV, ``m = 1``) streams its weights unpacked at the achieved DRAM bandwidth,
   and so does a fused (compiled) graph, which prepacks weights once. Calibration's conv/GEMM
   microbenchmarks rotate through weight copies larger than the last-level cache so they time
@@ -53,8 +54,9 @@ and sweeps can vary them):
   call is four primitives: reorder the input to the blocked layout (nChw8c on AVX2), reorder
   the weights (the weight pass above), the conv kernel, and reorder the output back to NCHW
   (visible with ``ONEDNN_VERBOSE=1``). The activation reorders are passes over input and
-  output, which are cache-hot, at ``cpu.reorder_bytes_per_s`` (fitted; on this project's host
-  they are ~15% of ResNet-50's conv time at batch 8). Which convs take oneDNN follows ATen's
+  output, which are cache-hot, at ``cpu.reorder_bytes_per_s`` (fitted; all reorders together
+  are ~15% of ResNet-50's conv kernel time at batch 8 on this project's host, measured by
+  ``python benchmarks/cpu_effects.py reorders``). Which convs take oneDNN follows ATen's
   ``use_mkldnn`` rule (:func:`uses_onednn`): the others (a 1x1 conv on one thread at batch
   < 16, or batch 1 with a <= 3x3 kernel and a tiny input) run ATen's own im2col + GEMM with
   no activation reorders. Fused (compiled) graphs keep the blocked layout between convs, and
@@ -62,9 +64,10 @@ and sweeps can vary them):
 * ``gather_s``: an input that is a transposed, permuted or sliced view (``contiguous`` false in
   the graph) is gathered with non-unit strides. An eager conv makes such an input dense in a
   pass of its own before oneDNN (a ``transpose(1, 2).reshape(...)`` as in LightNL hands it a
-  channels-last tensor: on this project's host that doubles a 1024-channel depthwise conv at
-  14x14), and a copy of a permuted view is the gather itself. Other kernels take strided
-  operands directly. ``cpu.gather_bytes_per_s`` is fitted by calibration.
+  channels-last tensor: on this project's host a 1024-channel depthwise conv at 14x14 then
+  takes 1.6-2.4x as long, ``python benchmarks/cpu_effects.py strided``), and a copy of a
+  permuted view is the gather itself. Other kernels take strided operands directly.
+  ``cpu.gather_bytes_per_s`` is fitted by calibration.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
@@ -125,9 +128,13 @@ def efficiency_key(op: Op) -> str:
     """The efficiency-table key that derates ``op``'s compute on a CPU."""
     if op.kind == OpKind.CONV:
         a = op.attrs
-        if op.variant == "3d" and a.kernel[0] == 1 and a.stride[0] == 1 and not a.transposed:
-            # a conv3d with a 1-frame kernel is the 2-D conv of its spatial kernel on every
-            # frame (oneDNN runs the same blocked kernel): 1x1x1 -> pointwise, 1x3x3 -> standard
+        one_frame = op._conv_input.shape[2] == 1 or all(k == 1 for k in a.kernel)
+        if (op.variant == "3d" and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
+                and not a.transposed):
+            # a 1x1x1 conv3d is the GEMM of a 1x1 conv, and a 1xkxk conv3d on a single frame
+            # (C2D after temporal pooling) runs at the rate of the 2-D kxk conv; on several
+            # frames oneDNN's 3-D kernels run at 0.5-0.7x that rate (benchmarks/cpu_effects.py
+            # conv3d), so those keep the conv.3d efficiency
             return "conv." + dataclasses.replace(
                 a, kernel=a.kernel[1:], stride=a.stride[1:], padding=a.padding[1:],
                 dilation=a.dilation[1:]).variant.value

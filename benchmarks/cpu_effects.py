@@ -1,0 +1,148 @@
+"""Measure the CPU effects the cost model and the measurement harness are built on.
+
+    python benchmarks/cpu_effects.py            # all sections, ~2 min on a 2-core host
+    python benchmarks/cpu_effects.py allocator  # one section: allocator | reorders | strided | conv3d | boost
+
+* allocator: MobileNetV2 at batch 8 in fresh processes, under glibc's stock malloc (alone, and
+  after two non-local blocks ran in the same process) and under ``--allocator retain``.
+  Medians of 10 forwards; the spread between processes is what ``codesign.allocator`` removes.
+* reorders: ResNet-50 at batch 8 (160x160) with ``ONEDNN_VERBOSE=1``: oneDNN's own execution
+  times of conv kernels against the layout reorders around them (the cost model's
+  ``reorder_s`` and ``weight_s`` terms).
+* strided: a 1024-channel depthwise 3x3 conv at 14x14 on a dense input and on a
+  ``transpose(1, 2).reshape(...)`` view (the ``gather_s`` term).
+* conv3d: GMAC/s of a 1x3x3 conv3d, a 3x3x3 conv3d and the 2-D 3x3 conv of the same frames,
+  on one frame (C2D after its temporal pooling) and on four.
+* boost: GMAC/s of a 1024^3 GEMM against the peak at the clock the OS reports.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHILD = """
+import statistics, sys, time, torch
+sys.path.insert(0, {root!r})
+from codesign import allocator
+from workloads import WORKLOADS
+if {retain}:
+    allocator.configure("retain")
+torch.set_num_threads(2)
+def run(name, batch, shape=None):
+    e = WORKLOADS[name]
+    m = e.factory().eval()
+    x = torch.randn(batch, *(shape or e.default_input)[1:])
+    ts = []
+    with torch.no_grad():
+        for i in range(13):
+            t = time.perf_counter(); m(x); ts.append(time.perf_counter() - t)
+    return statistics.median(ts[3:])
+for name in {before}:
+    run(name, 8)
+print(run({name!r}, {batch}, {shape}) * 1e3)
+"""
+
+
+def child(name, batch, shape=None, retain=False, before=(), env=None) -> str:
+    code = CHILD.format(root=str(ROOT), retain=retain, before=list(before), name=name,
+                        batch=batch, shape=shape)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, check=True)
+
+
+def timed(fn, n=30) -> float:
+    for _ in range(5):
+        fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def allocator() -> None:
+    for label, kw in (("stock malloc, fresh process", {}),
+                      ("stock malloc, after nl_block + ns_block", {"before": ("nl_block", "ns_block")}),
+                      ("retain", {"retain": True}),
+                      ("retain, after nl_block + ns_block", {"retain": True,
+                                                              "before": ("nl_block", "ns_block")})):
+        ms = [float(child("mobilenetv2", 8, **kw).stdout.split()[-1]) for _ in range(2)]
+        print(f"mobilenetv2 b8, {label:40s} " + "  ".join(f"{m:7.1f} ms" for m in ms))
+
+
+def reorders() -> None:
+    out = child("resnet50", 8, (1, 3, 160, 160), retain=True, env={"ONEDNN_VERBOSE": "1"})
+    rows = [ln.split(",") for ln in out.stdout.splitlines()
+            if ln.startswith("onednn_verbose,v1,primitive,exec")]
+    last = rows[-len(rows) // 13:]                      # the final forward
+    conv = sum(float(r[-1]) for r in last if r[5] == "convolution")
+    reorder = sum(float(r[-1]) for r in last if r[5] == "reorder")
+    print(f"resnet50 b8 @160, one forward: conv kernels {conv:.1f} ms, reorders {reorder:.1f} ms "
+          f"({reorder / conv * 100:.0f}% of the kernel time)")
+
+
+def strided() -> None:
+    import torch
+
+    from codesign.allocator import configure
+
+    configure("retain")
+    torch.set_num_threads(2)
+    dw = torch.nn.Conv2d(1024, 1024, 3, 1, 1, groups=1024, bias=False).eval()
+    x = torch.randn(1, 1024, 14, 14)
+    v = torch.randn(1, 196, 1024).transpose(1, 2).reshape(1, 1024, 14, 14)
+    with torch.no_grad():
+        a, b = timed(lambda: dw(x)), timed(lambda: dw(v))
+    print(f"depthwise 3x3, 1024 ch, 14x14: dense input {a * 1e3:.3f} ms, transposed view "
+          f"{b * 1e3:.3f} ms ({b / a:.2f}x)")
+
+
+def conv3d() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(2)
+    for n, c, t, h in ((8, 64, 1, 28), (8, 256, 1, 14), (1, 64, 4, 28), (1, 128, 4, 28),
+                       (1, 256, 4, 14)):
+        x3, x2 = torch.randn(n, c, t, h, h), torch.randn(n * t, c, h, h)
+        w133, w333, w2 = torch.randn(c, c, 1, 3, 3), torch.randn(c, c, 3, 3, 3), torch.randn(c, c, 3, 3)
+        macs = n * c * c * 9 * t * h * h
+        with torch.no_grad():
+            r133 = macs / timed(lambda: F.conv3d(x3, w133, padding=(0, 1, 1))) / 1e9
+            r333 = (3 if t > 1 else 1) * macs / timed(lambda: F.conv3d(x3, w333, padding=1)) / 1e9
+            r2 = macs / timed(lambda: F.conv2d(x2, w2, padding=1)) / 1e9
+        print(f"n{n} c{c} {t}x{h}x{h}: conv3d 1x3x3 {r133:5.1f} GMAC/s, conv3d 3x3x3 {r333:5.1f}, "
+              f"2-D 3x3 {r2:5.1f}")
+
+
+def boost() -> None:
+    import torch
+
+    from codesign.calibrate import host_facts
+
+    torch.set_num_threads(2)
+    f = host_facts()
+    peak = 2 * 2 * f["simd_width_bits"] / 32 * f["clock_hz"]      # cores x FMA pipes x lanes
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    rate = 1024 ** 3 / timed(lambda: a @ b, n=10)
+    print(f"1024^3 GEMM: {rate / 1e9:.1f} GMAC/s = {rate / peak * 100:.0f}% of the peak at the "
+          f"reported {f['clock_hz'] / 1e9:.2f} GHz (2 cores, 2 FMA pipes)")
+
+
+SECTIONS = {"allocator": allocator, "reorders": reorders, "strided": strided,
+            "conv3d": conv3d, "boost": boost}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(SECTIONS):
+        if name not in SECTIONS:
+            sys.exit(f"unknown section {name!r}; allowed: {', '.join(SECTIONS)}")
+        SECTIONS[name]()
