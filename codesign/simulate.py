@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cost import registry
-from .cost.base import DTYPES, LAYOUTS, MODES, CostContext, OpCost, check_choice
+from .cost.base import DTYPES, LAYOUTS, MODES, CostContext, OpCost, check_choice, conform
 from .energy import Energy, op_energy
 from .errors import CodesignError, HardwareError
 from .fusion import FusionPlan, plan_fusion
@@ -81,7 +81,7 @@ def estimate_costs(graph: OpGraph, hw, ctx: CostContext) -> Estimate:
             costs.append(None)
             energies.append(None)
             continue
-        cost = fn(plan.merged.get(op.index, op), hw, ctx)
+        cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
         costs.append(cost)
         energies.append(op_energy(cost, hw, ctx.dtype))
     if hw.kind in ASYNC_DISPATCH_KINDS:

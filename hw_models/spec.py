@@ -437,6 +437,7 @@ class HardwareSpec:
         leaves = self._leaves()
         spec: HardwareSpec = self
         seen: dict[str, str] = {}
+        shapes: list[tuple[int, ...]] = [self.batch_shape]
         for name, value in knobs.items():
             path = self._resolve(str(name), leaves)
             if path in seen:
@@ -445,7 +446,21 @@ class HardwareSpec:
             if isinstance(value, (list, tuple)):
                 value = np.asarray(value)
             spec = _set_leaf(spec, leaves[path], value)
+            shapes.append(np.shape(value))
+        try:
+            batch = np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise HardwareError("knob arrays of shapes " + ", ".join(map(str, shapes[1:]))
+                                + " do not broadcast to one batch shape") from None
+        object.__setattr__(spec, "_batch_shape", tuple(int(n) for n in batch))
         return spec
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Shape of the configuration batch this spec stands for: () for one configuration,
+        else the broadcast shape of every knob array set by :meth:`with_knobs` (computed once
+        there). Every cost of this spec has this shape (``cost.base.conform``)."""
+        return getattr(self, "_batch_shape", ())
 
     # ------------------------------------------------------------------ serialisation
 

@@ -11,7 +11,7 @@ Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Mapping, Union
 
 import numpy as np
@@ -158,3 +158,28 @@ def tensor_bytes(t, dtype: str) -> float:
     if t.dtype.startswith(("float", "bfloat")):
         return float(t.numel * DTYPE_BYTES[dtype])
     return float(t.nbytes)
+
+
+_ARRAY_FIELDS = ("compute_s", "memory_s", "overhead_s", "dram_read_bytes", "dram_write_bytes",
+                 "onchip_bytes", "l2_bytes")
+
+
+def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
+    """The vectorization contract in one place: every array field of ``cost`` takes the spec's
+    batch shape (``HardwareSpec.batch_shape``): a float for one configuration, an array of
+    ``shape`` for a sweep. A cost function may return scalars for fields that do not depend on
+    the swept knobs; a field whose shape does not broadcast to ``shape`` is a bug and raises."""
+    def fit(v):
+        if not shape:
+            if np.ndim(v) > 0:
+                if np.size(v) != 1:
+                    raise ValueError(f"cost field of shape {np.shape(v)} for one configuration")
+                return float(np.asarray(v).reshape(()))
+            return float(v)
+        return np.broadcast_to(np.asarray(v, dtype=float), shape)
+
+    changes = {name: fit(getattr(cost, name)) for name in _ARRAY_FIELDS}
+    tiles = cost.tiles
+    if tiles is not None and shape and np.ndim(tiles.compute_s) == 0:
+        tiles = replace(tiles, compute_s=np.broadcast_to(float(tiles.compute_s), shape))
+    return replace(cost, tiles=tiles, **changes)

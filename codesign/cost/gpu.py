@@ -139,13 +139,6 @@ def _scalarize(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
-def _is_vector(hw) -> bool:
-    """True when some knob of ``hw`` is an array (a vectorized sweep)."""
-    vals = [hw.clock_hz, hw.dram_bandwidth_bytes_per_s, hw.gpu.sm_count, hw.gpu.l2_bytes,
-            hw.gpu.l2_bandwidth_bytes_per_s, hw.gpu.shared_memory_bytes_per_sm]
-    return any(np.ndim(v) > 0 for v in vals)
-
-
 def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
     """(extra kernels, extra DRAM read, extra DRAM write) of eager autocast casting the fp32
     weights of a conv / linear to half precision on every call."""
@@ -247,17 +240,18 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
         eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
         first_read_dram=first_dram, first_read_l2=first_l2,
         write_bytes=write + extra_dram_write)
-    lat = np.asarray(c["latency"])
-    lat = lat.reshape(lat.shape[0], -1)                 # [candidates, configs]
+    shape = hw.batch_shape
+    n_cfg = int(np.prod(shape))
+    lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
+    lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
     pick = np.argmin(lat, axis=0)
     cols = np.arange(lat.shape[1])
-    vector = _is_vector(hw)
 
     def chosen(v):
         v = np.asarray(v, dtype=float)
         v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
         out = v[pick, cols]
-        return out if vector else out[0]
+        return out.reshape(shape) if shape else out[0]
 
     keys = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
     best = {key: chosen(c[key]) for key in keys}
