@@ -59,15 +59,15 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; with --threads 1 "
                     "it is robust to other processes sharing the host)")
     ap.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
-                    "for calibration and validation (see codesign.allocator)")
+                    "for calibration and validation (see codesign.measurement.allocator)")
     ap.add_argument("--out", default="reports/accuracy")
     args = ap.parse_args(argv)
 
     import torch
 
-    from codesign.calibrate import Calibration
-    from codesign.validate import format_table, validate
-    from workloads import WORKLOADS
+    from codesign.calibration.host import Calibration
+    from codesign.validation.host import format_table, validate
+    from codesign.zoo import WORKLOADS
 
     t0 = time.perf_counter()
     names = args.workloads or sorted(WORKLOADS)

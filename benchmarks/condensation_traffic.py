@@ -9,7 +9,7 @@ Run: python benchmarks/condensation_traffic.py
 """
 
 import codesign
-from workloads import build_workload
+from codesign.zoo import build_workload
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import argparse
 import pandas as pd
 
 import codesign
-from workloads import build_workload
+from codesign.zoo import build_workload
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 
 * allocator: MobileNetV2 at batch 8 in fresh processes, under glibc's stock malloc (alone, and
   after two non-local blocks ran in the same process) and under ``--allocator retain``.
-  Medians of 10 forwards; the spread between processes is what ``codesign.allocator`` removes.
+  Medians of 10 forwards; the spread between processes is what ``codesign.measurement.allocator`` removes.
 * reorders: ResNet-50 at batch 8 (160x160) with ``ONEDNN_VERBOSE=1``: oneDNN's own execution
   times of conv kernels against the layout reorders around them (the cost model's
   ``reorder_s`` and ``weight_s`` terms).
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import statistics, sys, time, torch
 sys.path.insert(0, {root!r})
-from codesign import allocator
-from workloads import WORKLOADS
+from codesign.measurement import allocator
+from codesign.zoo import WORKLOADS
 if {retain}:
     allocator.configure("retain")
 torch.set_num_threads(2)
@@ -93,7 +93,7 @@ def reorders() -> None:
 def strided() -> None:
     import torch
 
-    from codesign.allocator import configure
+    from codesign.measurement.allocator import configure
 
     configure("retain")
     torch.set_num_threads(2)
@@ -127,7 +127,7 @@ def conv3d() -> None:
 def boost() -> None:
     import torch
 
-    from codesign.calibrate import host_facts
+    from codesign.calibration.host import host_facts
 
     torch.set_num_threads(2)
     f = host_facts()

@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codesign.cost.base import CostContext, OpCost, Tile  # noqa: E402
-from codesign.fusion import FusionPlan  # noqa: E402
-from codesign.graph import Op, OpGraph, OpKind, TensorSpec  # noqa: E402
+from codesign.ir.fusion import FusionPlan  # noqa: E402
+from codesign.ir.graph import Op, OpGraph, OpKind, TensorSpec  # noqa: E402
 from codesign.schedule import EventSimulation  # noqa: E402
-from codesign.simulate import Estimate  # noqa: E402
-from hw_models import load_hardware  # noqa: E402
+from codesign.simulation import Estimate  # noqa: E402
+from codesign.hardware import load_hardware  # noqa: E402
 
 BLOCK = (OpKind.CONV, OpKind.NORM, OpKind.POOL, OpKind.ELEMENTWISE)
 SHAPE = (1, 64, 28, 28)

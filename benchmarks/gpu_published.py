@@ -38,10 +38,10 @@ PUBLISHED = (
 
 def simulate_row(hw_name: str, precision: str, batch: int, graphs: dict) -> float:
     """Simulated latency (s) of ResNet-50 at ``batch`` on preset ``hw_name``."""
-    from codesign.extract import trace
-    from codesign.simulate import simulate
-    from hw_models import load_hardware
-    from workloads import build_workload
+    from codesign.capture.tracer import trace
+    from codesign.simulation import simulate
+    from codesign.hardware import load_hardware
+    from codesign.zoo import build_workload
 
     if batch not in graphs:
         with warnings.catch_warnings():

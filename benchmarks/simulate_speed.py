@@ -7,7 +7,7 @@ import statistics
 import time
 
 import codesign
-from workloads import build_workload
+from codesign.zoo import build_workload
 
 PRESETS = [("a100-sxm4-40gb", "fp16"), ("hexagon-v68", "int8"), ("host-cpu", "fp32"),
            ("condensation-accelerator", "int8")]

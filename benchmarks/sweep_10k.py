@@ -1,7 +1,7 @@
 """Sweep speed: ResNet-50 with one non-local block over 10,000 GPU configurations.
 
 A 10 x 10 x 10 x 10 grid over ``sm_count``, ``clock_hz``, ``dram_bandwidth_bytes_per_s`` and
-``l2_bytes`` on ``a100-sxm4-40gb`` (fp16, eager), run through ``codesign.sweep`` in a fresh
+``l2_bytes`` on ``a100-sxm4-40gb`` (fp16, eager), run through ``codesign.sweeps.runner`` in a fresh
 Python process pinned to 2 cores, so the time includes interpreter start-up, imports (torch),
 tracing the network once, the vectorized evaluation, and writing the Parquet results and the
 Pareto front. Target (issue 6): under 10 s.
@@ -53,7 +53,7 @@ SPEC = {
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import codesign.sweep as sw
+import codesign.sweeps.runner as sw
 spec, out, workers = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 t_import = time.perf_counter()
 marks = {}

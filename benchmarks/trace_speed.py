@@ -8,7 +8,7 @@ import statistics
 import time
 
 import codesign
-from workloads import build_workload
+from codesign.zoo import build_workload
 
 
 def main() -> None:

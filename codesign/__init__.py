@@ -11,23 +11,23 @@ import importlib
 __version__ = "0.1.0"
 
 _API = {
-    "trace": ("codesign.extract", "trace"),
-    "OpGraph": ("codesign.graph", "OpGraph"),
-    "Op": ("codesign.graph", "Op"),
-    "OpKind": ("codesign.graph", "OpKind"),
-    "TensorSpec": ("codesign.graph", "TensorSpec"),
+    "trace": ("codesign.capture.tracer", "trace"),
+    "OpGraph": ("codesign.ir.graph", "OpGraph"),
+    "Op": ("codesign.ir.graph", "Op"),
+    "OpKind": ("codesign.ir.graph", "OpKind"),
+    "TensorSpec": ("codesign.ir.graph", "TensorSpec"),
     "CodesignError": ("codesign.errors", "CodesignError"),
-    "load_hardware": ("hw_models", "load_hardware"),
-    "list_hardware": ("hw_models", "list_hardware"),
-    "HardwareSpec": ("hw_models", "HardwareSpec"),
-    "simulate": ("codesign.simulate", "simulate"),
-    "SimResult": ("codesign.result", "SimResult"),
-    "measure": ("codesign.measure", "measure"),
-    "calibrate": ("codesign.calibrate", "calibrate"),
-    "validate": ("codesign.validate", "validate"),
-    "sweep": ("codesign.sweep", "sweep"),
-    "report": ("codesign.report", "report"),
-    "reproduce": ("codesign.reproduce", "reproduce"),
+    "load_hardware": ("codesign.hardware", "load_hardware"),
+    "list_hardware": ("codesign.hardware", "list_hardware"),
+    "HardwareSpec": ("codesign.hardware", "HardwareSpec"),
+    "simulate": ("codesign.simulation", "simulate"),
+    "SimResult": ("codesign.results.records", "SimResult"),
+    "measure": ("codesign.measurement.runner", "measure"),
+    "calibrate": ("codesign.calibration.host", "calibrate"),
+    "validate": ("codesign.validation.host", "validate"),
+    "sweep": ("codesign.sweeps.runner", "sweep"),
+    "report": ("codesign.reporting.document", "report"),
+    "reproduce": ("codesign.reproductions.claims", "reproduce"),
 }
 
 __all__ = sorted(_API) + ["__version__"]
@@ -38,8 +38,4 @@ def __getattr__(name: str):
         module, attr = _API[name]
     except KeyError:
         raise AttributeError(f"module 'codesign' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
-    if module == f"codesign.{name}":
-        # importing the submodule bound the (callable) module itself to this attribute
-        return globals().get(name, value)
-    return value
+    return getattr(importlib.import_module(module), attr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codesign import allocator as alloc
+from codesign.measurement import allocator as alloc
 from codesign.errors import MeasureError
 
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from codesign.calibrate import Observation, _write_spec, fit, predict
+from codesign.calibration.host import Observation, _write_spec, fit, predict
 from codesign.errors import CodesignError, HardwareError
-from codesign.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
-from hw_models import load_hardware, load_spec_file
+from codesign.ir.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
+from codesign.hardware import load_hardware, load_spec_file
 
 
 def _ew(n):
@@ -78,7 +78,7 @@ def test_written_spec_loads_and_keeps_fitted_numbers(tmp_path):
     base = load_hardware("host-cpu")
     ops = _synthetic()
     obs = [Observation(n, "synthetic", 1e-3, tuple(o)) for n, o in ops.items()]
-    from codesign.calibrate import FitResult
+    from codesign.calibration.host import FitResult
 
     values = {"dispatch.eager_overhead_s": 4e-6, "efficiency.matmul": 0.5,
               "efficiency.memory": 0.2, "cpu.l2_bandwidth_bytes_per_s": 1e11}
@@ -99,7 +99,7 @@ def test_written_spec_loads_and_keeps_fitted_numbers(tmp_path):
 
 
 def test_calibrate_bad_input(tmp_path):
-    from codesign.calibrate import calibrate
+    from codesign.calibration.host import calibrate
 
     with pytest.raises(CodesignError, match="allowed: cpu, cuda"):
         calibrate(device="tpu", out=None)
@@ -108,16 +108,16 @@ def test_calibrate_bad_input(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(CodesignError, match="no CUDA GPU"):
             calibrate(device="cuda", out=None, base="t4")
-    from hw_models import PRESET_DIR
+    from codesign.hardware import PRESET_DIR
 
-    with pytest.raises(HardwareError, match="never writes into hw_models"):
+    with pytest.raises(HardwareError, match="never writes into codesign/hardware/presets"):
         calibrate(device="cpu", out=PRESET_DIR / "mine.yaml")
 
 
 def test_fit_recovers_half_work_of_small_ops():
     """Size-dependent efficiency: the fit separates a class's large-op efficiency from the work
     at which it halves, given small and large ops of that class."""
-    from codesign.calibrate import _with_half_work_entries
+    from codesign.calibration.host import _with_half_work_entries
 
     params = PARAMS + ["cpu.half_work_macs.conv.standard", "cpu.half_work_macs.matmul"]
     base = _with_half_work_entries(
@@ -139,7 +139,7 @@ def test_fit_recovers_half_work_of_small_ops():
 
 
 def test_written_spec_keeps_half_work(tmp_path):
-    from codesign.calibrate import FitResult
+    from codesign.calibration.host import FitResult
 
     base = load_hardware("host-cpu")
     obs = [Observation("c", "synthetic", 1e-3, (_conv(64, 14, 3),))]
@@ -154,7 +154,7 @@ def test_written_spec_keeps_half_work(tmp_path):
 def test_cold_benchmark_rotates_weight_copies():
     import torch
 
-    from codesign.calibrate import COLD_BYTES, _Fn
+    from codesign.calibration.host import COLD_BYTES, _Fn
 
     w = torch.randn(512, 512, 3, 3)
     m = _Fn(lambda x, w: torch.nn.functional.conv2d(x, w), w, cold=True)
@@ -197,7 +197,7 @@ def test_fit_recovers_reorder_weight_pack_and_short_reduction_terms():
 
 
 def test_boost_clock_folds_into_the_clock_without_changing_estimates(tmp_path):
-    from codesign.calibrate import FitResult
+    from codesign.calibration.host import FitResult
 
     base = load_hardware("host-cpu")
     ops = _synthetic()

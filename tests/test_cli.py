@@ -57,7 +57,7 @@ def test_trace_user_file_and_unsupported(tmp_path, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["trace", "no_such_net"], "unknown workload"),
     (["trace", "missing/file.py:make"], "no such file"),
-    (["trace", "codesign.graph:nothing_here"], "factory 'nothing_here' not found"),
+    (["trace", "codesign.ir.graph:nothing_here"], "factory 'nothing_here' not found"),
     (["trace", "resnet50", "--input", "1,3,x"], "--input"),
     (["trace", "resnet50", "--set", "wdth=2"], "wdth"),
     (["simulate", "resnet50", "--hw", "no-such-gpu"], "no-such-gpu"),

@@ -9,10 +9,10 @@ from codesign.cost import registry
 from codesign.cost.base import CostContext
 from codesign.cost.cpu import GRAIN, active_threads, cache_bandwidth, efficiency_key
 from codesign.cost.roofline import roofline_floor
-from codesign.graph import (
+from codesign.ir.graph import (
     AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, PoolAttrs, ReduceAttrs, TensorSpec,
 )
-from hw_models import load_hardware
+from codesign.hardware import load_hardware
 
 CTX = CostContext()
 
@@ -154,7 +154,7 @@ def test_half_work_slows_small_ops_only_relatively(cpu):
     """efficiency x MACs / (MACs + half_work): small ops lose more, compute stays monotone."""
     import dataclasses
 
-    from hw_models.spec import FrozenDict
+    from codesign.hardware.spec import FrozenDict
 
     cpu = dataclasses.replace(cpu, cpu=dataclasses.replace(cpu.cpu, half_work_macs=FrozenDict()))
     sized = dataclasses.replace(cpu, cpu=dataclasses.replace(
@@ -246,7 +246,7 @@ def test_resampling_gathers_have_their_own_efficiency():
 
 def test_transcendental_elementwise_has_its_own_efficiency():
     from codesign.cost.cpu import efficiency_key
-    from codesign.graph import Op, OpKind, TensorSpec
+    from codesign.ir.graph import Op, OpKind, TensorSpec
 
     x = TensorSpec(0, (1, 64, 56, 56))
     tanh = Op(0, "t", "aten::tanh", OpKind.ELEMENTWISE, "", (x,), (TensorSpec(1, x.shape),))
@@ -256,11 +256,11 @@ def test_transcendental_elementwise_has_its_own_efficiency():
 
 
 def test_first_touch_of_large_fresh_outputs():
-    import hw_models
+    import codesign.hardware
     from codesign.cost.cpu import first_touch_s
-    from codesign.graph import Op, OpKind, TensorSpec
+    from codesign.ir.graph import Op, OpKind, TensorSpec
 
-    hw = hw_models.load_hardware("host-cpu").with_knobs(
+    hw = codesign.hardware.load_hardware("host-cpu").with_knobs(
         {"page_fault_bytes_per_s": 2e9, "mmap_threshold_bytes": 32 * 2**20})
     big = TensorSpec(0, (16 * 2**20,))            # 64 MiB of fp32
     small = TensorSpec(1, (2**20,))               # 4 MiB

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from codesign.cost import CostContext, registry
 from codesign.cost.base import op_bytes
-from codesign.cost.dsp import PIPELINE_GRANULE_BYTES
+from codesign.cost.hexagon import PIPELINE_GRANULE_BYTES
 from codesign.cost.roofline import roofline_floor
 from codesign.errors import HardwareError
-from codesign.graph import (
+from codesign.ir.graph import (
     AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, PoolAttrs, ReduceAttrs, TensorSpec,
 )
-from hw_models import load_hardware, load_spec_dict
+from codesign.hardware import load_hardware, load_spec_dict
 
 REG = registry()
 preset = functools.lru_cache(maxsize=None)(load_hardware)  # frozen specs: parse each YAML once

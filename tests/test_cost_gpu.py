@@ -16,10 +16,10 @@ from codesign.cost.gpu import (
     norm_cost, tensor_core_eligible, winograd_eligible,
 )
 from codesign.cost.roofline import roofline_floor
-from codesign.graph import (
+from codesign.ir.graph import (
     AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, PoolAttrs, ReduceAttrs, TensorSpec,
 )
-from hw_models import load_hardware
+from codesign.hardware import load_hardware
 
 FIELDS = ("compute_s", "memory_s", "overhead_s", "dram_read_bytes", "dram_write_bytes",
           "onchip_bytes", "l2_bytes", "latency_s")

@@ -19,12 +19,12 @@ from torch import nn
 import codesign
 from codesign.cost.base import CostContext, OpCost, Tile
 from codesign.errors import CodesignError
-from codesign.fusion import FusionPlan
-from codesign.graph import Op, OpGraph, OpKind, TensorSpec
+from codesign.ir.fusion import FusionPlan
+from codesign.ir.graph import Op, OpGraph, OpKind, TensorSpec
 from codesign.schedule import EventPolicy, EventSimulation, Timeline, parse_policy
-from codesign.simulate import Estimate, estimate_costs, make_context, simulate
-from hw_models import load_hardware
-from workloads import WORKLOADS, build_workload
+from codesign.simulation import Estimate, estimate_costs, make_context, simulate
+from codesign.hardware import load_hardware
+from codesign.zoo import WORKLOADS, build_workload
 
 PRESETS = ("a100-sxm4-40gb", "hexagon-v68", "host-cpu", "condensation-accelerator")
 #: small inputs for the equality test: it is about equality, not about the numbers
@@ -103,7 +103,7 @@ def kernel_cost(compute_s=0.0, memory_s=0.0, overhead_s=0.0, dram_bytes=0.0, uni
 def tiled_cost(n: int, t_in: float, t_out: float, c: float, rate: float, onchip: float = 4096.0,
                overhead_s: float = 0.0, unit: str = "hvx", closed_form: bool = True) -> OpCost:
     """A uniform tiled op moving its bytes at ``rate``. ``closed_form``: the columns of
-    codesign.cost.dsp (C = n c, M = n (in + out), the exposed min(C, M) / n added to the larger
+    codesign.cost.hexagon (C = n c, M = n (in + out), the exposed min(C, M) / n added to the larger
     one); else the bare totals C and M (what ``per_tile`` tests need: the engine derives the
     per-tile DMA rate as dram_bytes / memory_s)."""
     compute, memory = n * c, n * (t_in + t_out)
@@ -276,7 +276,7 @@ def test_dma_bound_pipeline_is_bounded_by_dma_work_and_closed_form(dma_engines):
     tl = pipeline_run(tiled_cost(n, t_in, t_out, c, rate, closed_form=False), hw=hw,
                       tile_policy="per_tile")
     dma_work = n * (t_in + t_out)  # DMA and DRAM are shared: in and out cannot go faster
-    cost_closed = t_in + c + t_out + (n - 1) * max(c, t_in + t_out)  # codesign.cost.dsp
+    cost_closed = t_in + c + t_out + (n - 1) * max(c, t_in + t_out)  # codesign.cost.hexagon
     assert dma_work * (1 - REL) <= tl.makespan_s <= cost_closed * (1 + REL)
     # the simulation may overlap a write-back with the last compute: never by more than that
     assert tl.makespan_s >= (cost_closed - min(t_out, c)) * (1 - REL)

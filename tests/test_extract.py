@@ -11,8 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import codesign
 from codesign.errors import TraceError
-from codesign.graph import OpKind
-from workloads import WORKLOADS, build_workload
+from codesign.ir.graph import OpKind
+from codesign.zoo import WORKLOADS, build_workload
 
 MAC_ATENS = ("convolution", "mm", "addmm", "bmm", "baddbmm")
 
@@ -166,7 +166,7 @@ def test_views_of_weights_stay_weights():
     bytes count as weight traffic (cold-weight packing on a CPU, weight reads everywhere)."""
     import torch.nn as nn
 
-    from codesign.extract import trace
+    from codesign.capture.tracer import trace
 
     g = trace(nn.Linear(64, 32), (4, 64))
     (addmm,) = [op for op in g.ops if "addmm" in op.aten]
@@ -180,7 +180,7 @@ def test_strided_views_are_marked_non_contiguous():
     dense whatever layout FakeTensor's meta kernels pick for them."""
     import torch.nn as nn
 
-    from codesign.extract import trace
+    from codesign.capture.tracer import trace
 
     class Net(nn.Module):
         def __init__(self):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from codesign.graph import (
+from codesign.ir.graph import (
     AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpGraph, OpKind, TensorSpec,
     with_dtype,
 )
@@ -22,10 +22,10 @@ def conv_op(cin, cout, k, hw_in, stride=1, pad=0, dil=1, groups=1, batch=1, tran
 
 
 def test_no_torch_import():
-    assert "codesign.graph" in sys.modules
+    assert "codesign.ir.graph" in sys.modules
     import subprocess
 
-    code = ("import sys, codesign.graph, codesign.simulate, codesign.fusion, codesign.patterns;"
+    code = ("import sys, codesign.ir.graph, codesign.simulation, codesign.ir.fusion, codesign.ir.patterns;"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

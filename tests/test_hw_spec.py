@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from codesign.errors import CodesignError, HardwareError, SpecError
-from hw_models import (
+from codesign.hardware import (
     DTYPES,
     EFFICIENCY_KEYS,
     HardwareSpec,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from codesign.errors import CodesignError, MeasureError
-from codesign.measure import ProfEvent, match_ops, measure, quantile
+from codesign.measurement.runner import ProfEvent, match_ops, measure, quantile
 
 
 def tiny():

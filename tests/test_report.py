@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from codesign.errors import CodesignError
-from codesign.report import collect, layer_groups, report, save_result
+from codesign.reporting.document import collect, layer_groups, report, save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("conv", "cross_channel_pool", "norm", "elementwise", "pool")
@@ -102,7 +102,7 @@ def validate_frame() -> pd.DataFrame:
 
 
 def write_sweep_folder(path: Path) -> Path:
-    """The layout codesign.sweep writes: parts/*.parquet, results.parquet, pareto.*, manifest."""
+    """The layout codesign.sweeps.runner writes: parts/*.parquet, results.parquet, pareto.*, manifest."""
     frame = sweep_frame()
     (path / "parts").mkdir(parents=True)
     frame.iloc[:12].to_parquet(path / "parts" / "a.parquet")
@@ -180,7 +180,7 @@ def test_simulate_frame_report_has_every_section(tmp_path):
 
 
 def test_roofline_uses_preset_peaks(tmp_path):
-    from hw_models import list_hardware, load_hardware
+    from codesign.hardware import list_hardware, load_hardware
 
     assert "a100-sxm4-40gb" in list_hardware()
     m = meta(report(op_rows(hardware="a100-sxm4-40gb", dtype="fp16"), out=tmp_path / "r"))
@@ -196,7 +196,7 @@ def test_unknown_hardware_roofline_says_peaks_unknown(tmp_path):
 
 def test_codesign_report_is_callable_after_submodule_import(tmp_path):
     import codesign
-    import codesign.report  # binds the name codesign.report to the submodule
+    import codesign.reporting.document  # binds the name codesign.reporting.document to the submodule
 
     assert codesign.report(op_rows(layers=2), out=tmp_path / "r").name == "report.html"
 
@@ -233,7 +233,7 @@ def test_sweep_dataframe_report_computes_the_front(tmp_path):
     m = meta(report(frame, out=tmp_path / "r"))
     assert "pareto.png" in m["figures"]
     # the computed front: no point is both faster and lower-energy than a front point
-    from codesign.report import pareto_mask
+    from codesign.reporting.document import pareto_mask
 
     mask = pareto_mask(frame, [])
     f = frame[mask]
@@ -255,7 +255,7 @@ def test_validate_folder_report(tmp_path):
 
 def test_end_to_end_validate_report(tmp_path):
     _presets("host-cpu")
-    from codesign.validate import validate
+    from codesign.validation.host import validate
 
     validate("ccp_conv_block", rounds=2, repeat=2, warmup=1, profile_runs=1, out=tmp_path / "val")
     html = report(tmp_path / "val", out=tmp_path / "r")
@@ -307,10 +307,10 @@ def test_no_pyplot_and_no_global_style(tmp_path):
     code = (
         "import sys, matplotlib\n"
         "before = dict(dict.items(matplotlib.rcParams))  # no backend resolution\n"
-        "import codesign.report, codesign.plots\n"
+        "import codesign.reporting.document, codesign.reporting.plots\n"
         "sys.path.insert(0, 'tests')\n"
         "from test_report import op_rows\n"
-        f"codesign.report.report(op_rows(event=True), out={str(tmp_path / 'r')!r})\n"
+        f"codesign.reporting.document.report(op_rows(event=True), out={str(tmp_path / 'r')!r})\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
         "after = dict(dict.items(matplotlib.rcParams))\n"
         "changed = [k for k in before if str(before[k]) != str(after[k])]\n"
@@ -322,7 +322,7 @@ def test_no_pyplot_and_no_global_style(tmp_path):
 # --------------------------------------------------------------------------- end to end
 
 def _presets(*names):
-    from hw_models import list_hardware
+    from codesign.hardware import list_hardware
 
     missing = [n for n in names if n not in list_hardware()]
     assert not missing, f"presets missing: {', '.join(missing)}"
@@ -334,7 +334,7 @@ def test_end_to_end_trace_simulate_save_report(tmp_path):
 
     _presets("a100-sxm4-40gb", "condensation-accelerator")
     import codesign
-    from codesign.simulate import simulate
+    from codesign.simulation import simulate
 
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
@@ -355,7 +355,7 @@ def test_end_to_end_trace_simulate_save_report(tmp_path):
     assert "3 simulated run(s)" in md
     # totals in the report equal the SimResult's
     col = collect(tmp_path / "sims")
-    from codesign.report import op_frame, run_table
+    from codesign.reporting.document import op_frame, run_table
 
     table = run_table(op_frame(col)).set_index("run")
     for r in runs:
@@ -369,7 +369,7 @@ def test_end_to_end_trace_simulate_save_report(tmp_path):
 
 def test_end_to_end_sweep_report(tmp_path):
     _presets("condensation-accelerator")
-    from codesign.sweep import sweep
+    from codesign.sweeps.runner import sweep
 
     spec = {"name": "t", "workloads": [{"workload": "ccp_conv_block", "knobs": {"factor": [2, 4]}}],
             "hardware": [{"preset": "condensation-accelerator",
@@ -385,7 +385,7 @@ def test_end_to_end_sweep_report(tmp_path):
 
 def test_demo_small(tmp_path, capsys):
     _presets("a100-sxm4-40gb", "hexagon-v68", "condensation-accelerator")
-    from codesign.demo import run_demo
+    from codesign.cli.demo import run_demo
 
     html = run_demo(tmp_path / "demo", workloads=("tiny_yolov2_ccp",))
     m = meta(html)
@@ -401,7 +401,7 @@ def test_demo_small(tmp_path, capsys):
 
 
 def test_cli_demo_is_registered():
-    from codesign.cli import build_parser
+    from codesign.cli.main import build_parser
 
     args = build_parser().parse_args(["demo", "--out", "x"])
     assert args.out == "x" and callable(args.func)

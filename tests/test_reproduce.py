@@ -17,7 +17,7 @@ import pytest
 
 from codesign.cli import main
 from codesign.errors import CodesignError
-from codesign.reproduce import CLAIMS, VERDICTS, Session, reproduce, run_claims, write_report
+from codesign.reproductions.claims import CLAIMS, VERDICTS, Session, reproduce, run_claims, write_report
 
 GOLDEN = Path(__file__).parent / "golden" / "reproductions.json"
 REL_TOL = {"count": 1e-6, "sim": 1e-3}

@@ -5,7 +5,7 @@ import pytest
 
 import codesign
 from codesign.errors import CodesignError
-from workloads import build_workload
+from codesign.zoo import build_workload
 
 KINDS = [("a100-sxm4-40gb", "fp16"), ("t4", "fp32"), ("hexagon-v68", "int8"),
          ("host-cpu", "fp32"), ("condensation-accelerator", "int8")]

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from codesign.errors import CodesignError, SpecError
-from codesign.pareto import pareto_front, pareto_mask
-from codesign.sweep import evaluate_chunk, plan_points, register_cli, run_sweep, sweep
-from codesign.sweep_spec import load_sweep_spec
+from codesign.results.pareto import pareto_front, pareto_mask
+from codesign.sweeps.runner import evaluate_chunk, plan_points, register_cli, run_sweep, sweep
+from codesign.sweeps.spec import load_sweep_spec
 
 warnings.filterwarnings("ignore", message="no cost model")
 
@@ -175,7 +175,7 @@ def test_config_id_stable_and_distinct(tmp_path):
 
 
 def _simulate_point(row, graphs, plan):
-    from codesign.simulate import simulate
+    from codesign.simulation import simulate
 
     hw_plan = next(h for h in plan.hardware if h.preset == row["preset"])
     knobs = {k: row[k] for k in hw_plan.knob_names}
@@ -200,7 +200,7 @@ def _simulate_point(row, graphs, plan):
 def test_vectorized_equals_pointwise_simulate(presets):
     """Random hardware configurations: evaluate_chunk (one estimate_costs per run of points,
     knob arrays) against simulate() per point, for every metric, relative difference < 1e-9."""
-    from codesign.sweep import _trace
+    from codesign.sweeps.runner import _trace
 
     rng = np.random.default_rng(0)
     hardware = []
@@ -339,8 +339,8 @@ def test_bad_execution_arguments(tmp_path):
 
 def test_event_engine_per_point(tmp_path):
     pytest.importorskip("codesign.schedule.event")
-    from codesign.simulate import simulate
-    from codesign.sweep import _trace
+    from codesign.simulation import simulate
+    from codesign.sweeps.runner import _trace
 
     spec = small_spec(workloads=[CCP], engine="event", dtype=["fp16"], mode=["fused"],
                       hardware=[{"preset": "hexagon-v68",
@@ -358,8 +358,8 @@ def test_event_engine_per_point(tmp_path):
 
 
 def test_trace_cache_hit_skips_tracing(tmp_path, monkeypatch):
-    import codesign.workload_spec as ws
-    from codesign.sweep import _trace
+    import codesign.capture.references as ws
+    from codesign.sweeps.runner import _trace
 
     monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(tmp_path / "cache"))
     variants = list(plan_points(load_sweep_spec(small_spec(workloads=[CCP]))).variants.values())
@@ -418,9 +418,9 @@ def test_cli_prints_summary(tmp_path, capsys):
 
 
 def test_cli_bad_spec_exits_2(tmp_path, capsys):
-    from codesign import cli
+    from codesign.cli import main
 
     bad = write(tmp_path, GOOD.replace("sm_count:", "sm_cont:"))
-    assert cli.main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hardware[0].knobs.sm_cont" in err[0]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from codesign.errors import CodesignError
-from codesign.validate import ape, error_metrics, spearman, validate
+from codesign.validation.host import ape, error_metrics, spearman, validate
 
 
 def test_error_metrics_hand_made():
@@ -92,7 +92,7 @@ def test_cli_calibrate_quick_then_validate(tmp_path, capsys):
     assert main(["calibrate", "--device", "cpu", "--out", str(hw), "--quick"]) == 0
     out = capsys.readouterr().out
     assert hw.is_file() and "microbenchmarks" in out
-    from hw_models import load_hardware
+    from codesign.hardware import load_hardware
 
     spec = load_hardware(str(hw))
     assert spec.provenance["quick"] is True and spec.kind == "cpu"
@@ -111,7 +111,7 @@ def test_cli_calibrate_quick_then_validate(tmp_path, capsys):
 def test_validate_interleaves_calibration_rounds_and_fits_after(tmp_path):
     """between_rounds runs after every measurement round; a callable hardware is resolved
     once, after them (benchmarks/accuracy.py fits the spec from the interleaved rounds)."""
-    from codesign.calibrate import Calibration
+    from codesign.calibration.host import Calibration
 
     cal = Calibration(device="cpu", quick=True)
     cal.run_round()

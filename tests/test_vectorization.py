@@ -9,7 +9,7 @@ import numpy as np
 import torch.nn as nn
 
 import codesign
-from codesign.simulate import estimate_costs, make_context
+from codesign.simulation import estimate_costs, make_context
 
 
 def _small_convnet() -> nn.Module:

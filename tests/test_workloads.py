@@ -11,10 +11,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-import workloads
+import codesign.zoo
 from codesign.errors import WorkloadError
-from workloads import WORKLOADS, build_workload, get_workload
-from workloads.nonlocal_blocks import NL_MODES, DoubleAttention, LightNL, NonLocalBlock
+from codesign.zoo import WORKLOADS, build_workload, get_workload
+from codesign.zoo.nonlocal_blocks import NL_MODES, DoubleAttention, LightNL, NonLocalBlock
 
 
 def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int, torch.Size]:
@@ -231,8 +231,8 @@ def test_knob_values_from_cli_strings_are_coerced():
     assert build_workload("mobilenetv2", width="1").fc.in_features == 1280
     model = build_workload("tiny_yolov2_ccp", ccp_layers="1, 2", ccp_factor="3")
     assert model.features[2].factor == 3 and not hasattr(model.features[0], "factor")
-    assert workloads.coerce_knob("w", "k", "", (0, 1)) == ()
-    assert workloads.coerce_knob("w", "k", [1.0, "2"], (0,)) == (1, 2)
+    assert codesign.zoo.coerce_knob("w", "k", "", (0, 1)) == ()
+    assert codesign.zoo.coerce_knob("w", "k", [1.0, "2"], (0,)) == (1, 2)
 
 
 @pytest.mark.parametrize("knob, value, match", [

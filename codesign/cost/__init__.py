@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import CostContext, OpCost, Tile  # noqa: F401
-from .registry import REGISTRY
+from codesign.cost.base import CostContext, OpCost, Tile  # noqa: F401
+from codesign.cost.registry import REGISTRY
 
 _MODULES = ("gpu", "dsp", "cpu", "accelerator")
 

@@ -38,7 +38,7 @@ assumption, sized by the spec):
   maps") while counting the MACs of the full conv; the compares run in the output stage
   concurrently with the array (compute = max(array, output stage)).
 * **Streaming.** Compute and DMA overlap row by row: ``T = max(C, M) + min(C, M) / rows`` (the
-  double-buffer closed form of :mod:`codesign.cost.dsp` with one output row per tile; other
+  double-buffer closed form of :mod:`codesign.cost.hexagon` with one output row per tile; other
   ops use 64 KiB granules). The exposed part is added to the larger column, ``overhead_s`` is
   the per-layer dispatch (eager descriptor submission vs a pre-built chain).
 * ``onchip_bytes`` = 2 x DRAM traffic (buffer fill and drain) + line-buffer window reads
@@ -51,10 +51,10 @@ import math
 
 import numpy as np
 
-from ..errors import HardwareError
-from ..graph import AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, ReduceAttrs
-from .base import DTYPE_BYTES, CostContext, OpCost, Tile, registrar
-from .dsp import (
+from codesign.errors import HardwareError
+from codesign.ir.graph import AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, ReduceAttrs
+from codesign.cost.base import DTYPE_BYTES, CostContext, OpCost, Tile, registrar
+from codesign.cost.hexagon import (
     PIPELINE_GRANULE_BYTES,
     as_count,
     check_dtype,
@@ -66,7 +66,7 @@ from .dsp import (
     quantized_fraction,
     sweep_zero,
 )
-from .registry import REGISTRY
+from codesign.cost.registry import REGISTRY
 
 #: input channels reduced per MAC-array cycle (dot-product depth), assumption
 ARRAY_CI = 8

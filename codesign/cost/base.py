@@ -16,8 +16,8 @@ from typing import Callable, Mapping, Union
 
 import numpy as np
 
-from ..errors import CodesignError
-from ..graph import Op, OpKind
+from codesign.errors import CodesignError
+from codesign.ir.graph import Op, OpKind
 
 Num = Union[float, np.ndarray]
 

@@ -95,9 +95,9 @@ import math
 
 import numpy as np
 
-from ..graph import AttentionAttrs, MatMulAttrs, Op, OpKind
-from .base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
-from .registry import REGISTRY
+from codesign.ir.graph import AttentionAttrs, MatMulAttrs, Op, OpKind
+from codesign.cost.base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
+from codesign.cost.registry import REGISTRY
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
 SOFTMAX_OPS_PER_SCORE = 5         # max, subtract, exp, sum, divide per attention score

@@ -48,11 +48,11 @@ import math
 
 import numpy as np
 
-from hw_models.spec import GPU_DP4A_MACS_PER_LANE
+from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
-from ..graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
-from .base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
-from .registry import REGISTRY
+from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
+from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
+from codesign.cost.registry import REGISTRY
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
 #: Multiplication Background" guide, Tensor Core requirements; hardware.md 5.1)

@@ -1,5 +1,5 @@
 """The one cost registry: (OpKind, hardware kind) -> pure cost function (style rule 3)."""
 
-from .base import CostRegistry
+from codesign.cost.base import CostRegistry
 
 REGISTRY = CostRegistry()

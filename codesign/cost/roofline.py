@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import AttentionAttrs, ConvAttrs, Op, OpKind
-from .base import CostContext, Num, op_bytes
+from codesign.ir.graph import AttentionAttrs, ConvAttrs, Op, OpKind
+from codesign.cost.base import CostContext, Num, op_bytes
 
 
 def executed_macs(op: Op) -> float:

@@ -1,10 +1,10 @@
 """Schedulers: the event-driven engine (simpy) and its timeline.
 
-The analytical engine is the per-op sum in :mod:`codesign.simulate`; ``engine="event"`` runs
+The analytical engine is the per-op sum in :mod:`codesign.simulation`; ``engine="event"`` runs
 :func:`run_event_schedule` under an :class:`EventPolicy`.
 """
 
-from .event import (  # noqa: F401
+from codesign.schedule.event import (  # noqa: F401
     ISSUE_ORDERS,
     POLICY_KEYS,
     TILE_POLICIES,
@@ -14,7 +14,7 @@ from .event import (  # noqa: F401
     parse_policy,
     run_event_schedule,
 )
-from .timeline import Span, TileSpan, Timeline  # noqa: F401
+from codesign.schedule.timeline import Span, TileSpan, Timeline  # noqa: F401
 
 __all__ = ["EventPolicy", "EventSimulation", "FluidShare", "ISSUE_ORDERS", "POLICY_KEYS",
            "Span", "TILE_POLICIES", "TileSpan", "Timeline", "parse_policy", "run_event_schedule"]

@@ -38,7 +38,7 @@ The model (what runs where, what is shared):
   For a compute-bound pipeline (``c >= in + out``) an op alone takes exactly the closed form
   ``in + n max(c, in + out) + out``. For a DMA-bound one the simulation can overlap a
   write-back with the last compute, which the closed form ``in + c + out + (n-1) max(c, in +
-  out)`` of :mod:`codesign.cost.dsp` does not, so it comes out shorter by up to
+  out)`` of :mod:`codesign.cost.hexagon` does not, so it comes out shorter by up to
   ``min(out, c)``; ``tile_policy="auto"`` therefore pipelines an op only where the
   pipeline reproduces the op's cost alone (double buffering on), else it runs the op as one
   kernel with its cost (noted in ``Timeline.notes``). ``per_tile`` always pipelines (with the
@@ -68,10 +68,10 @@ from typing import Mapping
 import numpy as np
 import simpy
 
-from ..errors import CodesignError, did_you_mean
-from ..graph import OpKind
-from ..result import SimResult
-from .timeline import Span, TileSpan, Timeline
+from codesign.errors import CodesignError, did_you_mean
+from codesign.ir.graph import OpKind
+from codesign.results.records import SimResult
+from codesign.schedule.timeline import Span, TileSpan, Timeline
 
 TILE_POLICIES = ("auto", "per_op", "per_tile")
 ISSUE_ORDERS = ("program", "critical_path")
@@ -747,7 +747,7 @@ class EventSimulation:
 
 
 def run_event_schedule(est, hw, rows, policy=None, common: Mapping | None = None) -> SimResult:
-    """Simulate ``est`` (from :func:`codesign.simulate.estimate_costs`) on ``hw`` and return a
+    """Simulate ``est`` (from :func:`codesign.simulation.estimate_costs`) on ``hw`` and return a
     SimResult with ``engine="event"``, ``makespan_s``, rows carrying ``engine, start_s, end_s``
     and ``timeline`` (a :class:`Timeline`)."""
     sim = EventSimulation(est, hw, policy)

@@ -1,0 +1,287 @@
+"""The `codesign` command: a thin layer over the Python API (style rule 14).
+
+A user mistake (any CodesignError) prints one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import warnings
+
+from codesign.errors import CodesignError
+
+# modules that add their own verbs with ``register_cli(subparsers)``
+_PLUGINS = ("codesign.measurement.runner", "codesign.calibration.host", "codesign.validation.host",
+            "codesign.sweeps.runner", "codesign.reporting.document", "codesign.cli.demo",
+            "codesign.reproductions.claims")
+
+
+def _fmt_num(x: float, unit: str = "") -> str:
+    for div, pre in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3f} {pre}{unit}"
+    return f"{x:.3g} {unit}".strip()
+
+
+def _fmt_time(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s * 1e6:.2f} us"
+
+
+def _add_workload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workload", help="zoo name (see `codesign workloads`), path/file.py:factory or package.module:factory")
+    p.add_argument("--input", help="input shape, e.g. 1,3,224,224 (default: the workload's)")
+    p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob (repeatable)")
+    p.add_argument("--phase", default="inference", choices=("inference", "train"))
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), help="with --phase train: add an optimizer step")
+    p.add_argument("--strict", action="store_true", help="fail on ops the tracer does not know")
+
+
+def _trace_from_args(args):
+    from codesign.capture.references import parse_knobs, trace_workload
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wl, graph = trace_workload(args.workload, parse_knobs(args.set), args.input,
+                                   phase=args.phase, strict=args.strict, optimizer=args.optimizer)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return wl, graph
+
+
+# --- verbs ------------------------------------------------------------------------------
+
+def cmd_workloads(args) -> int:
+    from codesign.zoo import WORKLOADS
+
+    for name, e in sorted(WORKLOADS.items()):
+        knobs = ", ".join(f"{k}={v}" for k, v in e.knobs.items()) or "-"
+        shape = "x".join(map(str, e.default_input))
+        print(f"{name:24s} input {shape:16s} knobs: {knobs}")
+        if args.verbose:
+            print(f"    {e.description} [{e.paper}]")
+    return 0
+
+
+def cmd_trace(args) -> int:
+    _, graph = _trace_from_args(args)
+    frame = graph.to_frame()
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+        return 0
+    if args.format == "json":
+        print(json.dumps({"summary": graph.summary(), "ops": frame.to_dict(orient="records")},
+                         default=str, indent=1))
+        return 0
+    _print_trace_table(graph, frame)
+    return 0
+
+
+def _print_trace_table(graph, frame) -> None:
+    import pandas as pd
+
+    cols = ["index", "kind", "aten", "variant", "pattern", "output_shape", "macs", "read_bytes",
+            "write_bytes", "supported"]
+    with pd.option_context("display.max_rows", 10_000, "display.width", 200,
+                           "display.max_colwidth", 40):
+        for module, grp in frame.groupby("module", sort=False):
+            print(f"[{module or '<root>'}] {grp['module_type'].iloc[0]}")
+            print(grp[cols].to_string(index=False, header=True))
+    s = graph.summary()
+    print()
+    print(f"workload      {graph.name} ({graph.phase})")
+    print(f"ops           {s['ops']}")
+    print(f"MACs          {s['macs']:,} ({_fmt_num(s['macs'], 'MAC')})")
+    print(f"FLOPs         {s['flops']:,} ({_fmt_num(s['flops'], 'FLOP')})")
+    print(f"params        {s['params']:,} ({_fmt_num(s['params'])})")
+    print(f"activations   {_fmt_num(s['activation_bytes'], 'B')} written")
+    print(f"coverage      {s['coverage']}")
+    for p in graph.patterns:
+        det = ", ".join(f"{k}={v}" for k, v in p.details)
+        print(f"pattern       {p.name} in '{p.module or '<root>'}' ({det})")
+    unsupported = frame[~frame["supported"]]
+    if len(unsupported):
+        print(f"UNSUPPORTED   {len(unsupported)} op(s) not costed:")
+        for _, r in unsupported.iterrows():
+            print(f"    {r['name']} ({r['aten']})")
+
+
+def cmd_hw_list(args) -> int:
+    from codesign.hardware import list_hardware, load_hardware
+
+    for name in list_hardware():
+        hw = load_hardware(name)
+        print(f"{name:26s} {hw.kind:12s} DRAM {_fmt_num(hw.dram_bandwidth_bytes_per_s, 'B/s'):>12s}  "
+              f"{hw.source[:70]}")
+    return 0
+
+
+def cmd_hw_show(args) -> int:
+    from codesign.hardware import load_hardware
+
+    print(load_hardware(args.name).to_yaml(), end="")
+    return 0
+
+
+def cmd_hw_check(args) -> int:
+    from codesign.hardware import load_hardware
+
+    hw = load_hardware(args.file)
+    print(f"{args.file}: ok ({hw.kind} '{hw.name}', schema_version {hw.schema_version})")
+    return 0
+
+
+def _policy_from_args(args):
+    if args.engine != "event":
+        return None
+    return {"streams": args.streams, "threads": args.threads,
+            "double_buffering": not args.no_double_buffering, "issue_order": args.issue_order,
+            "record_tiles": bool(args.trace_tiles)}
+
+
+def cmd_simulate(args) -> int:
+    from codesign.hardware import load_hardware
+
+    from codesign.simulation import simulate
+
+    hw = load_hardware(args.hw)
+    _, graph = _trace_from_args(args)
+    res = simulate(graph, hw, dtype=args.dtype, mode=args.mode, engine=args.engine,
+                   layout=args.layout, policy=_policy_from_args(args))
+    frame = res.to_frame()
+    if not args.quiet:
+        import pandas as pd
+
+        cols = ["index", "name", "kind", "variant", "unit", "macs", "dram_read_bytes",
+                "dram_write_bytes", "latency_s", "bound", "energy_j"]
+        if res.engine == "event":
+            cols += ["engine", "start_s", "end_s"]
+        with pd.option_context("display.max_rows", 10_000, "display.width", 220,
+                               "display.max_colwidth", 48, "display.float_format", "{:.4g}".format):
+            print(frame[cols].to_string(index=False))
+        print()
+    s = res.summary()
+    print(f"workload      {res.workload} on {hw.name} ({hw.kind}), {res.dtype}, {res.mode}, "
+          f"{res.layout}, engine {res.engine}, batch {res.batch}")
+    print(f"latency       {_fmt_time(res.latency_s)}   throughput {s['throughput_per_s']:.2f} /s")
+    print(f"DRAM traffic  {_fmt_num(res.dram_bytes, 'B')}   average bandwidth "
+          f"{_fmt_num(res.dram_bandwidth_bytes_per_s, 'B/s')}")
+    print(f"energy        {res.energy_j * 1e3:.4g} mJ   average power {res.power_w:.3g} W   " +
+          ", ".join(f"{k} {v * 1e3:.3g} mJ" for k, v in res.energy_breakdown().items()))
+    print("bound         " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(res.bound_breakdown().items())))
+    print(f"fused ops     {res.fused_ops}")
+    if res.unsupported:
+        print(f"UNSUPPORTED   {len(res.unsupported)} op(s) not costed: " +
+              ", ".join(sorted({r.name for r in res.unsupported})[:10]))
+    if args.out:
+        _write_result(res, args.out)
+        print(f"results       {args.out}")
+    if args.trace_out:
+        if res.timeline is None:
+            raise CodesignError("--trace-out needs --engine event")
+        res.timeline.write_chrome_trace(args.trace_out)
+        print(f"timeline      {args.trace_out} (open in https://ui.perfetto.dev)")
+    return 0
+
+
+def _write_result(res, out: str) -> None:
+    from pathlib import Path
+
+    path = Path(out)
+    frame = res.to_frame()
+    if path.suffix == ".csv":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".json":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"summary": res.summary(),
+                                    "ops": frame.to_dict(orient="records")}, default=str, indent=1))
+    else:
+        from codesign.reporting.document import save_result
+
+        save_result(res, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from codesign import __version__
+
+    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"codesign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("workloads", help="list the workload zoo")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_workloads)
+
+    p = sub.add_parser("trace", help="trace a model into an op graph and print it")
+    _add_workload_args(p)
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    p.set_defaults(func=cmd_trace)
+
+    hw = sub.add_parser("hw", help="hardware presets").add_subparsers(dest="hw_command", metavar="ACTION")
+    p = hw.add_parser("list", help="list presets")
+    p.set_defaults(func=cmd_hw_list)
+    p = hw.add_parser("show", help="print a preset as YAML")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_hw_show)
+    p = hw.add_parser("check", help="validate a hardware YAML file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_hw_check)
+
+    p = sub.add_parser("simulate", help="estimate latency, DRAM traffic and energy on hardware")
+    _add_workload_args(p)
+    p.add_argument("--hw", required=True, help="preset name or YAML path")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "tf32", "fp16", "bf16", "int8"))
+    p.add_argument("--mode", default="eager", choices=("eager", "fused"))
+    p.add_argument("--layout", default="nchw", choices=("nchw", "nhwc", "ccp"))
+    p.add_argument("--engine", default="analytical", choices=("analytical", "event"))
+    p.add_argument("--streams", type=int, default=1, help="event engine: GPU streams")
+    p.add_argument("--threads", type=int, default=1, help="event engine: DSP/CPU threads")
+    p.add_argument("--no-double-buffering", action="store_true")
+    p.add_argument("--issue-order", default="program", help="event engine: program | critical_path")
+    p.add_argument("--trace-out", help="event engine: write a Chrome trace JSON (Perfetto)")
+    p.add_argument("--trace-tiles", action="store_true", help="event engine: record tiles")
+    p.add_argument("--out", help="result.csv | result.json | a folder (for `codesign report`)")
+    p.add_argument("-q", "--quiet", action="store_true", help="totals only")
+    p.set_defaults(func=cmd_simulate)
+
+    for name in _PLUGINS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        register = getattr(mod, "register_cli", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except CodesignError as exc:
+        print(f"codesign: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codesign: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:          # e.g. `codesign trace ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

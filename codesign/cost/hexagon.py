@@ -1,0 +1,371 @@
+"""Qualcomm Hexagon DSP cost model: HVX vector units, HMX matrix unit, VTCM tiles fed by DMA.
+
+One pure function per op kind, registered for hardware kind ``"dsp"``. Every formula is written
+with numpy ufuncs so that any numeric field of the spec (``vtcm_bytes``, ``hvx_units``,
+``clock_hz``, bandwidths, efficiencies ...) may be an array over sweep configurations.
+
+The model, shared by every op kind (hardware.md §2.1; Hexagon HVX PRM "VTCM"; QNN/ExecuTorch
+HTP backend ``use_conv_hmx``, ``vtcm_size_in_mb``):
+
+* **Operands.** ``in`` (streamed activation), ``wt`` (weights, or the second GEMM operand, or
+  K and V of attention) and ``out``, in bytes of the run dtype (:func:`op_bytes` sizes).
+  Working set ``W = in + wt + out``.
+* **VTCM tiling.** The op is cut into ``n_min = max(1, ceil(2 W / vtcm_bytes))`` tiles so that a
+  tile's working set fits VTCM double-buffered. When ``n_min > 1`` a MAC op (conv, matmul,
+  attention) re-fetches either its weights once per spatial tile or its input once per
+  output-channel tile, whichever is cheaper; an operand that fits in half of VTCM stays resident
+  and is not re-fetched: ``refetch = (n_min - 1) * min(wt', in')`` with
+  ``x' = 0 if 2 x <= vtcm_bytes else x``. Non-increasing in ``vtcm_bytes``. Halo rows of
+  spatial tiles and the finer blocking a hand-tuned kernel would use are not modelled.
+* **DMA.** ``bw = min(dsp.dma_bandwidth, dram_bandwidth * eff("memory"))`` (the DSP spec's DMA
+  bandwidth is the aggregate of its ``dma_engines``); ``memory = dram_latency + bytes / bw``.
+* **Compute.** HMX for convs and matmuls (and the GEMMs of attention) when
+  ``dsp.hmx_macs_per_cycle`` has the run dtype: ``macs / (hmx_rate * clock * eff * util)``;
+  depthwise convs and every dtype without an HMX rate run on HVX:
+  ``macs / (hvx_units * macs_per_cycle_per_unit[dtype] * clock * eff * util)``. ``util`` is
+  the channel quantization of the HTP's 32-deep channel blocks (assumption: "crouton" layouts;
+  HMX pads both reduction and output channels, HVX the channels across its lanes).
+  Element-wise work runs on HVX at ``hvx_units * vector_width_bits / (8 * bytes(dtype))``
+  lanes per cycle, one op per lane per cycle, derated by ``eff(kind)``. fp32 and fp16 on HVX:
+  v68+ has IEEE/qfloat vector float; its rate is ``macs_per_cycle_per_unit["fp32"]`` of the
+  spec (hexagon presets assume 64 fp32 MACs/cycle/unit, i.e. 128 B x 2 multiply resources).
+  A dtype with no HVX MAC rate falls back to one MAC per lane per cycle (noted on the cost).
+* **Double buffering.** With ``n`` tiles of compute ``c = C/n`` and DMA ``d = M/n`` (in and out
+  share the DMA/DRAM), load of tile i+1 and store of tile i-1 overlap compute of tile i:
+  ``T = d_in + c + d_out + (n - 1) * max(c, d) = max(C, M) + min(C, M) / n``, i.e. first
+  DMA-in + (n-1) steady steps + last compute + last write-back. The un-overlapped part is taken
+  with the pipeline-granule count ``n_g = max(1, ceil(W / PIPELINE_GRANULE_BYTES))`` (a shape
+  property, independent of VTCM) so that a larger VTCM never lengthens the prologue; the tile
+  list handed to the event engine has ``max(n_min, n_g)`` tiles, which gives the same time
+  whenever ``vtcm_bytes >= 2 * PIPELINE_GRANULE_BYTES`` (every Hexagon with VTCM).
+* **Result columns.** ``compute_s = C``, ``memory_s = M``, and the exposed prologue/epilogue
+  ``min(C, M) / n_g`` is added to the larger of the two, so ``latency_s = T + dispatch``
+  and ``bound`` names the dominant side. ``overhead_s`` = ``dispatch.eager_overhead_s``
+  (eager: one FastRPC/QNN op per aten op) or ``dispatch.graph_overhead_s`` (fused).
+  ``onchip_bytes`` = 2 x DRAM traffic (every DMA'd byte is written into and read out of VTCM once).
+
+Known limits: HMX and HVX never run concurrently; threads are folded into ``hvx_units``;
+halo re-reads and DMA descriptor costs are ignored; softmax/norm rows are assumed to fit VTCM.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codesign.errors import HardwareError
+from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, ReduceAttrs
+from codesign.cost.base import DTYPE_BYTES, CostContext, OpCost, Tile, op_bytes, registrar
+from codesign.cost.registry import REGISTRY
+
+#: HTP channel block depth: HMX pads in/out channels (HVX its channel lanes) to this multiple.
+CHANNEL_QUANTUM = 32
+#: Bytes of working set a DSP kernel streams per pipeline step when the op fits VTCM anyway
+#: (assumption: 64 KiB DMA chunks; sets the exposed prologue/epilogue, not the traffic).
+PIPELINE_GRANULE_BYTES = 64 * 1024
+
+_MAC_KINDS = (OpKind.CONV, OpKind.MATMUL, OpKind.ATTENTION)
+_VECTOR_EFF_KEY = {
+    OpKind.SOFTMAX: "softmax", OpKind.NORM: "norm", OpKind.ELEMENTWISE: "vector",
+    OpKind.REDUCTION: "reduction", OpKind.POOL: "pool", OpKind.CROSS_CHANNEL_POOL: "pool",
+    OpKind.RESAMPLE: "vector",
+}
+
+
+# --------------------------------------------------------------------------- shared helpers
+# (also used by codesign.cost.accelerator)
+
+
+def check_dtype(hw, dtype: str) -> None:
+    """HardwareError naming the dtype and what the spec supports."""
+    if dtype not in hw.dtypes:
+        raise HardwareError(f"dtype {dtype!r} is not supported by {hw.name!r}; "
+                            f"supported: {', '.join(hw.dtypes)}")
+
+
+def tensor_bytes(t, dtype: str) -> float:
+    """Bytes of ``t`` in the run dtype (floating tensors re-typed, integer ones kept)."""
+    if t.dtype.startswith(("float", "bfloat")):
+        return float(t.numel * DTYPE_BYTES[dtype])
+    return float(t.nbytes)
+
+
+def quantized_fraction(c: int, quantum) -> object:
+    """Useful fraction of a dimension of size ``c`` padded to a multiple of ``quantum``:
+    ``c / (ceil(c / quantum) * quantum)`` (numpy; ``quantum`` may be an array)."""
+    return c / (np.ceil(c / quantum) * quantum)
+
+
+def merged_pool_factor(op: Op) -> int:
+    """Channel pooling factor folded into a conv op, 1 if none.
+
+    The fusion pass folds a cross-channel pool into its producing conv by giving the conv the
+    pooled map as its output: ``outputs[0]`` then has ``out_channels / k`` channels. The MACs
+    are those of the un-pooled conv (``op.macs`` counts the stored output, hence ``x k``)."""
+    a = op.attrs
+    if (not isinstance(a, ConvAttrs) or a.transposed or "backward" in op.aten
+            or not op.outputs or len(op.outputs[0].shape) < 2):
+        return 1
+    stored = op.outputs[0].shape[1]
+    if stored <= 0 or stored >= a.out_channels or a.out_channels % stored:
+        return 1
+    return a.out_channels // stored
+
+
+def conv_macs(op: Op) -> int:
+    """MACs of a conv op, of the un-pooled conv for a merged conv + cross-channel pool
+    (``Op.macs`` counts ``out_channels`` x the geometric output size, not what is stored)."""
+    return op.macs
+
+
+def operand_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
+    """(streamed input, stationary operand, output) bytes for the tiling model.
+
+    conv: activations / weights; matmul: A / B (weights if any are weights); attention:
+    Q / K + V; other kinds: all inputs / weights (usually 0)."""
+    act, wt, out = op_bytes(op, dtype)
+    if op.kind == OpKind.MATMUL and wt == 0.0 and len(op.inputs) >= 2:
+        first = tensor_bytes(op.inputs[0], dtype)
+        return first, act - first, out
+    if op.kind == OpKind.ATTENTION and len(op.inputs) >= 3:
+        q = tensor_bytes(op.inputs[0], dtype)
+        return q, act + wt - q, out
+    return act, wt, out
+
+
+def pipelined(compute_s, memory_s, n_overlap):
+    """Double-buffered closed form split into result columns.
+
+    ``T = max(C, M) + min(C, M) / n`` (= first DMA-in + (n-1) x max(c, d) + last compute + last
+    write-back for n uniform tiles). Returns ``(compute_col, memory_col)``: the exposed part
+    ``min(C, M) / n`` is added to the larger side, so ``max(compute_col, memory_col) == T``."""
+    exposed = np.minimum(compute_s, memory_s) / n_overlap
+    compute_dominant = compute_s >= memory_s
+    return (compute_s + np.where(compute_dominant, exposed, 0.0),
+            memory_s + np.where(compute_dominant, 0.0, exposed))
+
+
+def dispatch_overhead(hw, ctx: CostContext):
+    """Per-op host dispatch: eager framework op vs an op inside a compiled graph."""
+    return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
+
+
+def as_count(n):
+    """Tile count as int64 (a numpy scalar for a scalar spec, an array for a swept one)."""
+    return np.asarray(n).astype(np.int64)[()]
+
+
+def sweep_zero(hw):
+    """0 broadcast to the sweep shape of the spec's top-level and own-unit numeric fields, so
+    that every column of a cost has the same shape even where a swept knob does not enter it."""
+    zero = 0.0 * (hw.clock_hz + hw.dram_bandwidth_bytes_per_s + hw.dram_latency_s)
+    unit = hw.dsp if hw.kind == "dsp" else hw.accelerator if hw.kind == "accelerator" else None
+    if unit is not None:
+        for name in unit.__dataclass_fields__:
+            value = getattr(unit, name)
+            if isinstance(value, np.ndarray):
+                zero = zero + 0.0 * value
+    return zero
+
+
+def _granules(working_set_bytes: float) -> int:
+    return max(1, math.ceil(working_set_bytes / PIPELINE_GRANULE_BYTES))
+
+
+# --------------------------------------------------------------------------- DSP rates
+
+
+def _hvx_macs_per_cycle(hw, dtype: str):
+    """HVX MACs/cycle/unit for ``dtype`` and a note when falling back to one MAC per lane."""
+    rates = hw.dsp.macs_per_cycle_per_unit
+    if dtype in rates:
+        return rates[dtype], ""
+    lanes = hw.dsp.vector_width_bits / (8 * DTYPE_BYTES[dtype])
+    return lanes, f"no HVX MAC rate for {dtype}: one MAC per lane per cycle assumed"
+
+
+def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str):
+    """Element ops/s of all HVX units: one op per lane per cycle, derated by eff(eff_key)."""
+    d = hw.dsp
+    lanes = d.vector_width_bits / (8 * DTYPE_BYTES[dtype])
+    return d.hvx_units * lanes * hw.clock_hz * hw.eff(eff_key)
+
+
+def _mac_time(hw, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, allow_hmx: bool):
+    """(seconds, unit, note) for ``macs`` on HMX (if it has ``dtype`` and ``allow_hmx``) or HVX."""
+    d = hw.dsp
+    eff = hw.eff(eff_key)
+    if allow_hmx and dtype in d.hmx_macs_per_cycle:
+        rate = d.hmx_macs_per_cycle[dtype] * hw.clock_hz * eff * hmx_util
+        return macs / rate, "hmx", ""
+    per_unit, note = _hvx_macs_per_cycle(hw, dtype)
+    rate = d.hvx_units * per_unit * hw.clock_hz * eff * hvx_util
+    return macs / rate, "hvx", note
+
+
+# --------------------------------------------------------------------------- the common frame
+
+
+def _tiled_cost(op: Op, hw, ctx: CostContext, compute_s, macs: float, vector_ops: float,
+                unit: str, note: str, refetch: bool) -> OpCost:
+    """VTCM tiling + DMA + double buffering around a given total compute time (module doc)."""
+    d = hw.dsp
+    in_b, wt_b, out_b = operand_bytes(op, ctx.dtype)
+    working = in_b + wt_b + out_b
+    vtcm = d.vtcm_bytes
+    n_min = np.maximum(1.0, np.ceil(2.0 * working / vtcm))
+    if refetch:
+        wt_streamed = np.where(2.0 * wt_b <= vtcm, 0.0, wt_b)
+        in_streamed = np.where(2.0 * in_b <= vtcm, 0.0, in_b)
+        extra = (n_min - 1.0) * np.minimum(wt_streamed, in_streamed)
+    else:
+        extra = 0.0 * n_min
+    reads = in_b + wt_b + extra
+    writes = out_b
+    bw = np.minimum(d.dma_bandwidth_bytes_per_s, hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+    memory_s = hw.dram_latency_s + (reads + writes) / bw + sweep_zero(hw)
+    compute_s = compute_s + 0.0 * memory_s  # broadcast to the sweep shape
+    n_g = _granules(working)
+    compute_col, memory_col = pipelined(compute_s, memory_s, n_g)
+    n = np.maximum(n_min, n_g)
+    tiles = Tile(
+        count=as_count(n),
+        dma_in_bytes=reads / n,
+        dma_out_bytes=writes / n,
+        compute_s=compute_s / n,
+        onchip_bytes=np.minimum(2.0 * working / n, vtcm),
+    )
+    return OpCost(
+        compute_s=compute_col,
+        memory_s=memory_col,
+        overhead_s=dispatch_overhead(hw, ctx) + 0.0 * memory_s,
+        dram_read_bytes=reads,
+        dram_write_bytes=writes + 0.0 * reads,
+        onchip_bytes=2.0 * (reads + writes),
+        macs=float(macs),
+        vector_ops=float(vector_ops),
+        unit=unit,
+        tiles=tiles,
+        note=note,
+    )
+
+
+# --------------------------------------------------------------------------- MAC ops
+
+
+@registrar(REGISTRY, OpKind.CONV, "dsp")
+def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Convolution on HMX (or HVX for depthwise / dtypes without HMX), tiled through VTCM.
+
+    compute = MACs / (rate x clock x eff("conv.<variant>") x util), rate = HMX MACs/cycle or
+    hvx_units x HVX MACs/cycle/unit; util = q(cin/g) x q(cout/g) on HMX, q(cout/g) on HVX,
+    q(C) for depthwise, with q(c) = c / (32 ceil(c / 32)) (HTP 32-deep channel blocks,
+    assumption). A conv merged with the cross-channel pool after it (fused mode) has the pooled
+    map as output: MACs of the full conv, plus (k-1) compares per stored element on HVX
+    (eff "pool"), and only the pooled map is written. Memory, re-fetch, double buffering and
+    dispatch: module docstring. Source: hardware.md §2.1 (HTP ``use_conv_hmx``)."""
+    check_dtype(hw, ctx.dtype)
+    a: ConvAttrs = op.attrs
+    factor = merged_pool_factor(op)
+    macs = conv_macs(op)
+    variant = a.variant
+    cin_g, cout_g = a.in_channels // a.groups, a.out_channels // a.groups
+    depthwise = variant == ConvVariant.DEPTHWISE
+    q = CHANNEL_QUANTUM
+    hmx_util = quantized_fraction(cin_g, q) * quantized_fraction(cout_g, q)
+    hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, q)
+    compute_s, unit, note = _mac_time(hw, ctx.dtype, macs, f"conv.{variant.value}",
+                                      hmx_util, hvx_util, allow_hmx=not depthwise)
+    vector_ops = 0.0
+    if factor > 1:
+        vector_ops = float(op.elements * (factor - 1))
+        compute_s = compute_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "pool")
+        fused = f"cross-channel pool x{factor} fused before the store"
+        note = f"{note}; {fused}" if note else fused
+    return _tiled_cost(op, hw, ctx, compute_s, macs, vector_ops, unit, note, refetch=True)
+
+
+@registrar(REGISTRY, OpKind.MATMUL, "dsp")
+def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """[m, k] x [k, n] products on HMX (HVX when HMX lacks the dtype), tiled through VTCM.
+
+    compute = MACs / (rate x clock x eff("matmul") x util); util = q(k) x q(n) on HMX, q(n) on
+    HVX (32-element blocks, assumption). Re-fetch of A or B when neither fits half of VTCM
+    (module docstring). Source: hardware.md §2.1."""
+    check_dtype(hw, ctx.dtype)
+    a = op.attrs
+    k, n = (a.k, a.n) if isinstance(a, MatMulAttrs) else (1, 1)
+    hmx_util = quantized_fraction(k, CHANNEL_QUANTUM) * quantized_fraction(n, CHANNEL_QUANTUM)
+    hvx_util = quantized_fraction(n, CHANNEL_QUANTUM)
+    compute_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "matmul", hmx_util, hvx_util, True)
+    return _tiled_cost(op, hw, ctx, compute_s, op.macs, 0.0, unit, note, refetch=True)
+
+
+@registrar(REGISTRY, OpKind.ATTENTION, "dsp")
+def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Fused attention as a VTCM-tiled flash-style kernel: Q tiles resident, K/V streamed.
+
+    compute = GEMM MACs / (HMX or HVX rate x eff("attention") x q(head_dim)) + softmax
+    5 x (batch x heads x q_len x kv_len) element ops on HVX (eff "softmax"), run one after the
+    other (HMX/HVX overlap not modelled). DRAM: Q, K, V once + O once; K and V re-read once
+    per extra Q tile when they do not fit half of VTCM. Source: hardware.md §2.1; FlashAttention
+    tiling (papers.md) as the kernel shape."""
+    check_dtype(hw, ctx.dtype)
+    a = op.attrs
+    if isinstance(a, AttentionAttrs):
+        scores = a.batch * a.heads * a.q_len * a.kv_len * a.passes
+        util = quantized_fraction(a.head_dim, CHANNEL_QUANTUM)
+    else:
+        scores, util = 0, 1.0
+    gemm_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "attention", util, util, True)
+    vector_ops = 5.0 * scores
+    compute_s = gemm_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "softmax")
+    return _tiled_cost(op, hw, ctx, compute_s, op.macs, vector_ops, unit, note, refetch=True)
+
+
+# --------------------------------------------------------------------------- vector ops
+
+
+def _vector_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
+    check_dtype(hw, ctx.dtype)
+    key = _VECTOR_EFF_KEY[op.kind]
+    compute_s = vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, key)
+    return _tiled_cost(op, hw, ctx, compute_s, 0.0, vector_ops, "hvx", "", refetch=False)
+
+
+@registrar(REGISTRY, (OpKind.SOFTMAX, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.REDUCTION,
+                      OpKind.POOL, OpKind.RESAMPLE), "dsp")
+def vector_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Element-wise style ops on HVX, streamed through VTCM (no re-fetch).
+
+    compute = op.vector_ops / (hvx_units x vector_width_bits / (8 bytes(dtype)) x clock x
+    eff(key)), key: softmax, norm, vector (elementwise, resample), reduction, pool. vector_ops
+    counts 5 per softmax element, 4 per norm element, the window per pooled element.
+    memory = inputs + output once (module docstring). Source: HVX 128-byte vectors
+    (hardware.md §2.1); one vector ALU op per unit per cycle is an assumption."""
+    return _vector_cost(op, hw, ctx, float(op.vector_ops))
+
+
+@registrar(REGISTRY, OpKind.CROSS_CHANNEL_POOL, "dsp")
+def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Stand-alone cross-channel pooling (max/mean over k adjacent channels) on HVX.
+
+    Reads the full pre-pooling map [B, C, k, H, W] from DRAM and writes [B, C, H, W]:
+    compute = B C H W k element ops / HVX lane rate (eff "pool"); memory as the module
+    docstring. The DSP has no fused pooling-before-store unit: the fusion pass decides whether
+    it folds this op into its conv. Source: Condensation-Net (papers.md §5)."""
+    a = op.attrs
+    k = a.reduced if isinstance(a, ReduceAttrs) else 1
+    return _vector_cost(op, hw, ctx, float(op.elements * k))
+
+
+@registrar(REGISTRY, OpKind.DATA_MOVEMENT, "dsp")
+def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """Copies, concatenations and materialized permutes: DMA only (DRAM -> VTCM -> DRAM).
+
+    compute = 0; memory = dram_latency + (read + write bytes) / min(dma_bw, dram_bw x
+    eff("memory")); double-buffered in pipeline granules. Permutes done by the DMA's 2-D
+    descriptors are assumed to run at full DMA bandwidth."""
+    check_dtype(hw, ctx.dtype)
+    return _tiled_cost(op, hw, ctx, 0.0, 0.0, 0.0, "dma", "", refetch=False)
