@@ -433,7 +433,9 @@ class HardwareSpec:
 
     def with_knobs(self, knobs: Mapping[str, object]) -> "HardwareSpec":
         """A copy with numeric leaves replaced. Values may be scalars or numpy arrays (lists
-        become arrays) for vectorized cost evaluation; nothing is validated but the names."""
+        become arrays) for vectorized cost evaluation. Every element is checked by the same rule
+        the YAML loader applies to that key (a negative SM count or an efficiency above 1 is a
+        :class:`HardwareError` naming the knob, the value and what is expected)."""
         leaves = self._leaves()
         spec: HardwareSpec = self
         seen: dict[str, str] = {}
@@ -445,6 +447,7 @@ class HardwareSpec:
             seen[path] = str(name)
             if isinstance(value, (list, tuple)):
                 value = np.asarray(value)
+            _check_knob(str(name), leaves[path], value)
             spec = _set_leaf(spec, leaves[path], value)
             shapes.append(np.shape(value))
         try:
@@ -522,6 +525,31 @@ def _leaves_of(spec: HardwareSpec | None, all_sections: bool) -> dict[str, tuple
 def _all_paths() -> tuple[str, ...]:
     """Every knob path the schema allows, whatever sections a spec has (immutable, cached)."""
     return tuple(_leaves_of(None, all_sections=True))
+
+
+def _leaf_check(path: tuple[str, ...]) -> Any:
+    """The load-time check of the leaf at ``path`` (a field of a section, or a map entry)."""
+    cls: Any = HardwareSpec
+    check: Any = None
+    for part in path:
+        if isinstance(check, _NumMap):
+            return check.value
+        check = {f.name: f.metadata["check"] for f in dataclasses.fields(cls)}[part]
+        if isinstance(check, _Section):
+            cls = check.cls
+    return check.value if isinstance(check, _NumMap) else check
+
+
+def _check_knob(name: str, path: tuple[str, ...], value: Any) -> None:
+    """Every element of a knob value passes the YAML rule of its key, else HardwareError."""
+    check = _leaf_check(path)
+    for v in np.asarray(value, dtype=object).ravel():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(check, _Num) and check.convert(v) is None:
+            raise HardwareError(f"knob {name!r} = {_show(v)}; {check.expected()}")
+        if isinstance(check, _Bool) and v not in (0, 1):   # True/False, or 0/1 in arrays
+            raise HardwareError(f"knob {name!r} = {_show(v)}; expected true or false")
 
 
 def _set_leaf(obj: Any, path: tuple[str, ...], value: Any) -> Any:

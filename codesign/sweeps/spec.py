@@ -322,7 +322,7 @@ def _resolve(m: SweepSpecModel, file: str) -> SweepPlan:
         knobs = []
         for k, vals in item.knobs.items():
             try:
-                hw.with_knobs({k: vals[0]})
+                hw.with_knobs({k: list(vals)})
             except HardwareError as e:
                 raise SpecError(file, f"hardware[{i}].knobs.{k}", str(e)) from None
             if len(set(vals)) != len(vals):
