@@ -238,6 +238,7 @@ def test_vectorized_equals_pointwise_simulate(presets):
 # --------------------------------------------------------------------------- resume
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_identical_table(tmp_path):
     spec = small_spec()
     full = sweep(spec, output=tmp_path / "full", progress=False, chunk_size=7)
@@ -311,6 +312,7 @@ def test_results_pareto_and_manifest_written(tmp_path):
 # --------------------------------------------------------------------------- backends
 
 
+@pytest.mark.slow
 def test_process_pool_same_table(tmp_path):
     spec = small_spec()
     local = sweep(spec, output=tmp_path / "a", progress=False, chunk_size=9)
@@ -318,6 +320,7 @@ def test_process_pool_same_table(tmp_path):
     pd.testing.assert_frame_equal(local, pooled)
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_dask_local_cluster_same_table(tmp_path):
     distributed = pytest.importorskip("distributed")

@@ -431,11 +431,13 @@ class HardwareSpec:
         hint = did_you_mean(name, choices + list(leaves)) or "; see knob_names()"
         raise HardwareError(f"unknown knob {name!r} for {self.name!r}{hint}")
 
-    def with_knobs(self, knobs: Mapping[str, object]) -> "HardwareSpec":
+    def with_knobs(self, knobs: Mapping[str, object], *, check: bool = True) -> "HardwareSpec":
         """A copy with numeric leaves replaced. Values may be scalars or numpy arrays (lists
         become arrays) for vectorized cost evaluation. Every element is checked by the same rule
         the YAML loader applies to that key (a negative SM count or an efficiency above 1 is a
-        :class:`HardwareError` naming the knob, the value and what is expected)."""
+        :class:`HardwareError` naming the knob, the value and what is expected). ``check=False``
+        is for fitting code that explores unbounded parameters (an efficiency above 1 before it
+        is folded into the clock) and never hands the spec to a user."""
         leaves = self._leaves()
         spec: HardwareSpec = self
         seen: dict[str, str] = {}
@@ -447,7 +449,8 @@ class HardwareSpec:
             seen[path] = str(name)
             if isinstance(value, (list, tuple)):
                 value = np.asarray(value)
-            _check_knob(str(name), leaves[path], value)
+            if check:
+                _check_knob(str(name), leaves[path], value)
             spec = _set_leaf(spec, leaves[path], value)
             shapes.append(np.shape(value))
         try:
