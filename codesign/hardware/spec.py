@@ -407,6 +407,20 @@ class HardwareSpec:
                 out.append(path)
         return tuple(out)
 
+    def knob_value(self, name: str) -> Any:
+        """Current value of the knob ``name`` (short name or dotted path, as :meth:`with_knobs`
+        takes it); efficiency keys without an entry give what :meth:`eff` falls back to."""
+        path = self._leaves()[self._resolve(name, self._leaves())]
+        obj: Any = self
+        for part in path:
+            if isinstance(obj, Mapping):
+                if part not in obj and path[0] == "efficiency":
+                    return self.eff(part)
+                obj = obj[part]
+            else:
+                obj = getattr(obj, part)
+        return obj
+
     def _resolve(self, name: str, leaves: Mapping[str, tuple[str, ...]]) -> str:
         if name in leaves:
             return name
