@@ -57,6 +57,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 import numpy as np
 
 from codesign.errors import CodesignError
+from codesign.results.manifest import ResultKind, stamp
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
@@ -690,6 +691,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
     with store.locked():
         store.clean_temporaries()
         manifest = {
+            **stamp(ResultKind.SWEEP, {"results": "results.parquet", "pareto": "pareto.parquet"}),
             "name": plan.name, "spec_file": plan.file, "spec": plan.raw,
             "codesign_version": _version(), "model_fingerprint": model_fingerprint(),
             "engine": plan.engine, "points": pp.points,

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from codesign.errors import CodesignError, MeasureError
+from codesign.results.manifest import ResultKind, write_manifest
 
 WORKLOAD_COLUMNS = (
     "workload", "batch", "measured_s", "estimated_s", "ape", "noise_floor", "pass_a_s",
@@ -175,6 +176,7 @@ class ValidationResult:
         self.ops.to_csv(out / "ops.csv", index=False)
         (out / "validation.md").write_text(self.markdown(), encoding="utf-8")
         self._scatter(out / "scatter.png")
+        write_manifest(out, ResultKind.VALIDATION, {"ops": "ops.csv"}, summary="validation.json")
         return tuple(str(out / f) for f in ("validation.json", "validation.md", "ops.csv",
                                             "scatter.png"))
 
