@@ -360,26 +360,24 @@ def test_event_engine_per_point(tmp_path):
     assert math.isclose(row["latency_s"], r.latency_s, rel_tol=1e-12)
 
 
-def test_trace_cache_hit_skips_tracing(tmp_path, monkeypatch):
-    import codesign.capture.references as ws
-    from codesign.sweeps.runner import _trace
+def test_trace_cache_is_explicit_and_hits_skip_tracing(tmp_path, monkeypatch):
+    import codesign.capture.references as refs
 
-    monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(tmp_path / "cache"))
-    variants = list(plan_points(load_sweep_spec(small_spec(workloads=[CCP]))).variants.values())
-    first = _trace(variants)
-    assert len(list((tmp_path / "cache").glob("*.pkl"))) == len(variants) == 2
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    spec = small_spec(workloads=[CCP])
+    first = sweep(spec, output=tmp_path / "a", progress=False, trace_cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.pkl"))) == 2        # two workload variants
+    assert not (tmp_path / "home").exists()                           # nothing under $HOME
 
     def no_trace(*a, **k):
         raise AssertionError("traced although cached")
 
-    monkeypatch.setattr(ws, "trace_workload", no_trace)
-    second = _trace(variants)
-    for k in first:
-        assert [op.name for op in second[k].ops] == [op.name for op in first[k].ops]
-        assert second[k].macs == first[k].macs
-    monkeypatch.setenv("CODESIGN_TRACE_CACHE", "off")
+    monkeypatch.setattr(refs, "trace_workload", no_trace)
+    second = sweep(spec, output=tmp_path / "b", progress=False, trace_cache=tmp_path / "cache")
+    pd.testing.assert_frame_equal(first, second)
     with pytest.raises(AssertionError, match="traced although cached"):
-        _trace(variants)
+        sweep(spec, output=tmp_path / "c", progress=False)            # no cache unless given
 
 
 # --------------------------------------------------------------------------- pareto

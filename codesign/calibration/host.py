@@ -24,8 +24,8 @@ of late network stages. Log residuals weigh every benchmark by its relative erro
 ``soft_l1`` keeps one disturbed timing from dragging the fit (scipy ``least_squares``).
 
 Timing: every benchmark is run in ``rounds`` interleaved rounds (shuffled order); a round
-times batches of calls and keeps the median per-call time; the result is the median round. The benchmarks run under the host allocator regime ``allocator`` (default
-``retain``, :mod:`codesign.measurement.allocator`), which the spec records next to the first-touch
+times batches of calls and keeps the median per-call time; the result is the median round. The benchmarks run under the host allocator regime ``allocator`` (the CLI's default
+``retain``; the library leaves malloc alone unless asked, :mod:`codesign.measurement.allocator`), which the spec records next to the first-touch
 page-fault rate (measured on a fresh anonymous mapping) and the matching mmap threshold.
 
 Compute efficiencies may come out above 1 when the cores boost above the clock the OS reports;
@@ -669,7 +669,7 @@ class Calibration:
     the one-shot form."""
 
     def __init__(self, device: str = "cpu", quick: bool = False, base: str | None = None,
-                 threads: int | None = None, clock: str = "wall", allocator: str = "retain",
+                 threads: int | None = None, clock: str = "wall", allocator: str | None = None,
                  progress: Callable[[str], None] | None = None, seed: int = 0) -> None:
         import torch
 
@@ -680,7 +680,7 @@ class Calibration:
 
         check_device(device)
         make_timer(device, clock)          # validates the clock for the device
-        alloc.configure(allocator)
+        allocator = alloc.configure(allocator)
         if device == "cuda" and base is None:
             raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
         hw0 = load_hardware(base or "host-cpu")
@@ -754,7 +754,7 @@ def _check_out(out) -> None:
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
               quick: bool = False, base: str | None = None, rounds: int | None = None,
               threads: int | None = None, progress: Callable[[str], None] | None = None,
-              clock: str = "wall", allocator: str = "retain"):
+              clock: str = "wall", allocator: str | None = None):
     """Microbenchmark ``device``, fit the spec and write it to ``out`` (None: do not write).
 
     ``base``: preset (or YAML) to start from; default ``host-cpu`` on a CPU (required on

@@ -135,10 +135,13 @@ def run_demo(out="reports/demo", log=None, workloads=WORKLOADS) -> Path:
     except ModuleNotFoundError as exc:
         say(f"sweep module not available ({exc.name}); the report has no sweep section")
     else:
+        from codesign.capture.cache import default_trace_cache_dir
+
         spec = sweep_spec(out / "sweep")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame = sweep(spec, output=out / "sweep", progress=False)
+            frame = sweep(spec, output=out / "sweep", progress=False,
+                          trace_cache=default_trace_cache_dir())
         say(f"swept {len(frame)} configurations of tiny_yolov2_ccp on "
             f"{frame['preset'].nunique() if 'preset' in frame else '?'} presets")
 

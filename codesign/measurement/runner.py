@@ -463,7 +463,7 @@ def _autocast(device: str, dtype: str):
 def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: int = 5,
             repeat: int = 20, cuda_graphs: bool = False, timer=None, per_op: bool = True,
             profile_runs: int = 3, threads: int | None = None, clock: str = "wall",
-            allocator: str = "retain") -> Measurement:
+            allocator: str | None = None) -> Measurement:
     """Time ``model(*inputs)`` on ``device`` (see module docstring).
 
     ``dtype``: fp32 | tf32 (CUDA matmul/conv in TF32) | fp16 | bf16 (autocast, "AMP").
@@ -473,7 +473,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     ``threads``: torch intra-op threads for the run (default: torch's current setting).
     ``clock``: "wall" or "cpu" (process CPU time, see :class:`ProcessTimer`; CPU only).
     ``allocator``: host malloc regime, "retain" or "system" (:mod:`codesign.measurement.allocator`; it
-    changes how much a CPU run pays for page faults, so it is recorded in the result).
+    changes how much a CPU run pays for page faults, so it is recorded in the result); None (the
+    default) leaves the process's malloc as it is. The CLI passes "retain".
     """
     import torch
 
@@ -488,7 +489,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError("measure needs at least one input tensor or shape")
     from codesign.measurement import allocator as alloc
 
-    alloc.configure(allocator)
+    allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if timer is None:

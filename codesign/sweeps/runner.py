@@ -56,6 +56,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
+from codesign.capture.cache import TraceCache, default_trace_cache_dir
 from codesign.errors import CodesignError
 from codesign.results.manifest import ResultKind, stamp
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
@@ -546,96 +547,21 @@ def _progress(enabled: Optional[bool]):
                     console=console, disable=not on, transient=False)
 
 
-def _trace(variants: Iterable[Variant]) -> dict[str, Any]:
-    """Trace each variant once (through the trace cache for zoo workloads)."""
+def _trace(variants: Iterable[Variant], cache: Optional[TraceCache] = None) -> dict[str, Any]:
+    """Trace each variant once (through ``cache`` for zoo workloads; user factories
+    ``file.py:factory`` are never cached: their imports are unknown)."""
     from codesign.capture.references import trace_workload
 
-    cache = _TraceCache.from_env()
     out = {}
     for v in variants:
-        graph = cache.get(v) if cache else None
+        use = cache if cache is not None and ":" not in v.workload else None
+        graph = use.get(v.key) if use else None
         if graph is None:
             _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
-            if cache:
-                cache.put(v, graph)
+            if use:
+                use.put(v.key, graph)
         out[v.key] = graph
     return out
-
-
-class _TraceCache:
-    """Content-hashed cache of traced zoo graphs (tracing imports torch and its compiler
-    stack, seconds that dwarf a vectorized sweep). The key covers the workload, knobs, input
-    shape, the torch and codesign versions and the source of ``codesign/zoo/`` and of the
-    tracer (``codesign/{extract,patterns,graph,workload_spec}.py``), so editing a model or the
-    tracer misses. User factories (``file.py:factory``) are never cached: their imports are
-    unknown. Location: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), default
-    ``~/.cache/codesign/graphs``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._fingerprint: Optional[str] = None
-
-    @classmethod
-    def from_env(cls) -> Optional["_TraceCache"]:
-        where = os.environ.get("CODESIGN_TRACE_CACHE")
-        if where is not None and where.strip().lower() in ("", "0", "off", "no", "false"):
-            return None
-        base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME")
-                                              or Path.home() / ".cache") / "codesign" / "graphs"
-        return cls(base)
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            import importlib.metadata
-
-            import codesign.zoo
-
-            h = hashlib.sha256(_version().encode())
-            try:
-                h.update(importlib.metadata.version("torch").encode())
-            except importlib.metadata.PackageNotFoundError:
-                pass
-            here = Path(__file__).resolve().parent.parent
-            files = sorted(Path(codesign.zoo.__file__).resolve().parent.glob("*.py"))
-            files += [here / f for f in ("capture/tracer.py", "ir/patterns.py", "ir/graph.py",
-                                         "capture/references.py")]
-            for f in files:
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-    def _path(self, v: Variant) -> Optional[Path]:
-        if ":" in v.workload:
-            return None
-        return self.root / f"{v.key}-{self.fingerprint()}.pkl"
-
-    def get(self, v: Variant):
-        import pickle
-
-        path = self._path(v)
-        if path is None or not path.is_file():
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
-            return None
-
-    def put(self, v: Variant, graph) -> None:
-        import pickle
-
-        path = self._path(v)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:  # a read-only home: run without the cache
-            pass
 
 
 def _tidy(frame, pp: PointPlan):
@@ -668,7 +594,8 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
 def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optional[int] = None,
               scheduler: Optional[str] = None, output: Union[str, os.PathLike, None] = None,
               progress: Optional[bool] = None, *, chunk_size: Optional[int] = None,
-              on_chunk: Optional[Callable[[str, int, int], None]] = None) -> SweepRun:
+              on_chunk: Optional[Callable[[str, int, int], None]] = None,
+              trace_cache: Union[TraceCache, str, os.PathLike, None] = None) -> SweepRun:
     """Run (or resume) a sweep; see the module docstring. ``on_chunk(chunk_id, done, total)``
     is called after each newly computed chunk's part file is written."""
     import pandas as pd
@@ -684,6 +611,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         raise CodesignError(f"chunk_size = {chunk_size!r}; expected a positive integer")
     plan = load_sweep_spec(spec)
     pp = plan_points(plan, chunk_size)
+    cache = TraceCache.of(trace_cache)
     out = Path(output if output is not None else (plan.output or Path("reports") / plan.name))
     store = _Store(out)
     backend = f"dask {scheduler}" if scheduler else (f"{workers} processes" if workers and workers > 1
@@ -710,7 +638,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
             if needed:
                 tr = bar.add_task("tracing", total=len(needed))
                 for key in sorted(needed, key=list(pp.variants).index):
-                    graphs.update(_trace([pp.variants[key]]))
+                    graphs.update(_trace([pp.variants[key]], cache))
                     bar.advance(tr)
             task = bar.add_task(f"sweep {plan.name}", total=sum(c.points for c in pending))
             if scheduler:
@@ -765,15 +693,18 @@ def sweep(spec_path_or_dict: Union[str, os.PathLike, Mapping[str, Any]],
           workers: Optional[int] = None, scheduler: Optional[str] = None,
           output: Union[str, os.PathLike, None] = None, progress: Optional[bool] = None,
           *, chunk_size: Optional[int] = None,
-          on_chunk: Optional[Callable[[str, int, int], None]] = None):
+          on_chunk: Optional[Callable[[str, int, int], None]] = None,
+          trace_cache: Union[TraceCache, str, os.PathLike, None] = None):
     """Run or resume the sweep ``spec_path_or_dict`` (YAML path or dict); return one row per
     point (pandas.DataFrame, sorted by ``point``). Results, the Pareto front and a manifest are
     written under ``output`` (default: the spec's ``output``, else ``reports/<name>``).
 
     ``workers=N`` evaluates on N local processes, ``scheduler="tcp://host:port"`` on an
-    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal."""
+    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal.
+    ``trace_cache``: a :class:`~codesign.capture.cache.TraceCache` or folder for traced zoo
+    graphs (default None: trace every run, write nothing outside ``output``)."""
     return run_sweep(spec_path_or_dict, workers, scheduler, output, progress,
-                     chunk_size=chunk_size, on_chunk=on_chunk).frame
+                     chunk_size=chunk_size, on_chunk=on_chunk, trace_cache=trace_cache).frame
 
 
 # --------------------------------------------------------------------------- CLI
@@ -808,7 +739,8 @@ def _cli(args) -> int:
     try:
         run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
                         output=args.out, progress=False if args.no_progress else None,
-                        chunk_size=args.chunk_size)
+                        chunk_size=args.chunk_size,
+                        trace_cache=None if args.no_trace_cache else default_trace_cache_dir())
     except KeyboardInterrupt:
         print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
               file=sys.stderr)
@@ -832,6 +764,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--chunk-size", type=int, default=None,
                    help="points per chunk (resume granularity; default 4096 analytical, 64 event)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-trace-cache", action="store_true",
+                   help="trace every workload afresh (default: cache traced zoo graphs in "
+                        "$CODESIGN_TRACE_CACHE or ~/.cache/codesign/graphs)")
     p.set_defaults(func=_cli)
 
 

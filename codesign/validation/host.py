@@ -311,7 +311,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
-             allocator: str = "retain",
+             allocator: str | None = None,
              progress: Callable[[str], None] | None = None,
              between_rounds: Callable[[int], None] | None = None) -> ValidationResult:
     """Compare simulated and measured latency of ``models`` (see module docstring).
@@ -339,7 +339,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
-    alloc.configure(allocator)
+    allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if rounds < 2:
