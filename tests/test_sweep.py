@@ -99,7 +99,7 @@ BAD = [
     ("random without samples", GOOD + "search: {strategy: random}\n", "search.samples",
      "required for strategy random"),
     ("bad strategy", GOOD + "search: {strategy: bayes}\n", "search.strategy", "allowed"),
-    ("negative batch", GOOD + "batch: [0]\n", "batch", "positive"),
+    ("negative batch", GOOD + "batch: [0]\n", "batch[0]", "positive"),
     ("knobs not a mapping", GOOD.replace("{factor: [2, 4]}", "[factor]"), "workloads[0].knobs",
      "expected a mapping"),
     ("missing workloads", "hardware: [{preset: t4}]\n", "workloads", "missing required key"),
@@ -115,7 +115,7 @@ def test_bad_spec_one_line_before_any_work(tmp_path, label, text, key, fragment)
         sweep(path, output=out, progress=False)
     msg = str(info.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{path}: {key}: "), msg
+    assert msg.startswith((f"{path}: {key}: ", f"{path}: {key} = ")), msg
     assert fragment in msg, msg
     assert not out.exists()  # nothing was started
 

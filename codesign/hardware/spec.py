@@ -24,13 +24,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 import re
 from functools import lru_cache
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import yaml
@@ -56,137 +54,14 @@ DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "i
 GPU_DP4A_MACS_PER_LANE = 4
 
 
-# --------------------------------------------------------------------------- immutable mapping
-
-
-class FrozenDict(Mapping):
-    """A read-only, hashable, picklable mapping (MappingProxyType does not pickle, which Dask needs)."""
-
-    __slots__ = ("_d",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._d = dict(*args, **kwargs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._d[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._d.items()))
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self._d!r})"
-
-    def __reduce__(self):
-        return (FrozenDict, (self._d,))
-
-
-def _deep_freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return FrozenDict({str(k): _deep_freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(_deep_freeze(v) for v in value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 # --------------------------------------------------------------------------- field checks
+# (the one validation engine, shared with the sweep spec)
 
-
-@dataclass(frozen=True)
-class _Num:
-    """A number: integer or real, with a lower bound, optional upper bound or allowed set."""
-
-    integer: bool = False
-    lower: float = 0.0
-    lower_inclusive: bool = False
-    upper: float | None = None
-    allowed: tuple[int, ...] | None = None
-
-    def expected(self) -> str:
-        if self.allowed:
-            return "allowed: " + ", ".join(str(a) for a in self.allowed)
-        if self.upper is not None:
-            lo = "[" if self.lower_inclusive else "("
-            return f"expected a number in {lo}{self.lower:g}, {self.upper:g}]"
-        what = "an integer" if self.integer else "a number"
-        if self.lower == 0 and not self.lower_inclusive:
-            return f"expected a positive {what.split(' ', 1)[1]}"
-        return f"expected {what} {'>=' if self.lower_inclusive else '>'} {self.lower:g}"
-
-    def convert(self, v: Any) -> int | float | None:
-        """The converted value, or None when v does not satisfy the check."""
-        # numbers.Real admits numpy scalars (calibration output); bools are not numbers here
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-            return None
-        if not math.isfinite(v):
-            return None
-        if self.integer:
-            if isinstance(v, float) and not v.is_integer():
-                return None
-            v = int(v)
-        else:
-            v = float(v)
-        if self.allowed is not None:
-            return v if v in self.allowed else None
-        if v < self.lower or (v == self.lower and not self.lower_inclusive):
-            return None
-        if self.upper is not None and v > self.upper:
-            return None
-        return v
-
-
-@dataclass(frozen=True)
-class _Str:
-    allowed: tuple[str, ...] | None = None
-    nonempty: bool = False
-
-
-@dataclass(frozen=True)
-class _StrSet:
-    """A non-empty list of distinct strings from ``allowed``; stored as a tuple."""
-
-    allowed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _NumMap:
-    """A mapping from a closed key set to numbers; stored as a FrozenDict."""
-
-    keys: tuple[str, ...]
-    value: _Num
-
-
-@dataclass(frozen=True)
-class _Bool:
-    pass
-
-
-@dataclass(frozen=True)
-class _Section:
-    cls: type
-
-
-@dataclass(frozen=True)
-class _Free:
-    """Free-form YAML mapping (provenance); deep-frozen."""
-
-
-_POS_INT = _Num(integer=True)
-_POS = _Num()
-_NONNEG = _Num(lower_inclusive=True)
-_FRACTION = _Num(upper=1.0)
-
-
-def _f(check: Any, default: Any = MISSING, *, default_factory: Any = MISSING) -> Any:
-    """A dataclass field carrying its load-time check in metadata."""
-    return field(default=default, default_factory=default_factory, metadata={"check": check})
+from codesign.config.schema import (  # noqa: E402
+    FRACTION as _FRACTION, NONNEG as _NONNEG, POS as _POS, POS_INT as _POS_INT, Bool as _Bool,
+    Free as _Free, FrozenDict, Num as _Num, NumMap as _NumMap, Section as _Section, Str as _Str,
+    StrSet as _StrSet, build as _build, show as _show, spec_field as _f,
+)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -307,7 +182,7 @@ class HardwareSpec:
     dtypes: tuple[str, ...] = _f(_StrSet(DTYPES))
     layouts: tuple[str, ...] = _f(_StrSet(LAYOUTS))
     dispatch: DispatchSpec = _f(_Section(DispatchSpec))
-    efficiency: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _FRACTION))
+    efficiency: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _FRACTION, empty_ok=True))
     energy: EnergySpec = _f(_Section(EnergySpec))
     gpu: GpuSpec | None = _f(_Section(GpuSpec), None)
     dsp: DspSpec | None = _f(_Section(DspSpec), None)
@@ -650,121 +525,6 @@ def parse_yaml(text: str, file: str) -> Any:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(file, "", f"invalid YAML{where}: {problem}") from None
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, str):
-        return repr(v)
-    text = json.dumps(v, default=str) if isinstance(v, (list, dict)) else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _bad_value(file: str, key: str, value: Any, expected: str) -> SpecError:
-    """``file: key = value; expected ...`` (the key path stays in .key for programs)."""
-    err = SpecError(file, key, f"{_show(value)}; {expected}")
-    err.args = (f"{file}: {key} = {_show(value)}; {expected}",)
-    return err
-
-
-def _unknown_key(file: str, prefix: str, key: Any, allowed: tuple[str, ...]) -> SpecError:
-    path = f"{prefix}.{key}" if prefix else str(key)
-    hint = did_you_mean(str(key), allowed)
-    tail = hint if hint else f"; allowed: {', '.join(allowed)}"
-    return SpecError(file, path, f"unknown key {str(key)!r}{tail}")
-
-
-def _build(cls: type, data: Any, file: str, prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise _bad_value(file, prefix or "<top level>", data, "expected a mapping of keys")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise _unknown_key(file, prefix, key, tuple(fields))
-    kwargs = {}
-    for name, f in fields.items():
-        path = f"{prefix}.{name}" if prefix else name
-        check = f.metadata["check"]
-        if name not in data:
-            if f.default is not MISSING or f.default_factory is not MISSING:
-                continue
-            if cls is HardwareSpec and name == "efficiency":
-                kwargs[name] = FrozenDict()
-                continue
-            raise SpecError(file, path, f"missing required key ({_describe(check)})")
-        kwargs[name] = _convert(check, data[name], file, path)
-    return cls(**kwargs)
-
-
-def _describe(check: Any) -> str:
-    if isinstance(check, _Num):
-        return check.expected()
-    if isinstance(check, _Str):
-        return "allowed: " + ", ".join(check.allowed) if check.allowed else "expected a string"
-    if isinstance(check, _StrSet):
-        return "a list from: " + ", ".join(check.allowed)
-    if isinstance(check, _NumMap):
-        return "a mapping with keys from: " + ", ".join(check.keys)
-    if isinstance(check, _Section):
-        return "a mapping"
-    if isinstance(check, _Bool):
-        return "true or false"
-    return "a mapping"
-
-
-def _convert(check: Any, v: Any, file: str, path: str) -> Any:
-    if isinstance(check, _Num):
-        out = check.convert(v)
-        if out is None:
-            raise _bad_value(file, path, v, check.expected())
-        return out
-    if isinstance(check, _Bool):
-        if not isinstance(v, bool):
-            raise _bad_value(file, path, v, "expected true or false")
-        return v
-    if isinstance(check, _Str):
-        if not isinstance(v, str) or (check.nonempty and not v.strip()):
-            raise _bad_value(file, path, v, "expected a non-empty string" if check.nonempty
-                             else "expected a string")
-        if check.allowed is not None and v not in check.allowed:
-            raise _bad_value(file, path, v, "allowed: " + ", ".join(check.allowed)
-                             + did_you_mean(v, check.allowed))
-        return v
-    if isinstance(check, _StrSet):
-        if isinstance(v, str) or not isinstance(v, (list, tuple)) or not v:
-            raise _bad_value(file, path, v, "expected a non-empty list from: "
-                             + ", ".join(check.allowed))
-        for i, item in enumerate(v):
-            if item not in check.allowed:
-                raise _bad_value(file, f"{path}[{i}]", item, "allowed: " + ", ".join(
-                    check.allowed) + did_you_mean(str(item), check.allowed))
-        if len(set(v)) != len(v):
-            raise _bad_value(file, path, v, "expected distinct entries")
-        return tuple(v)
-    if isinstance(check, _NumMap):
-        if v is None:
-            v = {}
-        if not isinstance(v, Mapping):
-            raise _bad_value(file, path, v, "expected a mapping with keys from: "
-                             + ", ".join(check.keys))
-        out = {}
-        for k, x in v.items():
-            if k not in check.keys:
-                raise _unknown_key(file, path, k, check.keys)
-            out[k] = _convert(check.value, x, file, f"{path}.{k}")
-        return FrozenDict(out)
-    if isinstance(check, _Section):
-        return _build(check.cls, v, file, path)
-    if isinstance(check, _Free):
-        if v is None:
-            return FrozenDict()
-        if not isinstance(v, Mapping):
-            raise _bad_value(file, path, v, "expected a mapping")
-        return _deep_freeze(v)
-    raise AssertionError(f"no converter for {check!r}")  # internal invariant
 
 
 def _cross_check(spec: HardwareSpec, file: str) -> None:

@@ -1,0 +1,1 @@
+"""Configuration: the one validation engine for YAML (:mod:`codesign.config.schema`)."""
