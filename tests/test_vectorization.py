@@ -128,3 +128,11 @@ def test_vectorized_cost_equals_pointwise_for_every_knob(data):
             assert got.shape == (3,), (f, got.shape)
             assert math.isclose(got[i], want, rel_tol=1e-9, abs_tol=1e-18), \
                 (name, knob, values, op.kind, op.aten, ctx, f, got, want)
+
+
+def test_every_hardware_kind_has_its_cost_module_registered():
+    """Each kind's module registers itself (a renamed module once went silently missing)."""
+    from codesign.cost import registry
+
+    kinds = {hw_kind for (_, hw_kind) in registry().covers()}
+    assert kinds == {"gpu", "dsp", "cpu", "accelerator"}
