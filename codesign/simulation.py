@@ -13,14 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import DTYPES, LAYOUTS, MODES, CostContext, OpCost, check_choice, conform
+from codesign.cost.base import CostContext, OpCost, conform
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
 from codesign.ir.graph import OpGraph, OpKind
 from codesign.results.records import OpRow, SimResult
+from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
 
-ENGINES = ("analytical", "event")
+ENGINES = values(Engine)
 ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -49,9 +50,11 @@ class Estimate:
 
 
 def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
-    check_choice("dtype", dtype, DTYPES)
-    check_choice("mode", mode, MODES)
-    check_choice("layout", layout, LAYOUTS)
+    """The run settings as enums (one error line naming a bad key and its choices), checked
+    against what ``hw`` runs."""
+    dtype = parse_choice(DType, "dtype", dtype)
+    mode = parse_choice(Mode, "mode", mode)
+    layout = parse_choice(Layout, "layout", layout)
     if dtype not in hw.dtypes:
         raise HardwareError(f"{hw.name} does not run dtype {dtype!r}; supported: {', '.join(hw.dtypes)}")
     if layout not in hw.layouts:
@@ -163,7 +166,7 @@ def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
         from codesign.hardware import load_hardware
 
         hw = load_hardware(hw)
-    check_choice("engine", engine, ENGINES)
+    engine = parse_choice(Engine, "engine", engine).value
     if not isinstance(graph, OpGraph):
         raise CodesignError(f"simulate expects an OpGraph (from codesign.trace), got {type(graph).__name__}")
     ctx = make_context(hw, dtype, mode, layout)

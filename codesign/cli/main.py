@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from codesign.errors import CodesignError
+from codesign.types import DType, Engine, Layout, Mode, values
 
 # modules that add their own verbs with ``register_cli(subparsers)``
 _PLUGINS = ("codesign.measurement.runner", "codesign.calibration.host", "codesign.validation.host",
@@ -237,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="estimate latency, DRAM traffic and energy on hardware")
     _add_workload_args(p)
     p.add_argument("--hw", required=True, help="preset name or YAML path")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "tf32", "fp16", "bf16", "int8"))
-    p.add_argument("--mode", default="eager", choices=("eager", "fused"))
-    p.add_argument("--layout", default="nchw", choices=("nchw", "nhwc", "ccp"))
-    p.add_argument("--engine", default="analytical", choices=("analytical", "event"))
+    p.add_argument("--dtype", default="fp32", choices=values(DType))
+    p.add_argument("--mode", default="eager", choices=values(Mode))
+    p.add_argument("--layout", default="nchw", choices=values(Layout))
+    p.add_argument("--engine", default="analytical", choices=values(Engine))
     p.add_argument("--streams", type=int, default=1, help="event engine: GPU streams")
     p.add_argument("--threads", type=int, default=1, help="event engine: DSP/CPU threads")
     p.add_argument("--no-double-buffering", action="store_true")

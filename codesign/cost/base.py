@@ -11,20 +11,21 @@ Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Union
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.ir.graph import Op, OpKind
+from codesign.types import DType, HardwareKind, Layout, Mode, values
 
 Num = Union[float, np.ndarray]
 
-DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
-MODES = ("eager", "fused")
-LAYOUTS = ("nchw", "nhwc", "ccp")
-HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
+DTYPES = values(DType)
+MODES = values(Mode)
+LAYOUTS = values(Layout)
+HW_KINDS = values(HardwareKind)
 
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
@@ -37,13 +38,13 @@ STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16"
 class CostContext:
     """The run settings every cost function sees (Python values, never arrays)."""
 
-    dtype: str = "fp32"
-    mode: str = "eager"
-    layout: str = "nchw"
+    dtype: DType = DType.FP32
+    mode: Mode = Mode.EAGER
+    layout: Layout = Layout.NCHW
 
     @property
     def eager(self) -> bool:
-        return self.mode == "eager"
+        return self.mode == Mode.EAGER
 
 
 @dataclass(frozen=True, slots=True)

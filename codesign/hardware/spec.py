@@ -34,11 +34,12 @@ import numpy as np
 import yaml
 
 from codesign.errors import HardwareError, SpecError, did_you_mean
+from codesign.types import DType, HardwareKind, Layout, values
 
 SCHEMA_VERSION = 1
-KINDS: tuple[str, ...] = ("gpu", "dsp", "cpu", "accelerator")
-DTYPES: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8")
-LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling before the store
+KINDS: tuple[str, ...] = values(HardwareKind)
+DTYPES: tuple[str, ...] = values(DType)
+LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before the store
 # Achieved/peak fractions by op class. "conv" is the family fallback for every "conv.*" key
 # (eff() tries the prefix before the first '.'); "memory" is the achieved fraction of DRAM
 # bandwidth; the others derate compute of the unit that runs the op.

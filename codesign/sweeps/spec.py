@@ -32,9 +32,11 @@ from codesign.config.schema import (
 )
 from codesign.cost.base import DTYPES, LAYOUTS, MODES
 from codesign.errors import CodesignError, SpecError, did_you_mean
+from codesign.types import Engine, SearchStrategy
+from codesign.types import values as choice_values
 
-ENGINES = ("analytical", "event")
-STRATEGIES = ("grid", "random")
+ENGINES = choice_values(Engine)
+STRATEGIES = choice_values(SearchStrategy)
 
 #: result metrics and whether a Pareto front minimizes (+1) or maximizes (-1) them
 METRICS: Mapping[str, int] = {
