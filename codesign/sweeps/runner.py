@@ -452,24 +452,12 @@ def _run_inprocess(tasks, graphs) -> Iterator[tuple[ChunkTask, Any]]:
 
 
 def _run_processes(tasks, graphs, workers: int) -> Iterator[tuple[ChunkTask, Any]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    """Local worker processes started as ``python -m codesign.sweeps.workers``: they never
+    import the caller's ``__main__`` (a plain script without a ``__main__`` guard works) and
+    end when this process dies (see :mod:`codesign.sweeps.workers`)."""
+    from codesign.sweeps.workers import run_local
 
-    # spawn: the parent may hold threads (torch, rich) that make fork unsafe
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = {}
-    try:
-        for t in tasks:
-            futures[pool.submit(evaluate_chunk, t, *(graphs[k] for k in t.variants))] = t
-        for f in as_completed(futures):
-            try:
-                yield futures[f], f.result()
-            except BrokenProcessPool:
-                raise CodesignError("a sweep worker process died; finished chunks are kept, "
-                                    "rerun the sweep to resume") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return run_local(tasks, graphs, workers)
 
 
 def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
