@@ -749,6 +749,10 @@ def _check_out(out) -> None:
     if out is not None and Path(out).resolve().parent == PRESET_DIR.resolve():
         raise HardwareError(f"{out}: calibrate never writes into codesign/hardware/presets/; "
                             "choose another path")
+    if out is not None:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(out)
 
 
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",

@@ -150,6 +150,7 @@ def cmd_simulate(args) -> int:
 
     from codesign.simulation import simulate
 
+    _check_simulate_outputs(args)
     hw = load_hardware(args.hw)
     _, graph = _trace_from_args(args)
     res = simulate(graph, hw, dtype=args.dtype, mode=args.mode, engine=args.engine,
@@ -188,6 +189,21 @@ def cmd_simulate(args) -> int:
         res.timeline.write_chrome_trace(args.trace_out)
         print(f"timeline      {args.trace_out} (open in https://ui.perfetto.dev)")
     return 0
+
+
+def _check_simulate_outputs(args) -> None:
+    """--out and --trace-out are checked before tracing (one line, exit 2), not after."""
+    from codesign.results.paths import check_output_dir, check_output_file
+
+    if args.trace_out and args.engine != "event":
+        raise CodesignError("--trace-out needs --engine event")
+    if args.out:
+        if str(args.out).endswith((".csv", ".json")):
+            check_output_file(args.out)
+        else:
+            check_output_dir(args.out)
+    if args.trace_out:
+        check_output_file(args.trace_out, what="--trace-out")
 
 
 def _write_result(res, out: str) -> None:

@@ -57,6 +57,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 import numpy as np
 
 from codesign.errors import CodesignError
+from codesign.results.paths import check_output_dir
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
@@ -669,9 +670,12 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         raise CodesignError("give either workers (local processes) or scheduler (a Dask cluster), not both")
     if chunk_size is not None and chunk_size < 1:
         raise CodesignError(f"chunk_size = {chunk_size!r}; expected a positive integer")
+    if output is not None:                       # before the spec pulls in torch
+        check_output_dir(output, what="sweep output")
     plan = load_sweep_spec(spec)
-    pp = plan_points(plan, chunk_size)
     out = Path(output if output is not None else (plan.output or Path("reports") / plan.name))
+    check_output_dir(out, what="sweep output")
+    pp = plan_points(plan, chunk_size)
     store = _Store(out)
     backend = f"dask {scheduler}" if scheduler else (f"{workers} processes" if workers and workers > 1
                                                       else "in-process")
