@@ -30,6 +30,11 @@ from typing import Any, BinaryIO, Iterator, Mapping, Optional, Sequence
 
 from codesign.errors import CodesignError
 
+class SweepBackendError(CodesignError):
+    """Workers or the Dask cluster failed mid-sweep; finished chunks are kept and a rerun of
+    the same command resumes (the CLI appends that command to the message)."""
+
+
 _HEADER = struct.Struct("!Q")
 #: worker exit status when the parent went away
 _ORPHANED = 75
@@ -198,14 +203,14 @@ def run_local(tasks: Sequence[Any], graphs: Mapping[str, Any], workers: int) -> 
                 w.proc.stdout.close()
 
 
-def _died(w: _Worker) -> CodesignError:
+def _died(w: _Worker) -> SweepBackendError:
     try:
         code = w.proc.wait(timeout=2.0)
     except subprocess.TimeoutExpired:
         code = None
     how = f"exit status {code}" if code is not None and code >= 0 else (
         f"signal {-code}" if code is not None else "no exit status")
-    return CodesignError(f"a sweep worker process died ({how}); finished chunks are kept, "
+    return SweepBackendError(f"a sweep worker process died ({how}); finished chunks are kept, "
                          "rerun the same command to resume")
 
 
