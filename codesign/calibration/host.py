@@ -769,6 +769,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     the fitted spec.
     """
     _check_out(out)
+    from codesign.measurement.runner import check_threads
+
+    check_threads(threads)
     cal = Calibration(device, quick, base, threads, clock, allocator, progress)
     for _ in range(rounds or (2 if quick else 5)):
         cal.run_round()

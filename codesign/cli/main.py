@@ -224,10 +224,18 @@ def _write_result(res, out: str) -> None:
         save_result(res, path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other user mistake; the
+    subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codesign import __version__
 
-    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="codesign", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"codesign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
