@@ -749,6 +749,10 @@ def _check_out(out) -> None:
     if out is not None and Path(out).resolve().parent == PRESET_DIR.resolve():
         raise HardwareError(f"{out}: calibrate never writes into codesign/hardware/presets/; "
                             "choose another path")
+    if out is not None:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(out)
 
 
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
@@ -765,6 +769,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     the fitted spec.
     """
     _check_out(out)
+    from codesign.measurement.runner import check_threads
+
+    check_threads(threads)
     cal = Calibration(device, quick, base, threads, clock, allocator, progress)
     for _ in range(rounds or (2 if quick else 5)):
         cal.run_round()

@@ -86,8 +86,10 @@ def run_demo(out="reports/demo", log=None, workloads=WORKLOADS) -> Path:
     from codesign.simulation import simulate
     from codesign.capture.references import trace_workload
 
+    from codesign.results.paths import check_output_dir
+
     say = log or _Progress()
-    out = Path(out)
+    out = check_output_dir(out)
     missing = [p for p in (GPU, DSP, ACC) if p not in list_hardware()]
     if missing:
         raise CodesignError(f"demo: hardware preset(s) {', '.join(missing)} not found in codesign/hardware/presets/")

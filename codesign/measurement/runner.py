@@ -102,12 +102,19 @@ def check_device(device: str, need_gpu: bool = True) -> str:
     return device
 
 
+def check_threads(n) -> None:
+    """``threads`` is None (torch's setting) or a positive integer; anything else is one line."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise MeasureError(f"threads = {n!r}; expected a positive integer (torch intra-op threads)")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """torch's intra-op thread count set to ``n`` inside the block (None: unchanged), then
     restored."""
     import torch
 
+    check_threads(n)
     old = torch.get_num_threads()
     if n:
         torch.set_num_threads(int(n))
@@ -571,6 +578,11 @@ def _restoring_tf32(saved):
 def cmd_measure(args) -> int:
     from codesign.capture.references import parse_knobs, resolve_workload
 
+    if args.csv:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(args.csv, what="--csv")
+    check_threads(args.threads)
     wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
     m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
                 warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,

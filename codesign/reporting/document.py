@@ -944,8 +944,10 @@ def report(results, out="reports/report", title: str | None = None) -> Path:
     """Write ``report.md``, ``report.html`` (self-contained), the PNGs and ``report.json`` to
     ``out`` for ``results`` (a folder, a table file, a SimResult, a DataFrame or a list of
     those). Returns the path of ``report.html``. A folder without results raises CodesignError."""
+    from codesign.results.paths import check_output_dir
+
+    out = check_output_dir(out)
     col = collect(results)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()

@@ -1047,6 +1047,10 @@ def reproduce(names=None, out: str | Path | None = "reports/reproductions.md",
     """Compute the claims ``names`` (all when None), write ``out`` (Markdown) and the JSON
     beside it (skipped when ``out`` is None), and return the claims."""
     chosen = check_names(names)
+    if out is not None:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(out)
     claims = run_claims(chosen, Session(progress))
     if out is not None:
         write_report(claims, out)

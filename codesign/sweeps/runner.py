@@ -45,6 +45,8 @@ import hashlib
 import itertools
 import json
 import os
+import re
+import shlex
 import sys
 import time
 import uuid
@@ -59,7 +61,9 @@ import numpy as np
 from codesign.capture.cache import TraceCache, default_trace_cache_dir
 from codesign.errors import CodesignError
 from codesign.results.manifest import ResultKind, stamp
+from codesign.results.paths import check_output_dir
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
+from codesign.sweeps.workers import SweepBackendError
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
@@ -454,24 +458,42 @@ def _run_inprocess(tasks, graphs) -> Iterator[tuple[ChunkTask, Any]]:
 
 
 def _run_processes(tasks, graphs, workers: int) -> Iterator[tuple[ChunkTask, Any]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    """Local worker processes started as ``python -m codesign.sweeps.workers``: they never
+    import the caller's ``__main__`` (a plain script without a ``__main__`` guard works) and
+    end when this process dies (see :mod:`codesign.sweeps.workers`)."""
+    from codesign.sweeps.workers import run_local
 
-    # spawn: the parent may hold threads (torch, rich) that make fork unsafe
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = {}
+    return run_local(tasks, graphs, workers)
+
+
+_SCHEDULER_RE = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+
+
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a Dask scheduler address, or one line saying what is expected."""
+    m = _SCHEDULER_RE.match(address.strip()) if isinstance(address, str) else None
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise CodesignError(f"--scheduler {address!r}: expected a Dask scheduler address "
+                            "SCHEME://HOST:PORT, e.g. tcp://10.0.0.5:8786 (scheme tcp, tls, ws, "
+                            "wss or ucx; port 1-65535)")
+    return m.group(1) or "tcp", m.group(2).strip("[]"), int(m.group(3))
+
+
+def probe_scheduler(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (one line) when nothing listens at the scheduler's host:port, before any
+    tracing; Dask's own connect retries for its whole timeout and then raises a traceback."""
+    import socket
+
+    scheme, host, port = check_scheduler_address(address)
+    if scheme == "ucx":
+        return
     try:
-        for t in tasks:
-            futures[pool.submit(evaluate_chunk, t, *(graphs[k] for k in t.variants))] = t
-        for f in as_completed(futures):
-            try:
-                yield futures[f], f.result()
-            except BrokenProcessPool:
-                raise CodesignError("a sweep worker process died; finished chunks are kept, "
-                                    "rerun the sweep to resume") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise CodesignError(f"cannot reach the Dask scheduler at {address} ({reason}); start "
+                            "one (`dask scheduler`, then `dask worker ADDRESS`) or fix "
+                            "--scheduler") from None
 
 
 def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
@@ -481,8 +503,9 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
         raise CodesignError("--scheduler needs dask[distributed] installed") from None
     try:
         client = Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as e:
-        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError... one line each
+        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: "
+                            f"{type(e).__name__}: {e}") from None
     futures = []
     try:
         needed = list(dict.fromkeys(k for t in tasks for k in t.variants))
@@ -495,11 +518,34 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
             futures.append(f)
             by_key[f.key] = t
         for f in as_completed(futures, loop=client.loop):
-            yield by_key[f.key], f.result()
+            try:
+                frame = f.result()
+            except CodesignError:
+                raise
+            except Exception as e:  # noqa: BLE001 - killed workers, a lost scheduler, ...
+                raise SweepBackendError(
+                    f"the Dask cluster at {address} failed ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else 'no message'}); finished chunks "
+                    "are kept, rerun the same command to resume") from None
+            yield by_key[f.key], frame
+    except SweepBackendError:
+        raise
+    except CodesignError:
+        raise
+    except (OSError, TimeoutError) as e:       # the scheduler went away while scattering
+        raise SweepBackendError(f"lost the Dask scheduler at {address} ({type(e).__name__}: "
+                                f"{e}); finished chunks are kept, rerun the same command to "
+                                "resume") from None
     finally:
         for f in futures:
-            f.cancel()
-        client.close()
+            try:
+                f.cancel()
+            except Exception:  # noqa: BLE001 - the cluster may already be gone
+                pass
+        try:
+            client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - the cluster may already be gone
+            pass
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -609,10 +655,15 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         raise CodesignError("give either workers (local processes) or scheduler (a Dask cluster), not both")
     if chunk_size is not None and chunk_size < 1:
         raise CodesignError(f"chunk_size = {chunk_size!r}; expected a positive integer")
+    if scheduler:
+        probe_scheduler(scheduler)               # before the spec pulls in torch
+    if output is not None:                       # before the spec pulls in torch
+        check_output_dir(output, what="sweep output")
     plan = load_sweep_spec(spec)
-    pp = plan_points(plan, chunk_size)
     cache = TraceCache.of(trace_cache)
     out = Path(output if output is not None else (plan.output or Path("reports") / plan.name))
+    check_output_dir(out, what="sweep output")
+    pp = plan_points(plan, chunk_size)
     store = _Store(out)
     backend = f"dask {scheduler}" if scheduler else (f"{workers} processes" if workers and workers > 1
                                                       else "in-process")
@@ -735,12 +786,28 @@ def format_summary(s: SweepSummary) -> str:
     return "\n".join(lines)
 
 
+def resume_command(args) -> str:
+    """The command line that resumes the sweep ``args`` describes."""
+    argv = ["codesign", "sweep", str(args.spec)]
+    if args.out:
+        argv += ["--out", str(args.out)]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    if args.scheduler:
+        argv += ["--scheduler", str(args.scheduler)]
+    if args.chunk_size:
+        argv += ["--chunk-size", str(args.chunk_size)]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
 def _cli(args) -> int:
     try:
         run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
                         output=args.out, progress=False if args.no_progress else None,
                         chunk_size=args.chunk_size,
                         trace_cache=None if args.no_trace_cache else default_trace_cache_dir())
+    except SweepBackendError as e:
+        raise SweepBackendError(f"{e}: {resume_command(args)}") from None
     except KeyboardInterrupt:
         print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
               file=sys.stderr)

@@ -329,6 +329,10 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     may then be a zero-argument callable returning the spec: it is called once, after all
     measurement rounds (a spec fitted from those interleaved rounds).
     """
+    if out is not None:
+        from codesign.results.paths import check_output_dir
+
+        check_output_dir(out)
     import torch
 
     from codesign.hardware import load_hardware
