@@ -39,7 +39,9 @@ from codesign.errors import HardwareError, SpecError, did_you_mean
 
 SCHEMA_VERSION = 1
 KINDS: tuple[str, ...] = ("gpu", "dsp", "cpu", "accelerator")
-DTYPES: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8")
+# w8a16: int8 weights with int16 activations (Qualcomm AI Hub's "w8a16" precision); stored
+# activations take 2 bytes. Appended last so existing dtype lists keep their order.
+DTYPES: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8", "w8a16")
 LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling before the store
 # Achieved/peak fractions by op class. "conv" is the family fallback for every "conv.*" key
 # (eff() tries the prefix before the first '.'); "memory" is the achieved fraction of DRAM
@@ -51,7 +53,7 @@ EFFICIENCY_KEYS: tuple[str, ...] = (
     "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
-DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
 # CUDA-core int8 throughput: dp4a does 4 int8 MACs per FP32 lane per clock (CC >= 6.1).
 GPU_DP4A_MACS_PER_LANE = 4
 
@@ -241,6 +243,17 @@ class DspSpec:
     dma_bandwidth_bytes_per_s: float = _f(_POS)
     dma_engines: int = _f(_POS_INT)
     threads: int = _f(_POS_INT)
+    # --- compiled-graph (QNN HTP) model, codesign.cost.hexagon; defaults keep the pre-issue-13
+    # behaviour (every activation through DRAM, no per-inference cost, 32-deep blocks).
+    # Fraction of VTCM that holds activations between the layers of a compiled graph: an
+    # activation tensor of at most this x vtcm_bytes stays on chip; larger ones spill to DRAM.
+    activation_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish).
+    graph_launch_s: float = _f(_NONNEG, 0.0)
+    # HMX tile depth: the reduction (input channels per group x kernel taps) and the output
+    # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
+    hmx_channel_block: float = _f(_POS, 32.0)
+    hvx_channel_block: float = _f(_POS, 32.0)
 
 
 @dataclass(frozen=True)
