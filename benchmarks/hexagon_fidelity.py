@@ -237,9 +237,8 @@ FIT_GRID = {
 # (293.7 GMACs at 128x128), efficiencies in (0, 1], overheads of a few us per layer and a few
 # tenths of a ms per inference, any residency fraction.
 BOX = {
-    "hmx_macs_per_cycle.int8": (8192, 32768, True),
-    "hmx_macs_per_cycle.fp16": (2048, 12288, True),
-    "efficiency.conv": (0.4, 1.0, False),
+    "hmx_macs_per_cycle.int8": (8192, 40960, True),
+    "hmx_macs_per_cycle.fp16": (2048, 16384, True),
     "efficiency.conv.depthwise": (0.05, 1.0, True),
     "efficiency.matmul": (0.1, 1.0, True),
     "efficiency.vector": (0.05, 1.0, True),
@@ -247,10 +246,13 @@ BOX = {
     "efficiency.norm": (0.02, 1.0, True),
     "efficiency.memory": (0.3, 1.0, False),
     "graph_overhead_s": (0.0, 5e-6, False),
-    "graph_launch_s": (0.0, 5e-4, False),
+    "graph_launch_s.int8": (0.0, 8e-4, False),
+    "graph_launch_s.fp16": (0.0, 8e-4, False),
     "activation_vtcm_fraction": (0.0, 1.0, False),
+    "onchip_bandwidth_bytes_per_s": (5e10, 2e12, True),
 }
-TIED = {"hmx_macs_per_cycle.w8a16": "hmx_macs_per_cycle.fp16"}  # w8a16 runs at float speed
+TIED = {"hmx_macs_per_cycle.w8a16": "hmx_macs_per_cycle.fp16",  # w8a16 runs at float speed
+        "graph_launch_s.w8a16": "graph_launch_s.fp16"}
 
 
 def _sample(rng, n, center=None, scale=1.0):

@@ -248,8 +248,11 @@ class DspSpec:
     # Fraction of VTCM that holds activations between the layers of a compiled graph: an
     # activation tensor of at most this x vtcm_bytes stays on chip; larger ones spill to DRAM.
     activation_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
-    # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish).
-    graph_launch_s: float = _f(_NONNEG, 0.0)
+    # Bandwidth at which resident activations move between VTCM/L2 and the compute units.
+    onchip_bandwidth_bytes_per_s: float = _f(_POS, 1.0e15)
+    # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish,
+    # input/output conversion), by run dtype; an absent dtype pays none.
+    graph_launch_s: Mapping[str, float] = _f(_NumMap(DTYPES, _NONNEG), default_factory=FrozenDict)
     # HMX tile depth: the reduction (input channels per group x kernel taps) and the output
     # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
     hmx_channel_block: float = _f(_POS, 32.0)
