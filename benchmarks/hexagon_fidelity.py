@@ -250,6 +250,8 @@ BOX = {
     "graph_launch_s.fp16": (0.0, 8e-4, False),
     "activation_vtcm_fraction": (0.0, 1.0, False),
     "onchip_bandwidth_bytes_per_s": (5e10, 2e12, True),
+    "weight_prefetch_vtcm_fraction": (0.0, 1.0, False),
+    "graph_io_bytes_per_s": (1e9, 1e12, True),
 }
 TIED = {"hmx_macs_per_cycle.w8a16": "hmx_macs_per_cycle.fp16",  # w8a16 runs at float speed
         "graph_launch_s.w8a16": "graph_launch_s.fp16"}
@@ -275,7 +277,7 @@ def _with_tied(knobs):
     return {**knobs, **{k: knobs[v] for k, v in TIED.items()}}
 
 
-def search(rows, graphs, base, masks: dict, n: int = 6000, rounds: int = 3, seed: int = 0) -> dict:
+def search(rows, graphs, base, masks: dict, n: int = 8000, rounds: int = 4, seed: int = 0) -> dict:
     """Random search with shrinking boxes, for several row subsets at once: ``masks`` maps a
     target name to a boolean row mask (fit on those rows). Each round is one vectorized
     evaluation of every row over all targets' samples. Returns target -> best knob values."""
@@ -296,7 +298,7 @@ def search(rows, graphs, base, masks: dict, n: int = 6000, rounds: int = 3, seed
             if best[t] is None or loss[i] < best[t][1]:
                 best[t] = (cand, float(loss[i]))
             if r + 1 < rounds:
-                new.append(_sample(rng, max(n // len(masks), 400), best[t][0], 0.5 ** (r + 1)))
+                new.append(_sample(rng, max(n // len(masks), 500), best[t][0], 0.5 ** (r + 1)))
         if new:
             pool = {k: np.concatenate([d[k] for d in new]) for k in BOX}
     return {t: b[0] for t, b in best.items()}
@@ -351,11 +353,12 @@ def report(preset: str = "hexagon-v73", do_fit: bool = False, held_out: bool = T
     rows = load_rows()
     graphs = load_graphs(rows)
     main = rows[rows.on_npu & rows.dtype.isin(["fp16", "int8"])].reset_index(drop=True)
+    masks = {"all": np.ones(len(main), bool)}
+    if held_out:
+        masks.update({f"family:{f}": (main.family != f).to_numpy() for f in sorted(main.family.unique())})
+        masks.update({f"model:{m}": (main.model != m).to_numpy() for m in sorted(main.model.unique())})
+    fitted = search(main, graphs, hw, masks) if (do_fit or held_out) else {}
     if do_fit:
-        masks = {"all": np.ones(len(main), bool)}
-        if held_out:
-            masks.update({f: (main.family != f).to_numpy() for f in sorted(main.family.unique())})
-        fitted = search(main, graphs, hw, masks)
         print("fitted (all rows):", {k: float(f"{v:.4g}") for k, v in fitted["all"].items()})
         hw = hw.with_knobs(_with_tied(fitted["all"]))
     pred = simulate_rows(main, graphs, hw)
@@ -375,20 +378,23 @@ def report(preset: str = "hexagon-v73", do_fit: bool = False, held_out: bool = T
     print(f"int8/fp16 speedup: {len(both)} models, within 20%: {100 * np.mean(sp_err <= 0.2):.0f}%, "
           f"median error {100 * np.median(sp_err):.1f}%")
     if held_out:
-        if not do_fit:
-            masks = {f: (main.family != f).to_numpy() for f in sorted(main.family.unique())}
-            fitted = search(main, graphs, load_hardware(preset), masks)
-        ho = np.full(len(main), np.nan)
-        for fam in sorted(main.family.unique()):
-            m = (main.family == fam).to_numpy()
-            spec = load_hardware(preset).with_knobs(_with_tied(fitted[fam]))
-            ho[m] = simulate_rows(main[m], graphs, spec)
-            print(f"  left out {fam:13s}: " + ", ".join(
-                f"{r.model}/{r.dtype} {100 * (p / r.measured_s - 1):+.0f}%" for r, p in zip(main[m].itertuples(), ho[m])),
-                flush=True)
-        for dt in ("fp16", "int8"):
-            m = (main.dtype == dt).to_numpy()
-            print(fmt(f"leave-family-out {dt}", figures(ho[m], meas[m])))
+        for scheme, col in (("family", "family"), ("model", "model")):
+            ho = np.full(len(main), np.nan)
+            for key in sorted(main[col].unique()):
+                m = (main[col] == key).to_numpy()
+                spec = load_hardware(preset).with_knobs(_with_tied(fitted[f"{scheme}:{key}"]))
+                ho[m] = simulate_rows(main[m], graphs, spec)
+                if scheme == "family":
+                    print(f"  left out {key:13s}: " + ", ".join(
+                        f"{r.model}/{r.dtype} {100 * (p / r.measured_s - 1):+.0f}%"
+                        for r, p in zip(main[m].itertuples(), ho[m])), flush=True)
+            for dt in ("fp16", "int8"):
+                m = (main.dtype == dt).to_numpy()
+                print(fmt(f"leave-one-{scheme}-out {dt}", figures(ho[m], meas[m])))
+            hp = main.assign(pred=ho).pivot_table(index="model", columns="dtype", values=["measured_s", "pred"]).dropna()
+            e = np.abs((hp["pred"]["fp16"] / hp["pred"]["int8"]) / (hp["measured_s"]["fp16"] / hp["measured_s"]["int8"]) - 1)
+            print(f"leave-one-{scheme}-out int8/fp16 speedup: within 20% for {100 * np.mean(e <= 0.2):.0f}% "
+                  f"of {len(hp)} models, median error {100 * np.median(e):.1f}%")
     print()
     print(f"{'model':22s} {'dtype':5s} {'measured ms':>11s} {'model ms':>9s} {'err':>7s} {'roofline':>9s}")
     for r, p, q in zip(main.itertuples(), pred, roof):

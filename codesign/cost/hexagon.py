@@ -228,48 +228,63 @@ def spilled_activation_bytes(op: Op, hw, dtype: str):
     return ins, outs
 
 
-def apply_graph_launch(costs: list, hw, ctx: CostContext) -> list:
+def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements: float = 0.0) -> list:
     """Graph-level terms of a compiled graph (fused mode; eager ops are offloaded one by one
-    and keep their own costs):
+    and keep their own costs). ``ops[i]`` is the (merged) op costed in ``costs[i]`` (its weight
+    bytes size the prefetch window); without it every op counts as weightless.
 
-    * **Launch.** One execution pays ``dsp.graph_launch_s[dtype]`` once, before the first op.
-    * **Weight prefetch across layers.** The DMA engine runs ahead of HMX/HVX by one op: the
-      DRAM traffic of op i (its memory time ``m_i``) starts once op i-1 has started computing
-      and the previous transfer has finished, so it overlaps op i-1's compute and op i's own
-      dispatch. With ``o_i`` the op's overhead and ``c_i`` its compute time:
-      ``dma_i = max(dma_{i-1}, start_{i-1}) + m_i``,
-      ``start_i = max(end_{i-1} + o_i, dma_i)``, ``end_i = start_i + c_i`` (start at 0; the
-      launch is part of the first op's overhead, so the first weights load during it).
-      Each op keeps ``compute_s = c_i`` and gets ``memory_s = c_i + stall_i`` with
-      ``stall_i = start_i - end_{i-1} - o_i`` (time waiting for the DMA), so the per-op
-      latencies sum to the end time. Non-increasing in DRAM bandwidth and VTCM (every term is).
+    * **Launch.** One execution pays ``dsp.graph_launch_s[dtype]`` once, before the first op,
+      plus the conversion of the graph's float32 inputs and outputs (``io_elements`` of them,
+      4 bytes each on the host side) at ``dsp.graph_io_bytes_per_s``.
+    * **Weight prefetch across layers.** The DMA engine runs ahead of HMX/HVX into a window of
+      ``P = dsp.weight_prefetch_vtcm_fraction x vtcm_bytes``: the DRAM traffic of op i (its
+      memory time ``m_i``) may start once op k has started computing, k the earliest op with
+      ``W_i - W_k <= P`` (``W`` cumulative weight bytes; at least op i-1), and the previous
+      transfer has finished. With ``o_i`` the op's overhead and ``c_i`` its compute time:
+      ``dma_i = max(dma_{i-1}, start_k) + m_i``, ``start_i = max(end_{i-1} + o_i, dma_i)``,
+      ``end_i = start_i + c_i`` (all from 0; the launch is part of the first op's overhead, so
+      the first weights load during it). Each op keeps ``compute_s = c_i`` and gets
+      ``memory_s = c_i + stall_i``, ``stall_i = start_i - end_{i-1} - o_i`` (waiting for the
+      DMA), so per-op latencies sum to the end time. Non-increasing in DRAM bandwidth and VTCM.
 
-    Source: QNN HTP prefetches the next op's weights into VTCM (assumption consistent with the
-    AI Hub rows: Inception-v3 int8 streams 24 MB of weights, 0.35 ms at 67 GB/s, in a 0.63 ms
-    run that includes the ~0.3 ms launch); launch fitted to the AI Hub Snapdragon 8 Gen 2 rows
-    (benchmarks/hexagon_fidelity.py)."""
+    Source: QNN HTP prefetches weights into VTCM ahead of the op that uses them (assumption,
+    consistent with the AI Hub rows: Inception-v3 int8 streams 22 MB of weights, 0.33 ms at
+    67 GB/s, in a 0.63 ms run that includes the ~0.25 ms launch); launch and window fitted to
+    the AI Hub Snapdragon 8 Gen 2 rows (benchmarks/hexagon_fidelity.py)."""
     from dataclasses import replace
 
     if ctx.eager:
         return costs
-    launch = hw.dsp.graph_launch_s.get(ctx.dtype, 0.0)
+    d = hw.dsp
+    launch = d.graph_launch_s.get(ctx.dtype, 0.0) + 4.0 * io_elements / d.graph_io_bytes_per_s
+    window = d.weight_prefetch_vtcm_fraction * d.vtcm_bytes + 0.0 * sweep_zero(hw)
     out = list(costs)
-    first = True
-    end = 0.0
-    dma = 0.0
-    prev_start = 0.0
-    for i, c in enumerate(out):
-        if c is None or c.unit == "none":  # unsupported rows / fused members (zero rows)
-            continue
-        over = c.overhead_s + (launch if first else 0.0)
-        first = False
+    shape = tuple(hw.batch_shape)
+    live = [i for i, c in enumerate(out) if c is not None and c.unit != "none"]
+    starts = np.zeros((len(live),) + shape)  # compute start of each costed op
+    cum = np.zeros(len(live))                # cumulative weight bytes after each costed op
+    end = dma = 0.0
+    total = 0.0
+    for j, i in enumerate(live):
+        c = out[i]
+        # fused members (unit "none") and unsupported rows (None) are skipped above
+        over = c.overhead_s + (launch if j == 0 else 0.0)
+        if ops is not None and ops[i] is not None:
+            total += op_bytes(ops[i], ctx.dtype)[1]
+        if j:
+            k = np.minimum(np.searchsorted(cum[:j], total - window, side="left"), j - 1)
+            gate = (np.take_along_axis(starts[:j], np.asarray(k)[None, ...], 0)[0]
+                    if shape else starts[int(k)])
+        else:
+            gate = 0.0
         comp = c.compute_s
-        dma = np.maximum(dma, prev_start) + c.memory_s
+        dma = np.maximum(dma, gate) + c.memory_s
         start = np.maximum(end + over, dma)
         stall = start - end - over
         out[i] = replace(c, compute_s=comp + 0.0 * stall, memory_s=comp + stall,
                          overhead_s=over + 0.0 * stall)
-        prev_start = start
+        starts[j] = start
+        cum[j] = total
         end = start + comp
     return out
 

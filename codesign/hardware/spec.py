@@ -248,6 +248,11 @@ class DspSpec:
     # Fraction of VTCM that holds activations between the layers of a compiled graph: an
     # activation tensor of at most this x vtcm_bytes stays on chip; larger ones spill to DRAM.
     activation_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Fraction of VTCM into which the DMA prefetches weights of the ops ahead of the one
+    # computing (0: one op ahead only).
+    weight_prefetch_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Conversion rate of a compiled graph's float32 inputs and outputs (bytes/s, host side).
+    graph_io_bytes_per_s: float = _f(_POS, 1.0e15)
     # Bandwidth at which resident activations move between VTCM/L2 and the compute units.
     onchip_bandwidth_bytes_per_s: float = _f(_POS, 1.0e15)
     # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish,
