@@ -301,7 +301,37 @@ def search(rows, graphs, base, masks: dict, n: int = 8000, rounds: int = 4, seed
                 new.append(_sample(rng, max(n // len(masks), 500), best[t][0], 0.5 ** (r + 1)))
         if new:
             pool = {k: np.concatenate([d[k] for d in new]) for k in BOX}
-    return {t: b[0] for t, b in best.items()}
+    return polish(rows, graphs, base, masks, {t: b[0] for t, b in best.items()})
+
+
+def polish(rows, graphs, base, masks: dict, best: dict, rounds: int = 2) -> dict:
+    """Coordinate refinement after the random search: each knob of every target's best point
+    is moved by a few steps (x0.7 ... x1.4 on log knobs, +-15% of the box on linear ones),
+    all targets in one vectorized evaluation per knob; a target keeps a move that lowers its
+    loss."""
+    import numpy as np
+
+    meas = rows.measured_s.to_numpy()
+    steps_log = np.array([0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4])
+    steps_lin = np.array([-0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15])
+    targets = list(masks)
+    cur = {t: dict(best[t]) for t in targets}
+    for _ in range(rounds):
+        for knob, (lo, hi, log) in BOX.items():
+            pool = {k: [] for k in BOX}
+            for t in targets:
+                vals = (cur[t][knob] * steps_log) if log else (cur[t][knob] + steps_lin * (hi - lo))
+                vals = np.clip(vals, lo, hi)
+                for k in BOX:
+                    pool[k].append(vals if k == knob else np.full(len(vals), cur[t][k]))
+            pool = {k: np.concatenate(v) for k, v in pool.items()}
+            pred = simulate_rows(rows, graphs, base.with_knobs(_with_tied(pool)))
+            err2 = np.log(pred / meas[:, None]) ** 2
+            n = len(steps_log)
+            for j, t in enumerate(targets):
+                loss = err2[masks[t]][:, j * n:(j + 1) * n].mean(axis=0)
+                cur[t][knob] = float(pool[knob][j * n + int(np.argmin(loss))])
+    return cur
 
 
 def _loss(pred, meas):
