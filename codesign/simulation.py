@@ -89,6 +89,11 @@ def estimate_costs(graph: OpGraph, hw, ctx: CostContext) -> Estimate:
         energies.append(op_energy(cost, hw, ctx.dtype))
     if hw.kind in ASYNC_DISPATCH_KINDS:
         costs = apply_launch_queue(costs)
+    if hw.kind == "dsp":
+        from codesign.cost.hexagon import apply_graph_launch  # per-inference cost of a compiled graph
+        io_elements = sum(t.numel for t in graph.inputs + graph.outputs)
+        costs = apply_graph_launch(costs, hw, ctx, [plan.merged.get(op.index, op) for op in graph.ops],
+                                   io_elements)
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)

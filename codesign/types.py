@@ -34,6 +34,7 @@ class DType(Choice):
     FP16 = "fp16"
     BF16 = "bf16"
     INT8 = "int8"
+    W8A16 = "w8a16"     # int8 weights, int16 activations (Qualcomm AI Hub's w8a16 precision)
 
 
 class Mode(Choice):

@@ -28,10 +28,12 @@ LAYOUTS = values(Layout)
 HW_KINDS = values(HardwareKind)
 
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
-DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
+#: dtype of the weights where it differs from the activations' (w8a16: int8 weights)
+WEIGHT_DTYPE = {"w8a16": "int8"}
 #: torch dtype name of the stored tensors for each compute dtype
 STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
-                 "int8": "int8"}
+                 "int8": "int8", "w8a16": "int16"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +147,11 @@ def check_choice(name: str, value: str, allowed) -> str:
 def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
     """(activation read, weight read, write) bytes of ``op`` when run in ``dtype``.
 
-    Floating tensors take the compute dtype's size; integer tensors (indices) keep theirs.
+    Floating tensors take the compute dtype's size (weights that of ``WEIGHT_DTYPE`` where the
+    dtype names one); integer tensors (indices) keep theirs.
     """
     act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
-    w = sum(tensor_bytes(t, dtype) for t in op.inputs if t.is_weight)
+    w = sum(tensor_bytes(t, WEIGHT_DTYPE.get(dtype, dtype)) for t in op.inputs if t.is_weight)
     out = sum(tensor_bytes(t, dtype) for t in op.outputs)
     return act, w, out
 

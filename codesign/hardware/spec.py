@@ -37,6 +37,8 @@ from codesign.errors import HardwareError, SpecError, did_you_mean
 from codesign.types import DType, HardwareKind, Layout, values
 
 SCHEMA_VERSION = 1
+# w8a16: int8 weights with int16 activations (Qualcomm AI Hub's "w8a16" precision); stored
+# activations take 2 bytes.
 KINDS: tuple[str, ...] = values(HardwareKind)
 DTYPES: tuple[str, ...] = values(DType)
 LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before the store
@@ -50,7 +52,7 @@ EFFICIENCY_KEYS: tuple[str, ...] = (
     "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
-DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
 # CUDA-core int8 throughput: dp4a does 4 int8 MACs per FP32 lane per clock (CC >= 6.1).
 GPU_DP4A_MACS_PER_LANE = 4
 
@@ -117,6 +119,25 @@ class DspSpec:
     dma_bandwidth_bytes_per_s: float = _f(_POS)
     dma_engines: int = _f(_POS_INT)
     threads: int = _f(_POS_INT)
+    # --- compiled-graph (QNN HTP) model, codesign.cost.hexagon; defaults keep the pre-issue-13
+    # behaviour (every activation through DRAM, no per-inference cost, 32-deep blocks).
+    # Fraction of VTCM that holds activations between the layers of a compiled graph: an
+    # activation tensor of at most this x vtcm_bytes stays on chip; larger ones spill to DRAM.
+    activation_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Fraction of VTCM into which the DMA prefetches weights of the ops ahead of the one
+    # computing (0: one op ahead only).
+    weight_prefetch_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Conversion rate of a compiled graph's float32 inputs and outputs (bytes/s, host side).
+    graph_io_bytes_per_s: float = _f(_POS, 1.0e15)
+    # Bandwidth at which resident activations move between VTCM/L2 and the compute units.
+    onchip_bandwidth_bytes_per_s: float = _f(_POS, 1.0e15)
+    # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish,
+    # input/output conversion), by run dtype; an absent dtype pays none.
+    graph_launch_s: Mapping[str, float] = _f(_NumMap(DTYPES, _NONNEG), default_factory=FrozenDict)
+    # HMX tile depth: the reduction (input channels per group x kernel taps) and the output
+    # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
+    hmx_channel_block: float = _f(_POS, 32.0)
+    hvx_channel_block: float = _f(_POS, 32.0)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from torch import nn
 
 from codesign.errors import WorkloadError, did_you_mean
-from codesign.zoo import convnext, mobilenet, nonlocal_blocks, resnet, small, yolo
+from codesign.zoo import convnext, mobilenet, nonlocal_blocks, resnet, small, super_resolution, yolo
 from codesign.zoo.conv_blocks import CrossChannelPoolConv
 
 __all__ = ["WorkloadEntry", "WORKLOADS", "get_workload", "build_workload", "coerce_knob"]
@@ -148,6 +148,23 @@ WORKLOADS: Mapping[str, WorkloadEntry] = MappingProxyType({e.name: e for e in (
            "ViT-S encoder layer via nn.TransformerEncoderLayer (MultiheadAttention)", "arXiv:2010.11929"),
     _entry("sdpa_block", small.sdpa_block, (1, 197, 384),
            "ViT-S encoder block via F.scaled_dot_product_attention", "arXiv:2010.11929"),
+    _entry("quicksrnet_small", super_resolution.quicksrnet_small, super_resolution.SR_INPUT,
+           "QuickSRNet-Small x4 (32 ch, 2 layers; AI Hub quicksrnetsmall)", "arXiv:2303.04336"),
+    _entry("quicksrnet_medium", super_resolution.quicksrnet_medium, super_resolution.SR_INPUT,
+           "QuickSRNet-Medium x4 (32 ch, 5 layers; AI Hub quicksrnetmedium)", "arXiv:2303.04336"),
+    _entry("quicksrnet_large", super_resolution.quicksrnet_large, super_resolution.SR_INPUT,
+           "QuickSRNet-Large x4 (64 ch, 11 layers, ito; AI Hub quicksrnetlarge)", "arXiv:2303.04336"),
+    _entry("xlsr", super_resolution.xlsr, super_resolution.SR_INPUT,
+           "XLSR x4 (stem, 3 GBlocks, shortcut; AI Hub xlsr)", "arXiv:2105.10288"),
+    _entry("sesr_m5", super_resolution.sesr_m5, super_resolution.SR_INPUT,
+           "SESR-M5 x4, un-collapsed linear blocks (AI Hub sesr_m5)", "arXiv:2103.09404"),
+    _entry("srvggnet_compact", super_resolution.srvggnet_compact, super_resolution.SR_INPUT,
+           "SRVGGNetCompact x4 (realesr-general-x4v3)", "arXiv:2107.10833"),
+    _entry("rrdbnet_x4", super_resolution.rrdbnet_x4, super_resolution.SR_INPUT,
+           "RRDBNet x4 (ESRGAN / Real-ESRGAN x4plus)", "arXiv:1809.00219"),
+    _entry("unet", super_resolution.unet, super_resolution.UNET_INPUT,
+           "U-Net, milesial Pytorch-UNet (bilinear=False, 2 classes; AI Hub unet_segmentation)",
+           "arXiv:1505.04597"),
 )})
 
 
