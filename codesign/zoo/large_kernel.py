@@ -153,7 +153,7 @@ def merge_reparam(model: nn.Module) -> nn.Module:
 
 # --- RepLKNet -------------------------------------------------------------------------------
 
-REPLKNET_31B = dict(widths=(128, 256, 512, 1024), depths=(2, 2, 18, 2), kernels=(31, 29, 27, 13))
+REPLKNET_31B = {"widths": (128, 256, 512, 1024), "depths": (2, 2, 18, 2), "kernels": (31, 29, 27, 13)}
 
 
 class RepLKBlock(nn.Module):
@@ -305,8 +305,7 @@ class UniRepLKNetBlock(nn.Module):
     """UniRepLKNet block: kernel >= 7: Dilated Reparam Block; 3 or 5: plain depthwise conv; then
     BN -> SE -> (NHWC) Linear 4C -> GELU -> GRN -> Linear C -> (NCHW) BN -> layer scale -> + x.
     Merged form (official ``deploy=True``): one kxk depthwise conv with bias, no BN after it,
-    the last Linear with bias and no BN, GRN without beta's re-param (kept with bias here: it is
-    a vector add either way), no layer scale."""
+    GRN's beta folded into the last Linear, which takes a bias and loses its BN, no layer scale."""
 
     def __init__(self, dim: int, kernel: int, merged: bool = False, ffn_factor: int = 4) -> None:
         super().__init__()
@@ -322,7 +321,7 @@ class UniRepLKNetBlock(nn.Module):
         hidden = ffn_factor * dim
         self.pwconv1 = nn.Linear(dim, hidden)
         self.act = nn.GELU()
-        self.grn = GRN(hidden, bias=True)
+        self.grn = GRN(hidden, bias=not merged)
         self.pwconv2 = nn.Linear(hidden, dim, bias=merged)
         self.norm2 = nn.Identity() if merged else nn.BatchNorm2d(dim)
         self.gamma = None if merged else nn.Parameter(torch.full((dim,), 1e-6))
@@ -345,7 +344,7 @@ class UniRepLKNet(nn.Module):
     def __init__(self, variant: str = "t", merged: bool = False, num_classes: int = 1000) -> None:
         super().__init__()
         check_choice("variant", variant, tuple(UNIREPLKNET))
-        dims, depths, kernels = UNIREPLKNET[variant]
+        dims, _depths, kernels = UNIREPLKNET[variant]
         self.downsample = nn.ModuleList([nn.Sequential(
             nn.Conv2d(3, dims[0] // 2, 3, 2, 1), LayerNorm2d(dims[0] // 2, eps=1e-6), nn.GELU(),
             nn.Conv2d(dims[0] // 2, dims[0], 3, 2, 1), LayerNorm2d(dims[0], eps=1e-6))])
@@ -406,7 +405,7 @@ def slak_mixer(dim: int, kernel: int, small: int = 5, merged: bool = False) -> n
                          merged, main=False)
 
 
-SLAK_T = dict(dims=(124, 249, 499, 998), depths=(3, 3, 9, 3), kernels=(51, 49, 47, 13))
+SLAK_T = {"dims": (124, 249, 499, 998), "depths": (3, 3, 9, 3), "kernels": (51, 49, 47, 13)}
 
 
 class SLaK(nn.Module):
@@ -679,7 +678,7 @@ class LSBlock(nn.Module):
         return x + self.ffn(x)
 
 
-LSNET_T = dict(dims=(64, 128, 256, 384), depths=(0, 2, 8, 10), heads=(3, 3, 3, 4))
+LSNET_T = {"dims": (64, 128, 256, 384), "depths": (0, 2, 8, 10), "heads": (3, 3, 3, 4)}
 
 
 class LSNet(nn.Module):
