@@ -22,7 +22,7 @@ from codesign.errors import WorkloadError, did_you_mean
 from codesign.zoo import convnext, large_kernel, mobilenet, nonlocal_blocks, resnet, small, yolo
 from codesign.zoo.conv_blocks import CrossChannelPoolConv
 
-__all__ = ["WorkloadEntry", "WORKLOADS", "LARGE_KERNEL_WORKLOADS", "get_workload", "build_workload", "coerce_knob"]
+__all__ = ["WorkloadEntry", "WORKLOADS", "LARGE_KERNEL_WORKLOADS", "LARGE_KERNEL_BLOCKS", "get_workload", "build_workload", "coerce_knob"]
 
 RES4_INPUT = (1, 1024, 14, 14)  # ResNet-50 res4 at 224 input
 
@@ -135,6 +135,8 @@ LARGE_KERNEL_ENTRIES = (
     _entry("lsnet_block", _LK.lsnet_block, (1, 128, 28, 28),
            "LSNet-T LS conv block + FFN at stage 2 (attention=True: last-stage spatial attention)",
            "arXiv:2503.23135"),
+    _entry("lsnet_attention_block", _LK.lsnet_attention_block, (1, 384, 7, 7),
+           "LSNet-T last-stage block: spatial softmax attention over positions + FFN", "arXiv:2503.23135"),
     _entry("casvit_block", _LK.casvit_block, (1, 96, 28, 28),
            "CAS-ViT convolutional additive attention block", "arXiv:2408.03703"),
     _entry("efficientmod_block", _LK.efficientmod_block, (1, 64, 28, 28),
@@ -143,6 +145,8 @@ LARGE_KERNEL_ENTRIES = (
            "GCNet global context block (softmax over positions, then matmul) at R50 res2", "arXiv:1904.11492"),
 )
 LARGE_KERNEL_WORKLOADS = tuple(e.name for e in LARGE_KERNEL_ENTRIES)
+#: the held-out blocks of the host CPU validation (single blocks at their stage shapes)
+LARGE_KERNEL_BLOCKS = tuple(n for n in LARGE_KERNEL_WORKLOADS if n.endswith("_block"))
 
 WORKLOADS: Mapping[str, WorkloadEntry] = MappingProxyType({e.name: e for e in (
     _entry("nl_block", nl_block, RES4_INPUT,

@@ -717,6 +717,12 @@ def lsnet_block(dim: int = 128, attention: bool = False, heads: int = 4) -> LSBl
     return LSBlock(dim, 1, attention, heads)
 
 
+def lsnet_attention_block(dim: int = 384, heads: int = 4) -> LSBlock:
+    """LSNet-T last-stage spatial attention block + FFN (384 channels, 7x7 at 224: softmax over
+    the 49 positions, then the value matmul)."""
+    return LSBlock(dim, 1, True, heads)
+
+
 # --- CAS-ViT --------------------------------------------------------------------------------
 
 class _SpatialGate(nn.Module):
