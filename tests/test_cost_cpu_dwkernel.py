@@ -8,7 +8,12 @@ import pytest
 
 from codesign.cost import registry
 from codesign.cost.base import CostContext
-from codesign.cost.cpu import (column_shape, dw_gemm_fallback, dw_jit_max_left_pad, im2col_s)
+from codesign.cost.cpu import (
+    column_shape,
+    dw_gemm_fallback,
+    dw_jit_max_left_pad,
+    im2col_s,
+)
 from codesign.hardware import load_hardware
 from codesign.ir.graph import ConvAttrs, Op, OpKind, TensorSpec
 
