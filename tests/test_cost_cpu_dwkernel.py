@@ -79,3 +79,20 @@ def test_fallback_dominates_a_31x31_kernel():
     assert cost(big, hw, NCHW).latency_s > 20 * cost(jit, hw, NCHW).latency_s
     # the channels-last path runs the same MACs without the column buffer
     assert cost(big, hw, NHWC).latency_s < cost(big, hw, NCHW).latency_s / 20
+
+
+def test_calibration_fits_the_im2col_rates_from_synthetic_timings(avx512):
+    from codesign.calibration.host import Observation, fit, free_parameters, predict
+
+    base = avx512.with_knobs({"dram_bandwidth_bytes_per_s": 1e11})
+    ops = {f"dw{k}_{c}_{hw}": (dw(c=c, hw=hw, kernel=(k, k)),)
+           for k, c, hw in ((15, 96, 32), (21, 192, 12), (27, 48, 40), (15, 64, 64), (9, 64, 24))}
+    obs0 = [Observation(n, "synthetic", 1.0, o) for n, o in ops.items()]
+    params = free_parameters(base, obs0)
+    assert {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"} <= set(params)
+    truth = {"cpu.im2col_bytes_per_s": 4e9, "cpu.im2col_row_s": 6e-9}
+    measured = predict(base, list(ops.values()), truth)
+    obs = [Observation(n, "synthetic", float(t), o) for (n, o), t in zip(ops.items(), measured)]
+    res = fit(base, obs, list(truth), loss="linear")
+    for k, v in truth.items():
+        assert res.values[k] == pytest.approx(v, rel=0.02), k
