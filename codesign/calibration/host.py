@@ -253,6 +253,8 @@ def cpu_benchmarks() -> list[Bench]:
     add("exp_4x128x30x30", "memory", lambda: (_Fn(torch.exp), [_r(4, 128, 30, 30)]))
     add("cat_2x128x28x28", "memory",
         lambda: (_Fn(lambda x, y: torch.cat([x, y], 1)), [_r(1, 128, 28, 28), _r(1, 128, 28, 28)]))
+    add("unfold3x3_1x64x40x40", "memory",
+        lambda: (_Fn(lambda x: F.unfold(x, 3, padding=1)), [_r(1, 64, 40, 40)]))
     add("permute_copy_1x256x56x56", "memory",
         lambda: (_Fn(lambda x: x.permute(0, 2, 3, 1).contiguous()), [_r(1, 256, 56, 56)]), True)
 
@@ -452,6 +454,12 @@ def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 
     return runner.observations()
 
 
+def _gathers(op) -> bool:
+    from codesign.cost.cpu import GATHER_ATENS
+
+    return op.aten.split("::")[-1].split(".")[0] in GATHER_ATENS
+
+
 # --- the fit -------------------------------------------------------------------------------
 
 def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
@@ -482,7 +490,7 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
                 keys.add("cpu.weight_pack_bytes_per_s")
             if reduction_length(op):
                 keys.add("cpu.half_reduction")
-            if strided_inputs(op):
+            if strided_inputs(op) or _gathers(op):
                 keys.add("cpu.gather_bytes_per_s")
             if op.kind == OpKind.CONV and np.any(dw_gemm_fallback(op, hw, EAGER_NCHW)):
                 keys |= {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"}

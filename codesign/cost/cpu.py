@@ -324,11 +324,22 @@ def strided_inputs(op: Op) -> list:
     return [t for t in op.inputs if not t.is_weight and not t.contiguous]
 
 
+#: ATen ops that are gathers by construction: ``F.unfold`` / ``F.fold`` (aten ``im2col`` /
+#: ``col2im``) compute a source index per output element in a plain loop; on this project's
+#: host ``F.unfold`` of a 3x3 neighbourhood runs at 1-2.3 GB/s of output on one thread, 5-10x
+#: slower than a copy of the same bytes (measured in the issue 15 notes), so their output
+#: bytes are gathered at ``cpu.gather_bytes_per_s``
+GATHER_ATENS = frozenset({"im2col", "col2im"})
+
+
 def gather_s(op: Op, hw, ctx: CostContext):
     """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
-    sliced views) at ``cpu.gather_bytes_per_s``; 0 for other ops, whose kernels take strided
-    operands directly (a GEMM's transpose flags, TensorIterator's strides)."""
+    sliced views) at ``cpu.gather_bytes_per_s``, or the whole output of an unfold/fold
+    (:data:`GATHER_ATENS`); 0 for other ops, whose kernels take strided operands directly (a
+    GEMM's transpose flags, TensorIterator's strides)."""
     nbytes = sum(tensor_bytes(t, ctx.dtype) for t in strided_inputs(op)) if ctx.eager else 0.0
+    if op.kind == OpKind.DATA_MOVEMENT and _aten_name(op) in GATHER_ATENS:
+        nbytes = nbytes + sum(tensor_bytes(t, ctx.dtype) for t in op.outputs)
     return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
 
 
