@@ -172,6 +172,11 @@ class CpuSpec:
     # Non-contiguous (transposed / permuted / sliced) activation inputs gathered before an
     # eager conv, or by a copy: bytes per second.
     gather_bytes_per_s: float = _f(_POS, default=3.0e9)
+    # oneDNN's im2col + GEMM fallback for depthwise convs its jit kernel refuses (NCHW, left
+    # padding wider than the kernel's unroll): column-buffer bytes per second, and seconds per
+    # column row (one row = one output row of one tap of one channel). Fitted by calibration.
+    im2col_bytes_per_s: float = _f(_POS, default=5.0e9)
+    im2col_row_s: float = _f(_NONNEG, default=1.5e-8)
 
 
 @dataclass(frozen=True)
