@@ -367,7 +367,7 @@ def test_trace_cache_is_explicit_and_hits_skip_tracing(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     spec = small_spec(workloads=[CCP])
     first = sweep(spec, output=tmp_path / "a", progress=False, trace_cache=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("*.pkl"))) == 2        # two workload variants
+    assert len(list((tmp_path / "cache").rglob("*.pkl"))) == 2        # two workload variants
     assert not (tmp_path / "home").exists()                           # nothing under $HOME
 
     def no_trace(*a, **k):

@@ -1,31 +1,31 @@
-"""A content-hashed on-disk cache of traced graphs.
+"""On-disk cache of traced graphs, keyed by content: an explicit object the caller creates
+with a folder (never a hidden default of the library). The CLI passes
+:func:`default_trace_cache_dir`: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), else
+``$XDG_CACHE_HOME/codesign/graphs`` or ``~/.cache/codesign/graphs``.
 
-Tracing imports torch and its compiler stack and walks the model under fake tensors: seconds per
-model, which dwarf a vectorized sweep or a simulation. The cache key is the caller's key (a
-workload reference with its knobs, input shape and phase) plus a fingerprint of everything that
-shapes a trace: the codesign and torch versions and the source of ``codesign/zoo/`` and of the
-tracer (``capture/tracer.py``, ``capture/references.py``, ``ir/graph.py``, ``ir/patterns.py``),
-so editing a model or the tracer misses. Entries are written atomically; a damaged entry is a
-miss; an unwritable location runs without the cache.
-
-The library never picks a location on its own: callers pass a :class:`TraceCache` (or a folder)
-explicitly. The CLI passes :func:`default_trace_cache_dir` (``$CODESIGN_TRACE_CACHE``, ``0`` /
-``off`` disables; else ``$XDG_CACHE_HOME/codesign/graphs`` or ``~/.cache/codesign/graphs``).
+The key covers the workload reference, its knobs, the input shape (with batch), the phase and
+optimizer, plus a fingerprint of what shapes a trace: the codesign version, the sources of the
+tracer, IR, pattern and reference code and of ``codesign/zoo``, and the versions of torch,
+timm and torchvision. Failures are cached too (as their one-line reason), so a rerun over a
+few hundred models does not retrace what cannot be traced; ``retry_failures=True`` ignores
+them. User factories (``file.py:factory``) are not cached: what they import is unknown.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import uuid
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Mapping
+
 
 _OFF = ("", "0", "off", "no", "false")
 
 
-def default_trace_cache_dir(environ: Mapping[str, str] | None = None) -> Optional[Path]:
+def default_trace_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     """The CLI's cache folder from the environment (None when disabled)."""
     env = os.environ if environ is None else environ
     where = env.get("CODESIGN_TRACE_CACHE")
@@ -36,18 +36,41 @@ def default_trace_cache_dir(environ: Mapping[str, str] | None = None) -> Optiona
     return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codesign" / "graphs"
 
 
-def _version() -> str:
-    from codesign import __version__
+def _versions() -> str:
+    import importlib.metadata as md
 
-    return __version__
+    out = []
+    for pkg in ("torch", "timm", "torchvision"):
+        try:
+            out.append(f"{pkg}={md.version(pkg)}")
+        except md.PackageNotFoundError:
+            out.append(f"{pkg}=-")
+    return ";".join(out)
+
+
+def trace_fingerprint() -> str:
+    """Hash of everything (code and library versions) a traced graph depends on."""
+    import codesign
+
+    root = Path(codesign.__file__).resolve().parent
+    h = hashlib.sha256(getattr(codesign, "__version__", "").encode())
+    h.update(_versions().encode())
+    files = sorted((root / "zoo").glob("*.py"))
+    files += [root / f for f in ("capture/tracer.py", "capture/references.py", "capture/hub.py",
+                                 "ir/graph.py", "ir/patterns.py")]
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 class TraceCache:
-    """Traced graphs by key under ``root`` (see the module docstring)."""
+    """``get``/``put`` traced OpGraphs (pickles) and failures (JSON) under ``root``."""
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        self._fingerprint: Optional[str] = None
+        self.root = Path(root).expanduser()
+        self._fingerprint: str | None = None
 
     @classmethod
     def of(cls, cache: "TraceCache | str | os.PathLike | None") -> "TraceCache | None":
@@ -56,54 +79,66 @@ class TraceCache:
             return cache
         return cls(cache)
 
+    @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            import importlib.metadata
-
-            import codesign.zoo
-
-            h = hashlib.sha256(_version().encode())
-            try:
-                h.update(importlib.metadata.version("torch").encode())
-            except importlib.metadata.PackageNotFoundError:
-                pass
-            here = Path(__file__).resolve().parent.parent
-            files = sorted(Path(codesign.zoo.__file__).resolve().parent.glob("*.py"))
-            files += [here / f for f in ("capture/tracer.py", "ir/patterns.py", "ir/graph.py",
-                                         "capture/references.py")]
-            for f in files:
-                if f.is_file():
-                    h.update(f.name.encode())
-                    h.update(f.read_bytes())
-            self._fingerprint = h.hexdigest()[:16]
+            self._fingerprint = trace_fingerprint()
         return self._fingerprint
 
-    def path(self, key: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_.,=" else "_" for c in key)
-        if len(safe) > 120:
-            safe = safe[:80] + "-" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        return self.root / f"{safe}-{self.fingerprint()}.pkl"
+    @staticmethod
+    def cacheable(workload: str) -> bool:
+        from codesign.capture.hub import is_hub_reference
 
-    def get(self, key: str) -> Any:
-        path = self.path(key)
+        return is_hub_reference(workload) or ":" not in workload
+
+    def key(self, workload: str, input_shape, phase: str = "inference",
+            optimizer: str | None = None, knobs: Mapping | None = None) -> str:
+        text = json.dumps([workload, [int(s) for s in input_shape], phase, optimizer,
+                           sorted((str(k), repr(v)) for k, v in (knobs or {}).items())])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def _path(self, key: str, suffix: str) -> Path:
+        return self.root / self.fingerprint / f"{key}{suffix}"
+
+    def get(self, key: str):
+        """The cached graph, or None on a miss (a damaged entry is a miss)."""
+        path = self._path(key, ".pkl")
         if not path.is_file():
             return None
         try:
             with open(path, "rb") as fh:
                 return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
+        except Exception:  # noqa: BLE001
             return None
 
-    def put(self, key: str, graph: Any) -> None:
-        path = self.path(key)
+    def get_failure(self, key: str) -> str | None:
+        path = self._path(key, ".failed.json")
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())["reason"]
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _write(self, path: Path, write) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            write(tmp)
             os.replace(tmp, path)
-        except OSError:  # a read-only location: run without the cache
+        except OSError:  # read-only or full disk: run without caching
             pass
 
+    def put(self, key: str, graph) -> None:
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-__all__ = ["TraceCache", "default_trace_cache_dir"]
+        self._write(self._path(key, ".pkl"), write)
+
+    def put_failure(self, key: str, reason: str) -> None:
+        self._write(self._path(key, ".failed.json"),
+                    lambda tmp: tmp.write_text(json.dumps({"reason": reason})))
+
+
+__all__ = ["TraceCache", "trace_fingerprint", "default_trace_cache_dir"]

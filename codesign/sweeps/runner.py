@@ -600,12 +600,13 @@ def _trace(variants: Iterable[Variant], cache: Optional[TraceCache] = None) -> d
 
     out = {}
     for v in variants:
-        use = cache if cache is not None and ":" not in v.workload else None
-        graph = use.get(v.key) if use else None
+        use = cache if cache is not None and cache.cacheable(v.workload) else None
+        key = use.key(v.workload, v.input_shape, knobs=dict(v.knobs)) if use else ""
+        graph = use.get(key) if use else None
         if graph is None:
             _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
             if use:
-                use.put(v.key, graph)
+                use.put(key, graph)
         out[v.key] = graph
     return out
 
