@@ -57,7 +57,7 @@ ATTENTION_BACKWARD = frozenset({
     "_scaled_dot_product_flash_attention_backward",
     "_scaled_dot_product_efficient_attention_backward",
 })
-SOFTMAX = frozenset({"_softmax", "softmax", "_log_softmax", "log_softmax",
+SOFTMAX = frozenset({"_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax",
                      "_softmax_backward_data", "_log_softmax_backward_data"})
 NORM = frozenset({
     "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
@@ -74,6 +74,7 @@ POOL = frozenset({
     "max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
     "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
     "_adaptive_avg_pool3d_backward", "mkldnn_max_pool2d", "_low_memory_max_pool_with_offsets",
+    "adaptive_max_pool2d_backward",
 })
 RESAMPLE = frozenset({
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "upsample_linear1d",
@@ -96,6 +97,9 @@ DATA_MOVEMENT = frozenset({
     "zero", "new_ones", "new_full", "as_strided_scatter", "diagonal_scatter", "tril", "triu",
     "_unsafe_index", "expand_copy", "permute_copy", "col2im", "im2col", "unfold_backward",
     "split_with_sizes_copy", "unsafe_split", "tile", "narrow_copy", "_cdist_forward",
+    # a fill (eye) and the scatter of a gradient into a zero tensor (backward of a slice /
+    # select: cls-token models): write-dominated copies
+    "eye", "select_backward", "slice_backward",
 })
 ELEMENTWISE_EXTRA = frozenset({
     "native_dropout", "native_dropout_backward", "_foreach_add", "_foreach_mul",
@@ -415,14 +419,25 @@ def _as_fake_inputs(fake_mode, inputs: Sequence[Any]):
     return fakes
 
 
+#: autocast dtypes ``trace(..., autocast=)`` accepts (CUDA autocast's lower-precision dtype)
+AUTOCAST_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
+
+
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
-          strict: bool = False, name: str = "") -> OpGraph:
+          strict: bool = False, name: str = "", autocast: str | None = None) -> OpGraph:
     """Trace ``model`` on ``inputs`` (tensors or shapes) into an :class:`OpGraph`.
 
     ``phase="train"`` records forward, backward of ``sum(outputs)`` and, with ``optimizer``
     ("sgd" or "adamw"), one optimizer step. No real compute or memory is spent: parameters and
     inputs are fake tensors. Unsupported ops become ``OpKind.OTHER`` rows (or a ``TraceError``
     with ``strict``).
+
+    ``autocast="fp16"`` (or ``"bf16"``) traces on fake CUDA tensors under CUDA autocast, as
+    ``torch.autocast("cuda")`` runs the model: no GPU is needed (autocast's dispatch key is
+    switched on directly). Each tensor then carries the dtype autocast gives it (convs and
+    matmuls in half precision, layer_norm / group_norm / softmax / sum / pow in fp32, binary
+    ops promoted by their fp32 operands such as layer-scale gammas), and autocast's casts
+    (``_to_copy`` of weights and activations; their backward in training) are graph ops.
     """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -437,6 +452,9 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     if not inputs:
         raise TraceError("trace needs at least one input tensor or shape")
 
+    if autocast not in (None, *AUTOCAST_DTYPES):
+        raise TraceError(f"autocast = {autocast!r}; allowed: {', '.join(AUTOCAST_DTYPES)}")
+
     fake_mode = FakeTensorMode(allow_non_fake_inputs=False)
     train = phase == "train"
     was_training = model.training
@@ -445,6 +463,12 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         params = {k: fake_mode.from_tensor(p, static_shapes=True) for k, p in model.named_parameters()}
         buffers = {k: fake_mode.from_tensor(b, static_shapes=True) for k, b in model.named_buffers()}
     fake_inputs = _as_fake_inputs(fake_mode, inputs)
+    if autocast:  # fake CUDA tensors (nothing is allocated; no GPU needed)
+        with fake_mode:
+            params = {k: p.detach().to("cuda").requires_grad_(p.requires_grad)
+                      for k, p in params.items()}
+            buffers = {k: b.to("cuda") for k, b in buffers.items()}
+            fake_inputs = [x.to("cuda") for x in fake_inputs]
     if train:
         for p in params.values():
             p.requires_grad_(True)
@@ -473,6 +497,13 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
 
     state = {**params, **buffers}
+    ac_prev = None
+    if autocast:
+        # torch.autocast("cuda") refuses to switch on without a GPU; the dispatch key works on
+        # fake CUDA tensors all the same
+        ac_prev = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
+        torch.set_autocast_enabled("cuda", True)
+        torch.set_autocast_dtype("cuda", getattr(torch, AUTOCAST_DTYPES[autocast]))
     try:
         with fake_mode, _make_mode(rec):
             grad_ctx = torch.enable_grad() if train else torch.no_grad()
@@ -503,6 +534,10 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         for h in handles:
             h.remove()
         model.train(was_training)
+        if ac_prev is not None:
+            torch.set_autocast_enabled("cuda", ac_prev[0])
+            torch.set_autocast_dtype("cuda", ac_prev[1])
+            torch.clear_autocast_cache()
 
     outputs = tuple(rec.spec(t) for t in _tensors(out))
     inputs_spec = tuple(rec.spec(t) for t in fake_inputs)
@@ -518,5 +553,5 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
                       stacklevel=2)
     graph = OpGraph(ops=tuple(rec.ops), inputs=inputs_spec, outputs=outputs,
                     params_count=int(n_params), coverage=coverage,
-                    name=name or type(model).__name__, phase=phase)
+                    name=name or type(model).__name__, phase=phase, autocast=autocast or "")
     return annotate_patterns(graph)
