@@ -8,12 +8,12 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import DTYPES, LAYOUTS, MODES, CostContext, OpCost, check_choice, conform
+from codesign.cost.base import LAYOUTS, MODES, PRECISIONS, CostContext, OpCost, check_choice, conform
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
@@ -49,10 +49,14 @@ class Estimate:
 
 
 def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
-    check_choice("dtype", dtype, DTYPES)
+    check_choice("dtype", dtype, PRECISIONS)
     check_choice("mode", mode, MODES)
     check_choice("layout", layout, LAYOUTS)
-    if dtype not in hw.dtypes:
+    if dtype == "amp":
+        if hw.kind != "gpu" or "fp16" not in hw.dtypes:
+            raise HardwareError(f"{hw.name}: dtype 'amp' (CUDA autocast fp16) needs a GPU that "
+                                f"runs fp16; supported: {', '.join(hw.dtypes)}")
+    elif dtype not in hw.dtypes:
         raise HardwareError(f"{hw.name} does not run dtype {dtype!r}; supported: {', '.join(hw.dtypes)}")
     if layout not in hw.layouts:
         raise HardwareError(
@@ -61,7 +65,12 @@ def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
 
 
 def estimate_costs(graph: OpGraph, hw, ctx: CostContext) -> Estimate:
-    """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``."""
+    """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``.
+
+    ``dtype="amp"`` on a graph not traced under autocast is costed as ``"fp16"`` (every float
+    at 2 bytes, conv/linear weight casts added): the old approximation."""
+    if ctx.dtype == "amp" and not getattr(graph, "autocast", ""):
+        ctx = replace(ctx, dtype="fp16")
     reg = registry()
     ccp = ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)

@@ -423,6 +423,36 @@ def _as_fake_inputs(fake_mode, inputs: Sequence[Any]):
 AUTOCAST_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
 
 
+def _fused_sdpa(orig):
+    """``F.scaled_dot_product_attention`` as PyTorch picks it on a GPU, for fake CUDA tensors
+    (whose device cannot be queried, so PyTorch would fall back to the unfused math path):
+    autocast's cast to half precision, then FlashAttention-2 without a mask, the
+    memory-efficient kernel (which takes an additive bias) with one."""
+    import torch
+
+    def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+             **kw):
+        if not query.is_cuda or kw:
+            return orig(query, key, value, attn_mask, dropout_p, is_causal, scale=scale, **kw)
+        if torch.is_autocast_enabled("cuda"):
+            half = torch.get_autocast_dtype("cuda")
+            query, key, value = (t.to(half) if t.dtype == torch.float32 else t
+                                 for t in (query, key, value))
+        if query.dtype == torch.float32:
+            return orig(query, key, value, attn_mask, dropout_p, is_causal, scale=scale)
+        if attn_mask is None:
+            return torch.ops.aten._scaled_dot_product_flash_attention(
+                query, key, value, dropout_p, is_causal, False, scale=scale)[0]
+        if attn_mask.dtype == torch.bool:
+            attn_mask = torch.zeros_like(attn_mask, dtype=query.dtype).masked_fill(
+                ~attn_mask, float("-inf"))
+        return torch.ops.aten._scaled_dot_product_efficient_attention(
+            query, key, value, attn_mask.to(query.dtype), False, dropout_p, is_causal,
+            scale=scale)[0]
+
+    return sdpa
+
+
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
           strict: bool = False, name: str = "", autocast: str | None = None) -> OpGraph:
     """Trace ``model`` on ``inputs`` (tensors or shapes) into an :class:`OpGraph`.
@@ -498,7 +528,9 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
 
     state = {**params, **buffers}
     ac_prev = None
+    sdpa_orig = torch.nn.functional.scaled_dot_product_attention
     if autocast:
+        torch.nn.functional.scaled_dot_product_attention = _fused_sdpa(sdpa_orig)
         # torch.autocast("cuda") refuses to switch on without a GPU; the dispatch key works on
         # fake CUDA tensors all the same
         ac_prev = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
@@ -534,6 +566,7 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         for h in handles:
             h.remove()
         model.train(was_training)
+        torch.nn.functional.scaled_dot_product_attention = sdpa_orig
         if ac_prev is not None:
             torch.set_autocast_enabled("cuda", ac_prev[0])
             torch.set_autocast_dtype("cuda", ac_prev[1])

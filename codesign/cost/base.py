@@ -22,6 +22,10 @@ from codesign.ir.graph import Op, OpKind
 Num = Union[float, np.ndarray]
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
+#: simulated precisions: the dtypes, plus "amp" = CUDA autocast (fp16) on GPUs, where each
+#: tensor keeps the dtype autocast gives it (a graph traced with ``trace(..., autocast="fp16")``;
+#: on a plain fp32 trace "amp" is costed as "fp16" with the weight casts added)
+PRECISIONS = DTYPES + ("amp",)
 MODES = ("eager", "fused")
 LAYOUTS = ("nchw", "nhwc", "ccp")
 HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
@@ -154,7 +158,10 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
 
 def tensor_bytes(t, dtype: str) -> float:
     """Bytes of tensor ``t`` when run in ``dtype``: floating tensors take the compute dtype's
-    size, integer tensors (indices) keep theirs."""
+    size, integer tensors (indices) keep theirs; under "amp" every tensor keeps its traced
+    dtype (autocast decided it)."""
+    if dtype == "amp":
+        return float(t.nbytes)
     if t.dtype.startswith(("float", "bfloat")):
         return float(t.numel * DTYPE_BYTES[dtype])
     return float(t.nbytes)

@@ -139,9 +139,26 @@ def _scalarize(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
+#: traced tensor dtype -> compute dtype of a GEMM under "amp"; fp32 GEMMs under autocast keep
+#: PyTorch's defaults: cuDNN convs in TF32 (``allow_tf32`` True), cuBLAS matmuls in fp32
+AMP_COMPUTE = {"float16": "fp16", "bfloat16": "bf16"}
+
+
+def compute_dtype(op: Op, ctx: CostContext, conv: bool = False) -> str:
+    """The dtype a MAC op computes in: ``ctx.dtype``, or under "amp" (an autocast trace) the
+    dtype autocast gave its first floating input."""
+    if ctx.dtype != "amp":
+        return ctx.dtype
+    for t in op.inputs:
+        if t.dtype.startswith(("float", "bfloat")):
+            return AMP_COMPUTE.get(t.dtype, "tf32" if conv else "fp32")
+    return "fp16"
+
+
 def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
     """(extra kernels, extra DRAM read, extra DRAM write) of eager autocast casting the fp32
-    weights of a conv / linear to half precision on every call."""
+    weights of a conv / linear to half precision on every call. Under "amp" (an autocast
+    trace) the casts are ops of the graph already."""
     if not (ctx.eager and ctx.dtype in ("fp16", "bf16")) or op.phase is not Phase.FORWARD:
         return 0, 0.0, 0.0
     w = [t for t in op.inputs if t.is_weight and t.dtype.startswith(("float", "bfloat"))]
@@ -219,8 +236,9 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
-              note: str = "") -> OpCost:
-    """The best (lowest-latency) candidate over tile shapes and split-K factors."""
+              note: str = "", dtype: str | None = None) -> OpCost:
+    """The best (lowest-latency) candidate over tile shapes and split-K factors, computing in
+    ``dtype`` (default ``ctx.dtype``)."""
     g = hw.gpu
     hit = l2_hit_fraction(act_read, hw)
     first_dram = act_read * (1.0 - hit) + weight_read + extra_dram_read
@@ -236,7 +254,7 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
     tn = np.maximum(np.floor(g.cta_tile_n * col([c[1] for c in cand])), MIN_TILE)
     split = col([c[2] for c in cand])
     c = gemm_candidate(
-        hw, m=m, n=n, k=k, count=count, dtype=ctx.dtype, tensor_core=tensor_core,
+        hw, m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
         eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
         first_read_dram=first_dram, first_read_l2=first_l2,
         write_bytes=write + extra_dram_write)
@@ -288,8 +306,8 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     a = op.attrs
     if not isinstance(a, ConvAttrs):
         return _bandwidth_cost(op, hw, ctx, "conv", "cuda_core")
-    dtype = ctx.dtype
-    act, w, out = op_bytes(op, dtype)
+    dtype = compute_dtype(op, ctx, conv=True)
+    act, w, out = op_bytes(op, ctx.dtype)
     casts, cast_r, cast_w = _autocast_cast(op, ctx)
     variant = a.variant
     eff_key = f"conv.{variant.value}"
@@ -325,7 +343,8 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         hw, ctx, m=m, n=n, k=k, count=count, eff_key=eff_key, tensor_core=tc,
         a_bytes=a_bytes, b_bytes=max(w, 1.0), act_read=act, weight_read=w, write=out,
         macs=op.macs, extra_kernels=casts, extra_dram_read=extra_r + cast_r,
-        extra_dram_write=extra_w + cast_w, note=f"implicit GEMM {m}x{n}x{k} x{count}")
+        extra_dram_write=extra_w + cast_w, note=f"implicit GEMM {m}x{n}x{k} x{count}",
+        dtype=dtype)
     if tc or not winograd_eligible(op):
         return direct
     # Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD):
@@ -338,7 +357,8 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         tensor_core=False, a_bytes=a_bytes, b_bytes=max(w, 1.0) * WINOGRAD_TILE_ELEMENTS / 9,
         act_read=act, weight_read=w, write=out,
         macs=op.macs / WINOGRAD_MULT_REDUCTION, extra_kernels=casts, extra_dram_read=cast_r,
-        extra_dram_write=cast_w, note=f"winograd F(2x2,3x3) 16 x GEMM {wm}x{n}x{cin_g}")
+        extra_dram_write=cast_w, note=f"winograd F(2x2,3x3) 16 x GEMM {wm}x{n}x{cin_g}",
+        dtype=dtype)
     return pick_faster(direct, wino)
 
 
@@ -370,9 +390,9 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     a = op.attrs
     if not isinstance(a, MatMulAttrs):
         return _bandwidth_cost(op, hw, ctx, "matmul", "cuda_core")
-    dtype = ctx.dtype
+    dtype = compute_dtype(op, ctx)
     bs = DTYPE_BYTES[dtype]
-    act, w, out = op_bytes(op, dtype)
+    act, w, out = op_bytes(op, ctx.dtype)
     casts, cast_r, cast_w = _autocast_cast(op, ctx)
     tc = tensor_core_eligible(hw, dtype, a.k, a.n)
     return gemm_cost(
@@ -380,7 +400,7 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         a_bytes=float(a.batch * a.m * a.k * bs), b_bytes=float(a.batch * a.k * a.n * bs),
         act_read=act, weight_read=w, write=out, macs=op.macs, extra_kernels=casts,
         extra_dram_read=cast_r, extra_dram_write=cast_w,
-        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}")
+        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}", dtype=dtype)
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "gpu")
@@ -400,9 +420,9 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     if not isinstance(a, AttentionAttrs):
         return _bandwidth_cost(op, hw, ctx, "attention", "cuda_core")
     g = hw.gpu
-    dtype = ctx.dtype
+    dtype = compute_dtype(op, ctx)
     bs = DTYPE_BYTES[dtype]
-    act, w, out = op_bytes(op, dtype)
+    act, w, out = op_bytes(op, ctx.dtype)
     bh = a.batch * a.heads
     tc = tensor_core_eligible(hw, dtype, a.head_dim, a.v_dim)
     bq = np.minimum(g.cta_tile_m, a.q_len)
