@@ -119,9 +119,12 @@ def get_graph(model: str, shape: tuple, phase: str, kind: str, build: bool = Tru
         try:
             m = timm.create_model(model, pretrained=False)
             m.eval()
+            kw = {}
+            if phase == "train" and kind == "amp":
+                kw["foreach"] = False  # the train files are PyTorch 1.12: per-parameter SGD
             g = trace(m, shape, phase="train" if phase == "train" else "inference",
                       optimizer="sgd" if phase == "train" else None, name=model,
-                      autocast="fp16" if kind == "amp" else None)
+                      autocast="fp16" if kind == "amp" else None, **kw)
         except Exception as exc:  # record the failure, do not retry every run
             g = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         finally:
