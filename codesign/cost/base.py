@@ -21,17 +21,17 @@ from codesign.ir.graph import Op, OpKind
 
 Num = Union[float, np.ndarray]
 
-DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
-#: simulated precisions: the dtypes, plus "amp" = CUDA autocast (fp16) on GPUs, where each
-#: tensor keeps the dtype autocast gives it (a graph traced with ``trace(..., autocast="fp16")``;
-#: on a plain fp32 trace "amp" is costed as "fp16" with the weight casts added)
-PRECISIONS = DTYPES + ("amp",)
+#: simulated precisions: the compute dtypes, plus "amp" = CUDA autocast (fp16) on GPUs, where
+#: each tensor keeps the dtype autocast gives it (a graph traced with ``trace(...,
+#: autocast="fp16")``; on a plain fp32 trace "amp" is costed as "fp16" with the weight casts)
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8", "amp")
+PRECISIONS = DTYPES
 MODES = ("eager", "fused")
 LAYOUTS = ("nchw", "nhwc", "ccp")
 HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
 
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
-DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "amp": 2}
 #: torch dtype name of the stored tensors for each compute dtype
 STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
                  "int8": "int8"}
