@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_timm_fidelity.py trace [--limit N]   # fill the graph cache
     python benchmarks/gpu_timm_fidelity.py eval [--hw rtx3090]  # metrics, before / after
+    python benchmarks/gpu_timm_fidelity.py fit [--all] [--out f.yaml]  # efficiencies, held-out
 
 Rows: ``shared/data/published/timm/*.csv`` (timm ``benchmark.py --amp``: one model at a time,
 ``torch.autocast("cuda", float16)``, eval + no_grad for inference; training = forward, loss,
@@ -264,8 +265,138 @@ def main(argv=None) -> int:
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
+    f = sub.add_parser("fit")
+    f.add_argument("--hw", default="rtx3090")
+    f.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
+    f.add_argument("--iters", type=int, default=20)
+    f.add_argument("--all", action="store_true", help="fit on every family (no held-out half)")
+    f.add_argument("--out", default="")
     args = p.parse_args(argv)
-    return cmd_trace(args) if args.cmd == "trace" else cmd_eval(args)
+    return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit}[args.cmd](args)
+
+
+# ----------------------------------------------------------------------------- fitting
+#: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
+FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.grouped",
+            "conv.large_kernel", "matmul", "attention", "memory", "vector", "norm", "softmax",
+            "reduction", "pool")
+
+
+def op_eff_key(op) -> str:
+    from codesign.ir.graph import ConvAttrs, OpKind
+
+    k = op.kind
+    if k is OpKind.CONV:
+        return f"conv.{op.attrs.variant.value}" if isinstance(op.attrs, ConvAttrs) else "conv"
+    return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
+            OpKind.NORM: "norm", OpKind.REDUCTION: "reduction", OpKind.POOL: "pool",
+            OpKind.CROSS_CHANNEL_POOL: "pool", OpKind.DATA_MOVEMENT: "memory"}.get(k, "vector")
+
+
+def features(g, hw, layout: str):
+    """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels)
+    from the cost functions at the preset: the fit rescales them (a first-order model of the
+    efficiencies; the reported figures always come from the full simulation)."""
+    import numpy as np
+
+    import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
+    from codesign.cost.registry import REGISTRY
+    from codesign.simulation import make_context
+
+    ctx = make_context(hw, "amp", "eager", layout)
+    keys, c1, m1, k1 = [], [], [], []
+    mem_eff = hw.eff("memory")
+    disp = hw.dispatch.eager_overhead_s
+    for op in g.ops:
+        fn = REGISTRY.lookup(op.kind, "gpu") if op.supported else None
+        if fn is None:
+            continue
+        c = fn(op, hw, ctx)
+        key = op_eff_key(op)
+        keys.append(FIT_KEYS.index(key) if key in FIT_KEYS else -1)
+        c1.append(float(c.compute_s) * hw.eff(key))
+        m1.append(float(c.memory_s) * mem_eff)
+        k1.append(float(c.overhead_s) / disp)
+    return np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1)
+
+
+def fast_latency(feat, eff, dispatch: float) -> float:
+    """End-to-end time with the launch queue: e_n = max_i (h_i + sum_{j>=i} busy_j)."""
+    import numpy as np
+
+    keys, c1, m1, k1 = feat
+    e = np.where(keys >= 0, eff[np.maximum(keys, 0)], 1.0)
+    busy = np.maximum(c1 / e, m1 / eff[FIT_KEYS.index("memory")])
+    host = np.cumsum(k1 * dispatch)
+    tail = np.cumsum(busy[::-1])[::-1]
+    return float(np.max(host + tail)) if len(busy) else 0.0
+
+
+def cmd_fit(args) -> int:
+    import numpy as np
+    import pandas as pd
+    from scipy.optimize import minimize
+
+    from codesign.hardware import load_hardware
+
+    hw = load_hardware(args.hw)
+    models = set(subset())
+    fams = sorted({family(m) for m in models})
+    held = set(fams[1::2])
+    rows = []
+    for ds in args.datasets:
+        df = load(ds)
+        df = df[df["model"].isin(models)]
+        phase = "train" if ds.startswith("train") else "inference"
+        layout = ds.split("-")[1]
+        for r in df.itertuples():
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), phase, "amp",
+                          build=False)
+            if g is None:
+                continue
+            rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
+                         features(g, hw, layout)))
+    print(f"{len(rows)} rows with features", flush=True)
+    x0 = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
+
+    def unpack(x):
+        eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
+        return eff, float(np.exp(x[-1]))
+
+    def loss(x, sel):
+        eff, disp = unpack(x)
+        err = [np.log(fast_latency(f, eff, disp) / t) for (_, _, fam, t, f) in rows if sel(fam)]
+        return float(np.mean(np.abs(err)))
+
+    def report(x, label):
+        out = []
+        for ds in args.datasets:
+            for lab, sel in (("fit", lambda f: f not in held), ("held", lambda f: f in held)):
+                eff, disp = unpack(x)
+                err = [fast_latency(f, eff, disp) / t - 1 for (d, _, fam, t, f) in rows
+                       if d == ds and sel(fam)]
+                e = np.asarray(err)
+                thr = -e / (1 + e)  # error of the throughput (batch / latency)
+                if len(err):
+                    out.append(f"{ds}/{lab}: n={len(err)} MAPE {100 * np.abs(thr).mean():.1f} "
+                               f"bias {100 * thr.mean():+.1f}")
+        print(label, "; ".join(out), flush=True)
+
+    report(x0, "start")
+    split = (lambda f: f not in held) if not args.all else (lambda f: True)
+    res = minimize(loss, x0, args=(split,), method="Powell",
+                   options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
+    report(res.x, "fitted")
+    eff, disp = unpack(res.x)
+    fitted = {f"efficiency.{k}": round(float(v), 3) for k, v in zip(FIT_KEYS, eff)}
+    fitted["dispatch.eager_overhead_s"] = float(f"{disp:.3g}")
+    for k, v in fitted.items():
+        print(f"  {k}: {v}")
+    if args.out:
+        import yaml
+
+        Path(args.out).write_text(yaml.safe_dump(fitted, sort_keys=False))
+    return 0
 
 
 if __name__ == "__main__":

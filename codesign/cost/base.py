@@ -33,7 +33,7 @@ HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "amp": 2}
 #: torch dtype name of the stored tensors for each compute dtype
-STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
+STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "amp": "float16",
                  "int8": "int8"}
 
 

@@ -301,8 +301,13 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     when the dtype has them and C/g, K/g are aligned; efficiency ``conv.<variant>``. In NCHW a
     tensor-core conv pays cuDNN's NCHW->NHWC transpose of its input (read + write) -- the reason
     channels_last is recommended (hardware.md 5.2).
-    Depthwise: CUDA cores, compute = MACs / CUDA-core rate / eff("conv.depthwise"), memory from
-    input + weights + output (no GEMM mapping; hardware.md 5.2).
+    Depthwise: CUDA cores, compute = MACs / CUDA-core rate / eff, memory from input + weights +
+    output (no GEMM mapping; hardware.md 5.2). eff is ``conv.depthwise`` (cuDNN, channels-last),
+    ``conv.depthwise_nchw`` (PyTorch's own conv_depthwise2d kernels, which NCHW tensors get),
+    and ``conv.depthwise_wgrad`` for the weight-gradient pass of a backward op (a reduction
+    over N*H*W per tap). Evidence: timm RTX 3090 AMP, depthwise-heavy nets (MobileNet/
+    EfficientNet/MnasNet/LCNet families) came out ~10% too fast in NCHW and ~1% in NHWC with one
+    depthwise efficiency; MobileNet-V2/V3 and EfficientNet training 60-117% too fast.
     """
     a = op.attrs
     if not isinstance(a, ConvAttrs):
@@ -316,8 +321,16 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         hit = l2_hit_fraction(act, hw)
         dram_r = act * (1.0 - hit) + w + cast_r
         dram_w = out + cast_w
-        compute = op.macs / (hw.gpu.sm_count * mac_rate_per_sm(hw, dtype, False)
-                             * hw.clock_hz) / hw.eff(eff_key)
+        rate = hw.gpu.sm_count * mac_rate_per_sm(hw, dtype, False) * hw.clock_hz
+        # forward / grad-input: cuDNN's NHWC kernels in channels-last, PyTorch's own
+        # conv_depthwise2d kernels on NCHW tensors (efficiency conv.depthwise_nchw); the
+        # weight gradient is a reduction over N*H*W per filter tap (conv.depthwise_wgrad)
+        fwd_key = "conv.depthwise_nchw" if ctx.layout == "nchw" else "conv.depthwise"
+        per_pass = op.macs / max(a.passes, 1)
+        wgrad = a.passes > 1 or ("backward" in op.aten and len(op.outputs) == 1
+                                 and op.outputs[0].is_weight)
+        compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
+                   + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad"))
         memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
         return OpCost(
             compute_s=_scalarize(compute), memory_s=_scalarize(memory),
@@ -523,8 +536,40 @@ def softmax_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 @registrar(REGISTRY, OpKind.NORM, "gpu")
 def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Batch/layer/group norm: statistics and normalization in one kernel, activations read and
-    written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``."""
-    return _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
+    written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``. Then:
+
+    * a second pass over the activation inputs (one more kernel reading them again, from DRAM
+      unless they fit L2) where the statistics need a full pass before the output can be
+      written: training-mode batch norm (batch statistics, then normalisation) and every norm
+      backward (BN: the dgamma/dbeta reduction, then dx; LN/GN: dx per row, then PyTorch's
+      separate gamma/beta-gradient kernel re-reading dy and x);
+    * GroupNorm on channels-last tensors: PyTorch's CUDA group_norm takes contiguous NCHW
+      (``input.contiguous()``), so the input is transposed and the NCHW output transposed back
+      for the next channels-last op: two copies.
+
+    Evidence: timm RTX 3090 AMP training, BatchNorm nets (MobileNet-V2/V3, EfficientNet) 60-117%
+    too fast with single-pass norms; PoolFormer (GroupNorm) measures 0.96x in channels-last vs
+    NCHW where the convs alone predict 1.06x.
+    """
+    c = _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
+    act, _, out = op_bytes(op, ctx.dtype)
+    if "backward" in op.aten or op.aten in TRAINING_BATCH_NORM:
+        hit = l2_hit_fraction(act, hw)
+        seconds = memory_time_s(act * (1.0 - hit), act, hw)
+        c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
+                           "second pass over the inputs")
+    if ctx.layout == "nhwc" and "group_norm" in op.aten:
+        moved = act + out
+        c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
+                           hw, ctx, "channels-last <-> NCHW copies around group_norm")
+    return c
+
+
+#: batch norm in training mode (batch statistics): the aten ops autograd records for it
+TRAINING_BATCH_NORM = frozenset({
+    "aten::native_batch_norm", "aten::_native_batch_norm_legit",
+    "aten::_native_batch_norm_legit_functional", "aten::_batch_norm_with_update",
+})
 
 
 @registrar(REGISTRY, OpKind.REDUCTION, "gpu")

@@ -47,7 +47,7 @@ LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "attention", "memory", "vector", "vector.transcendental",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory", "vector", "vector.transcendental",
     "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
@@ -324,7 +324,8 @@ class HardwareSpec:
         return getattr(self, self.kind)
 
     def eff(self, key: str, default: float | None = None) -> float:
-        """Achieved/peak for an op class: exact key, then the family before the first '.'
+        """Achieved/peak for an op class: exact key, then its parent class before a '_'
+        (``conv.depthwise_wgrad`` -> ``conv.depthwise``), then the family before the first '.'
         (``conv.depthwise`` -> ``conv``), then ``default`` in the table, then ``default`` here,
         then 1.0 (no derating). Unknown keys raise, so a typo in a cost model cannot pass silently."""
         if key not in EFFICIENCY_KEYS:
@@ -333,7 +334,8 @@ class HardwareSpec:
                 f"allowed: {', '.join(EFFICIENCY_KEYS)}")
         table = self.efficiency
         family = key.split(".", 1)[0]
-        for k in (key, family, "default"):
+        parent = key.split("_", 1)[0] if "." in key else key
+        for k in (key, parent, family, "default"):
             if k in table:
                 return table[k]
         return NO_DERATING if default is None else default
