@@ -277,17 +277,24 @@ def main(argv=None) -> int:
 
 # ----------------------------------------------------------------------------- fitting
 #: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
-FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.grouped",
-            "conv.large_kernel", "matmul", "attention", "memory", "vector", "norm", "softmax",
+FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
+            "conv.depthwise_wgrad", "conv.grouped", "conv.large_kernel", "matmul", "attention", "memory", "vector", "norm", "softmax",
             "reduction", "pool")
 
 
-def op_eff_key(op) -> str:
-    from codesign.ir.graph import ConvAttrs, OpKind
+def op_eff_key(op, layout: str = "nchw") -> str:
+    """The efficiency key that dominates an op's compute time (the fit's first-order model)."""
+    from codesign.ir.graph import ConvAttrs, ConvVariant, OpKind
 
     k = op.kind
     if k is OpKind.CONV:
-        return f"conv.{op.attrs.variant.value}" if isinstance(op.attrs, ConvAttrs) else "conv"
+        if not isinstance(op.attrs, ConvAttrs):
+            return "conv"
+        if op.attrs.variant is ConvVariant.DEPTHWISE:
+            if "backward" in op.aten:
+                return "conv.depthwise_wgrad"
+            return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
+        return f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
             OpKind.NORM: "norm", OpKind.REDUCTION: "reduction", OpKind.POOL: "pool",
             OpKind.CROSS_CHANNEL_POOL: "pool", OpKind.DATA_MOVEMENT: "memory"}.get(k, "vector")
@@ -312,7 +319,7 @@ def features(g, hw, layout: str):
         if fn is None:
             continue
         c = fn(op, hw, ctx)
-        key = op_eff_key(op)
+        key = op_eff_key(op, layout)
         keys.append(FIT_KEYS.index(key) if key in FIT_KEYS else -1)
         c1.append(float(c.compute_s) * hw.eff(key))
         m1.append(float(c.memory_s) * mem_eff)
