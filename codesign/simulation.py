@@ -8,7 +8,7 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -55,18 +55,26 @@ def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
     dtype = parse_choice(DType, "dtype", dtype)
     mode = parse_choice(Mode, "mode", mode)
     layout = parse_choice(Layout, "layout", layout)
-    if dtype not in hw.dtypes:
-        raise HardwareError(f"{hw.name} does not run dtype {dtype!r}; supported: {', '.join(hw.dtypes)}")
+    if dtype == DType.AMP:
+        if hw.kind != "gpu" or "fp16" not in hw.dtypes:
+            raise HardwareError(f"{hw.name}: dtype 'amp' (CUDA autocast fp16) needs a GPU that "
+                                f"runs fp16; supported: {', '.join(hw.dtypes)}")
+    elif dtype not in hw.dtypes:
+        raise HardwareError(f"{hw.name} does not run dtype {dtype.value!r}; supported: {', '.join(hw.dtypes)}")
     if layout not in hw.layouts:
         raise HardwareError(
-            f"{hw.name} does not support layout {layout!r}; supported: {', '.join(hw.layouts)}")
+            f"{hw.name} does not support layout {layout.value!r}; supported: {', '.join(hw.layouts)}")
     return CostContext(dtype=dtype, mode=mode, layout=layout)
 
 
 def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = True) -> Estimate:
     """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``.
     ``launch_queue=False`` keeps each op's raw dispatch overhead (the calibration's per-op
-    model applies the asynchronous launch queue itself)."""
+    model applies the asynchronous launch queue itself).
+    ``dtype="amp"`` on a graph not traced under autocast is costed as ``"fp16"`` (every float
+    at 2 bytes, conv/linear weight casts added): the old approximation."""
+    if ctx.dtype == "amp" and not getattr(graph, "autocast", ""):
+        ctx = replace(ctx, dtype=DType.FP16)
     reg = registry()
     ccp = ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)

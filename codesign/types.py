@@ -35,6 +35,7 @@ class DType(Choice):
     BF16 = "bf16"
     INT8 = "int8"
     W8A16 = "w8a16"     # int8 weights, int16 activations (Qualcomm AI Hub's w8a16 precision)
+    AMP = "amp"         # CUDA autocast (fp16): each tensor in the dtype autocast gives it (GPUs)
 
 
 class Mode(Choice):

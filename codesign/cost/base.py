@@ -22,18 +22,22 @@ from codesign.types import DType, HardwareKind, Layout, Mode, values
 
 Num = Union[float, np.ndarray]
 
+#: simulated precisions: the compute dtypes, plus "amp" = CUDA autocast (fp16) on GPUs, where
+#: each tensor keeps the dtype autocast gives it (a graph traced with ``trace(...,
+#: autocast="fp16")``; on a plain fp32 trace "amp" is costed as "fp16" with the weight casts)
 DTYPES = values(DType)
+PRECISIONS = DTYPES
 MODES = values(Mode)
 LAYOUTS = values(Layout)
 HW_KINDS = values(HardwareKind)
 
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
-DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2, "amp": 2}
 #: dtype of the weights where it differs from the activations' (w8a16: int8 weights)
 WEIGHT_DTYPE = {"w8a16": "int8"}
 #: torch dtype name of the stored tensors for each compute dtype
 STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
-                 "int8": "int8", "w8a16": "int16"}
+                 "int8": "int8", "w8a16": "int16", "amp": "float16"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,10 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
 
 def tensor_bytes(t, dtype: str) -> float:
     """Bytes of tensor ``t`` when run in ``dtype``: floating tensors take the compute dtype's
-    size, integer tensors (indices) keep theirs."""
+    size, integer tensors (indices) keep theirs; under "amp" every tensor keeps its traced
+    dtype (autocast decided it)."""
+    if dtype == "amp":
+        return float(t.nbytes)
     if t.dtype.startswith(("float", "bfloat")):
         return float(t.numel * DTYPE_BYTES[dtype])
     return float(t.nbytes)

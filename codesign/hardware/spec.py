@@ -40,7 +40,7 @@ SCHEMA_VERSION = 1
 # w8a16: int8 weights with int16 activations (Qualcomm AI Hub's "w8a16" precision); stored
 # activations take 2 bytes.
 KINDS: tuple[str, ...] = values(HardwareKind)
-DTYPES: tuple[str, ...] = values(DType)
+DTYPES: tuple[str, ...] = tuple(d for d in values(DType) if d != DType.AMP)  # amp: a precision
 LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before the store
 # Achieved/peak fractions by op class. "conv" is the family fallback for every "conv.*" key
 # (eff() tries the prefix before the first '.'); "memory" is the achieved fraction of DRAM
@@ -48,7 +48,7 @@ LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before t
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "attention", "memory", "vector", "vector.transcendental",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory", "vector", "vector.transcendental",
     "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
@@ -226,7 +226,8 @@ class HardwareSpec:
         return getattr(self, self.kind)
 
     def eff(self, key: str, default: float | None = None) -> float:
-        """Achieved/peak for an op class: exact key, then the family before the first '.'
+        """Achieved/peak for an op class: exact key, then its parent class before a '_'
+        (``conv.depthwise_wgrad`` -> ``conv.depthwise``), then the family before the first '.'
         (``conv.depthwise`` -> ``conv``), then ``default`` in the table, then ``default`` here,
         then 1.0 (no derating). Unknown keys raise, so a typo in a cost model cannot pass silently."""
         if key not in EFFICIENCY_KEYS:
@@ -235,7 +236,8 @@ class HardwareSpec:
                 f"allowed: {', '.join(EFFICIENCY_KEYS)}")
         table = self.efficiency
         family = key.split(".", 1)[0]
-        for k in (key, family, "default"):
+        parent = key.split("_", 1)[0] if "." in key else key
+        for k in (key, parent, family, "default"):
             if k in table:
                 return table[k]
         return NO_DERATING if default is None else default
