@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import CostContext, OpCost, conform
+from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform  # noqa: F401
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
@@ -22,7 +22,6 @@ from codesign.results.records import OpRow, SimResult
 from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
 
 ENGINES = values(Engine)
-ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -97,45 +96,21 @@ def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = Tr
         cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
         costs.append(cost)
         energies.append(op_energy(cost, hw, ctx.dtype))
-    if hw.kind in ASYNC_DISPATCH_KINDS and launch_queue:
-        costs = apply_launch_queue(costs)
-    if hw.kind == "dsp":
-        from codesign.cost.hexagon import apply_graph_launch  # per-inference cost of a compiled graph
-        io_elements = sum(t.numel for t in graph.inputs + graph.outputs)
-        costs = apply_graph_launch(costs, hw, ctx, [plan.merged.get(op.index, op) for op in graph.ops],
-                                   io_elements)
+    merged = [plan.merged.get(op.index, op) for op in graph.ops]
+    for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
+        if name == "launch_queue" and not launch_queue:
+            continue
+        costs = graph_pass(costs, hw, ctx, merged, graph)
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
     return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
 
 
-#: hardware whose host enqueues kernels asynchronously (CUDA streams): dispatch overlaps
-#: the execution of earlier kernels instead of adding to it
-ASYNC_DISPATCH_KINDS = ("gpu",)
-
-
-def apply_launch_queue(costs: list) -> list:
-    """Asynchronous launch: the host issues kernel i at h_i = h_{i-1} + dispatch_i, the device
-    ends it at e_i = max(h_i, e_{i-1}) + busy_i (busy = max(compute, memory)). Each op keeps
-    as ``overhead_s`` only the dispatch time it exposes, max(0, h_i - e_{i-1}), so the sum of
-    per-op latencies is the end-to-end time e_n. Small kernels at batch 1 stay dispatch-bound
-    (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
-    """
-    from dataclasses import replace
-
-    host = 0.0
-    end = 0.0
-    out = []
-    for c in costs:
-        if c is None or c is ZERO:
-            out.append(c)
-            continue
-        host = host + c.overhead_s
-        exposed = np.maximum(host - end, 0.0)
-        end = end + exposed + np.maximum(c.compute_s, c.memory_s)
-        out.append(replace(c, overhead_s=exposed))
-    return out
+def async_dispatch(hw_kind: str) -> bool:
+    """Whether ``hw_kind``'s host enqueues kernels asynchronously (its cost module registers
+    the ``launch_queue`` graph pass): dispatch overlaps earlier kernels instead of adding."""
+    return any(name == "launch_queue" for name, _ in registry().graph_passes(hw_kind))
 
 
 def _f(x) -> float:
@@ -199,4 +174,5 @@ def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
     return run_event_schedule(est, hw, rows, policy=policy, common=common)
 
 
-__all__ = ["simulate", "estimate_costs", "Estimate", "make_context", "ENGINES", "OpKind"]
+__all__ = ["simulate", "estimate_costs", "Estimate", "make_context", "async_dispatch",
+           "apply_launch_queue", "ENGINES", "OpKind"]

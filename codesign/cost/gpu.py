@@ -52,7 +52,7 @@ import numpy as np
 from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
-from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
+from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar
 from codesign.cost.registry import REGISTRY
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
@@ -615,3 +615,11 @@ __all__ = [
     "matmul_cost", "memory_time_s", "norm_cost", "overhead_s", "pool_cost", "reduction_cost",
     "resample_cost", "softmax_cost", "tensor_core_eligible", "vector_rate",
 ]
+
+
+def _launch_queue_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+    """CUDA streams: the host enqueues kernels asynchronously (see ``apply_launch_queue``)."""
+    return apply_launch_queue(costs)
+
+
+REGISTRY.register_pass("gpu", "launch_queue", _launch_queue_pass)

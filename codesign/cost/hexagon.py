@@ -497,3 +497,12 @@ def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     descriptors are assumed to run at full DMA bandwidth."""
     check_dtype(hw, ctx.dtype)
     return _tiled_cost(op, hw, ctx, 0.0, 0.0, 0.0, "dma", "", refetch=False)
+
+
+def _graph_launch_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+    """A compiled graph's per-inference terms (see :func:`apply_graph_launch`)."""
+    io_elements = sum(t.numel for t in graph.inputs + graph.outputs)
+    return apply_graph_launch(costs, hw, ctx, ops, io_elements)
+
+
+REGISTRY.register_pass("dsp", "graph_launch", _graph_launch_pass)
