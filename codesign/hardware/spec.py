@@ -92,6 +92,25 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class EventResources:
+    """What the event engine (:mod:`codesign.schedule.event`) builds for a hardware kind; the
+    kind's section says it (:meth:`GpuSpec.event_resources`, ...). Values are the spec's own
+    (the engine checks they are scalars)."""
+
+    lanes: str                        # "streams" (GPU) or "threads"
+    lane_limit: Any = None            # a cap on threads (cores, DSP threads), None: none
+    lane_limit_key: str = ""
+    sm_count: Any = 0                 # SMs shared by concurrent kernels (0: no SM pool)
+    dma_bandwidth_bytes_per_s: Any = None   # a DMA engine between DRAM and on-chip memory
+    dma_engines: Any = 0
+    onchip_name: str = ""             # the on-chip buffer tiles occupy (vtcm, sram)
+    onchip_bytes: Any = 0.0
+    host_dispatch: bool = True        # one host thread issues every op (CPU: each thread its own)
+    pool: str | None = ""             # compute pool: None none, "" one per unit, else this name
+    tile_pipeline: bool = False       # tiled ops pipeline DMA and compute tile by tile
+
+
+@dataclass(frozen=True)
 class GpuSpec:
     sm_count: int = _f(_POS_INT)
     fp32_lanes_per_sm: int = _f(_POS_INT)
@@ -107,6 +126,36 @@ class GpuSpec:
     cta_tile_k: int = _f(_POS_INT, 32)
     # packed half2 (and bf16x2) throughput on CUDA cores relative to FP32
     fp16_vector_speedup: float = _f(_POS, 2.0)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """Tensor cores where the dtype has them, else CUDA cores."""
+        if dtype in self.tensor_flops_per_clock_per_sm:
+            return self.sm_count * self.tensor_flops_per_clock_per_sm[dtype] / 2 * hw.clock_hz
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """CUDA cores: one FMA per lane per clock; packed half2 for fp16/bf16; dp4a for int8."""
+        lanes = self.sm_count * self.fp32_lanes_per_sm * hw.clock_hz
+        if dtype in ("fp32", "tf32"):
+            return lanes
+        if dtype in ("fp16", "bf16"):
+            return lanes * self.fp16_vector_speedup
+        return lanes * GPU_DP4A_MACS_PER_LANE
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        """The last-level cache every operand crosses (the roofline's cache floor)."""
+        return self.l2_bandwidth_bytes_per_s
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        for i, dt in enumerate(hw.dtypes):
+            if dt not in ("fp32", "fp16") and dt not in self.tensor_flops_per_clock_per_sm \
+                    and dt != "int8":
+                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a tensor-core rate in "
+                                "gpu.tensor_flops_per_clock_per_sm (CUDA cores run fp32, fp16, int8)")
+
+    def event_resources(self) -> EventResources:
+        """Streams over a pool of SMs; the host enqueues kernels on one thread."""
+        return EventResources(lanes="streams", sm_count=self.sm_count, pool=None)
 
 
 @dataclass(frozen=True)
@@ -138,6 +187,34 @@ class DspSpec:
     # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
     hmx_channel_block: float = _f(_POS, 32.0)
     hvx_channel_block: float = _f(_POS, 32.0)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """HMX where present for the dtype, else all HVX units."""
+        if dtype in self.hmx_macs_per_cycle:
+            return self.hmx_macs_per_cycle[dtype] * hw.clock_hz
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        if dtype not in self.macs_per_cycle_per_unit:
+            raise HardwareError(f"{hw.name!r} has no HVX rate for {dtype!r} "
+                                f"(dsp.macs_per_cycle_per_unit)")
+        return self.hvx_units * self.macs_per_cycle_per_unit[dtype] * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        for i, dt in enumerate(hw.dtypes):
+            if dt not in self.macs_per_cycle_per_unit and dt not in self.hmx_macs_per_cycle:
+                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a rate in "
+                                "dsp.macs_per_cycle_per_unit or dsp.hmx_macs_per_cycle")
+
+    def event_resources(self) -> EventResources:
+        """Hardware threads, a DMA engine into VTCM, tiles pipelined."""
+        return EventResources(lanes="threads", lane_limit=self.threads, lane_limit_key="dsp.threads",
+                              dma_bandwidth_bytes_per_s=self.dma_bandwidth_bytes_per_s,
+                              dma_engines=self.dma_engines, onchip_name="vtcm",
+                              onchip_bytes=self.vtcm_bytes, tile_pipeline=True)
 
 
 @dataclass(frozen=True)
@@ -178,6 +255,25 @@ class CpuSpec:
     im2col_bytes_per_s: float = _f(_POS, default=5.0e9)
     im2col_row_s: float = _f(_NONNEG, default=1.5e-8)
 
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """All cores' SIMD FMA pipes."""
+        lanes = self.simd_width_bits / (8 * DTYPE_BYTES[dtype])
+        return self.cores * self.fma_units * lanes * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        pass
+
+    def event_resources(self) -> EventResources:
+        """Threads up to the core count, each dispatching its own ops, sharing the cores."""
+        return EventResources(lanes="threads", lane_limit=self.cores, lane_limit_key="cpu.cores",
+                              host_dispatch=False, pool="cores")
+
 
 @dataclass(frozen=True)
 class AcceleratorSpec:
@@ -186,6 +282,26 @@ class AcceleratorSpec:
     dma_bandwidth_bytes_per_s: float = _f(_POS)
     cross_channel_pool: bool = _f(_Bool())
     line_buffer_bytes: float = _f(_NONNEG)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """The MAC array."""
+        return self.mac_count * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        pass
+
+    def event_resources(self) -> EventResources:
+        """A DMA engine into the SRAM, tiles pipelined."""
+        return EventResources(lanes="threads",
+                              dma_bandwidth_bytes_per_s=self.dma_bandwidth_bytes_per_s,
+                              dma_engines=1, onchip_name="sram", onchip_bytes=self.sram_bytes,
+                              tile_pipeline=True)
 
 
 SECTIONS: Mapping[str, type] = {
@@ -253,45 +369,16 @@ class HardwareSpec:
     def peak_macs_per_s(self, dtype: str) -> Any:
         """Headline dense MAC/s for ``dtype`` on the main unit: GPU tensor cores where the dtype
         has them, else CUDA cores; DSP HMX where present for the dtype, else all HVX units;
-        CPU all cores' SIMD FMA pipes; accelerator the MAC array. Works on knob arrays."""
+        CPU all cores' SIMD FMA pipes; accelerator the MAC array (the kind's section says
+        which). Works on knob arrays."""
         self._check_dtype(dtype)
-        clk = self.clock_hz
-        if self.kind == "gpu":
-            g = self.gpu
-            if dtype in g.tensor_flops_per_clock_per_sm:
-                return g.sm_count * g.tensor_flops_per_clock_per_sm[dtype] / 2 * clk
-            return self.vector_macs_per_s(dtype)
-        if self.kind == "dsp":
-            d = self.dsp
-            if dtype in d.hmx_macs_per_cycle:
-                return d.hmx_macs_per_cycle[dtype] * clk
-            return self.vector_macs_per_s(dtype)
-        return self.vector_macs_per_s(dtype)
+        return self.unit.peak_macs_per_s(self, dtype)
 
     def vector_macs_per_s(self, dtype: str) -> Any:
         """MAC/s of the general-purpose vector path (GPU CUDA cores, DSP HVX, CPU SIMD); the rate
         depthwise convs and elementwise work get. Accelerator: its MAC array."""
         self._check_dtype(dtype)
-        clk = self.clock_hz
-        if self.kind == "gpu":
-            g = self.gpu
-            lanes = g.sm_count * g.fp32_lanes_per_sm * clk  # one FMA per lane per clock
-            if dtype in ("fp32", "tf32"):
-                return lanes
-            if dtype in ("fp16", "bf16"):
-                return lanes * g.fp16_vector_speedup
-            return lanes * GPU_DP4A_MACS_PER_LANE
-        if self.kind == "dsp":
-            d = self.dsp
-            if dtype not in d.macs_per_cycle_per_unit:
-                raise HardwareError(f"{self.name!r} has no HVX rate for {dtype!r} "
-                                    f"(dsp.macs_per_cycle_per_unit)")
-            return d.hvx_units * d.macs_per_cycle_per_unit[dtype] * clk
-        if self.kind == "cpu":
-            c = self.cpu
-            lanes = c.simd_width_bits / (8 * DTYPE_BYTES[dtype])
-            return c.cores * c.fma_units * lanes * clk
-        return self.accelerator.mac_count * clk
+        return self.unit.vector_macs_per_s(self, dtype)
 
     # ------------------------------------------------------------------ knobs
 
@@ -564,18 +651,7 @@ def _cross_check(spec: HardwareSpec, file: str) -> None:
         if dt not in spec.energy.mac_pj:
             raise SpecError(file, "energy.mac_pj", f"missing entry for supported dtype {dt!r} "
                             f"(dtypes[{i}])")
-    if spec.kind == "gpu":
-        tensor = spec.gpu.tensor_flops_per_clock_per_sm
-        for i, dt in enumerate(spec.dtypes):
-            if dt not in ("fp32", "fp16") and dt not in tensor and dt != "int8":
-                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a tensor-core rate in "
-                                "gpu.tensor_flops_per_clock_per_sm (CUDA cores run fp32, fp16, int8)")
-    if spec.kind == "dsp":
-        d = spec.dsp
-        for i, dt in enumerate(spec.dtypes):
-            if dt not in d.macs_per_cycle_per_unit and dt not in d.hmx_macs_per_cycle:
-                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a rate in "
-                                "dsp.macs_per_cycle_per_unit or dsp.hmx_macs_per_cycle")
+    spec.unit.cross_check(spec, file)
     if "ccp" in spec.layouts and not (spec.accelerator and spec.accelerator.cross_channel_pool):
         raise SpecError(file, "layouts", "'ccp' needs accelerator.cross_channel_pool: true")
 
