@@ -137,6 +137,21 @@ def cmd_hw_check(args) -> int:
     return 0
 
 
+#: event-engine options of `simulate` and their defaults: given with the analytical engine they
+#: would be ignored silently, so simulate warns and names them
+_EVENT_ONLY = (("streams", 1, "--streams"), ("threads", 1, "--threads"),
+               ("no_double_buffering", False, "--no-double-buffering"),
+               ("issue_order", "program", "--issue-order"), ("trace_tiles", False, "--trace-tiles"))
+
+
+def _ignored_options(args) -> list[str]:
+    """Options the chosen engine does not use (issue 14, item 8)."""
+    if args.engine == "event":
+        return []
+    return [f"{flag} {getattr(args, k)}" if not isinstance(d, bool) else flag
+            for k, d, flag in _EVENT_ONLY if getattr(args, k) != d]
+
+
 def _policy_from_args(args):
     if args.engine != "event":
         return None
@@ -151,6 +166,10 @@ def cmd_simulate(args) -> int:
     from codesign.simulation import simulate
 
     _check_simulate_outputs(args)
+    ignored = _ignored_options(args)
+    if ignored:
+        print(f"warning: {', '.join(ignored)} ignored by the analytical engine "
+              "(add --engine event to use them)", file=sys.stderr)
     hw = load_hardware(args.hw)
     _, graph = _trace_from_args(args)
     res = simulate(graph, hw, dtype=args.dtype, mode=args.mode, engine=args.engine,

@@ -579,12 +579,50 @@ class SweepRun:
     plan: SweepPlan = field(repr=False)
 
 
+#: seconds between progress lines when stderr is not a terminal (a log, CI, a pipe)
+LINE_PROGRESS_INTERVAL_S = 5.0
+
+
+class _LineProgress:
+    """Progress as plain lines on stderr, at most one every ``LINE_PROGRESS_INTERVAL_S`` (plus
+    the last), for output that is not a terminal: a sweep in a log or CI is never silent for
+    minutes. The subset of rich.progress.Progress that run_sweep uses."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tasks: dict[int, list] = {}              # id -> [description, total, done]
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: float = 0) -> int:
+        self.tasks[len(self.tasks)] = [description, total, 0]
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, n: float = 1) -> None:
+        t = self.tasks[task]
+        t[2] += n
+        now = time.perf_counter()
+        if now - self.last >= LINE_PROGRESS_INTERVAL_S or (t[1] and t[2] >= t[1]):
+            self.last = now
+            pct = f" ({t[2] / t[1]:.0%})" if t[1] else ""
+            print(f"{t[0]}: {int(t[2])}/{int(t[1])}{pct}, {now - self.t0:.0f} s elapsed",
+                  file=self.stream, flush=True)
+
+
 def _progress(enabled: Optional[bool]):
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     console = Console(file=sys.stderr)
+    if enabled is None and not console.is_terminal:
+        return _LineProgress()
     on = console.is_terminal if enabled is None else bool(enabled)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
