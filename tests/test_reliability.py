@@ -245,8 +245,8 @@ def test_bad_input_is_one_line_and_exit_2(place, monkeypatch, verb, label, argv,
     code, err = _run([a.replace("{t}", str(place)) for a in argv])
     elapsed = time.perf_counter() - t0
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    shown = (lines[-1] if lines else "").replace(str(place), "<tmp>")
-    _RESULTS[f"{verb}: {label}"] = (verb, " ".join(argv).replace("{t}", "<tmp>"), code, shown)
+    shown = (lines[-1] if lines else "").replace(str(place), "<tmp>").replace(str(REPO), "<repo>")
+    _RESULTS[f"{verb}: {label}"] = (verb, " ".join(argv).replace("{t}", "<tmp>").replace(str(REPO), "<repo>"), code, shown)
     assert code == 2, f"exit {code}: {err[-1500:]}"
     assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{err[-1500:]}"
     assert "Traceback" not in err

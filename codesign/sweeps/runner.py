@@ -66,6 +66,8 @@ from codesign.sweeps.workers import SweepBackendError
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
 GRAPH_COLUMNS = ("macs", "params", "ops", "unsupported_ops")
+#: peak memory of the point (codesign/results/memory.py) and whether it fits the device's DRAM
+MEMORY_COLUMNS = ("peak_memory_bytes", "fits_memory")
 PROVENANCE_COLUMNS = ("preset_hash", "codesign_version")
 FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "mode", "layout",
                  "engine")
@@ -73,7 +75,8 @@ FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "
 #: call whose fixed cost (Python over every op) dominates small pieces, so many small pieces
 #: spread over several chunks (and workers) instead of one
 PIECES_PER_CHUNK = 8
-RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + PROVENANCE_COLUMNS)
+RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + MEMORY_COLUMNS
+                     + PROVENANCE_COLUMNS)
 
 
 def _version() -> str:
@@ -88,7 +91,8 @@ def model_fingerprint() -> str:
     mixing old and new results."""
     here = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(_version().encode())
-    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py")]
+    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py",
+                                "results/memory.py")]
     files += sorted((here / "cost").glob("*.py")) + sorted((here / "schedule").glob("*.py"))
     for f in files:
         if f.is_file():
@@ -353,6 +357,19 @@ def _metrics_event(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
+def _memory_columns(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+    """Peak memory (independent of the hardware knobs) and whether it fits ``dram_bytes``,
+    which may itself be a swept knob."""
+    from codesign.results.memory import memory_footprint
+
+    n = len(piece)
+    peak = memory_footprint(graph, hw, piece.dtype).total_bytes
+    knobs = dict(zip(piece.knob_names, piece.knob_values))
+    device = np.asarray(knobs.get("dram_bytes", hw.dram_bytes), dtype=float)
+    return {"peak_memory_bytes": np.full(n, peak, dtype=np.int64),
+            "fits_memory": np.broadcast_to(peak <= device, (n,)).copy()}
+
+
 def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
     """Evaluate one chunk; ``graphs`` are the OpGraphs of ``task.variants`` in that order.
     A pure function of its arguments: runs the same in-process, in a pool or on Dask."""
@@ -376,6 +393,7 @@ def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
         data.update({k: m[k] for k in METRIC_COLUMNS})
         data.update({"macs": graph.macs, "params": graph.params, "ops": len(graph.ops),
                      "unsupported_ops": len(graph.unsupported)})
+        data.update(_memory_columns(graph, task.hardware[piece.hardware], piece))
         frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -565,6 +583,7 @@ class SweepSummary:
     pareto_points: int
     backend: str
     stale_parts: int = 0                         # part files of an earlier spec / model, ignored
+    unfit_points: int = 0                        # points whose peak memory exceeds the device's
 
     @property
     def skipped_points(self) -> int:
@@ -741,7 +760,8 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
     wl_cols = list(dict.fromkeys(pp.workload_columns.values()))
     hw_cols = list(dict.fromkeys(pp.hardware_columns.values()))
     order = (["point", "config_id", "workload", *wl_cols, "batch", "preset", *hw_cols, "dtype",
-              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *PROVENANCE_COLUMNS])
+              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *MEMORY_COLUMNS,
+              *PROVENANCE_COLUMNS])
     for c in order:
         if c not in frame:
             frame[c] = None
@@ -837,7 +857,9 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
                            if k in keep and not (np.ndim(v) == 0 and pd.isna(v))}
         summary = SweepSummary(plan.name, out, len(frame), pp.skipped, len(pp.chunks), computed,
                                reused, len(needed), time.perf_counter() - t0, plan.objectives,
-                               best, len(front), backend, stale)
+                               best, len(front), backend, stale,
+                               int((~frame["fits_memory"].astype(bool)).sum())
+                               if "fits_memory" in frame else 0)
         manifest["summary"] = {
             "points": summary.points, "skipped_points": summary.skipped_points,
             "computed_chunks": computed, "reused_chunks": reused,
@@ -883,6 +905,9 @@ def format_summary(s: SweepSummary) -> str:
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in (o, "config_id"))
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
     lines.append(f"pareto front over {', '.join(s.objectives)}: {s.pareto_points} points")
+    if s.unfit_points:
+        lines.append(f"warning: {s.unfit_points} points need more memory than their device has "
+                     "(column fits_memory is false; filter them before choosing)")
     if s.stale_parts:
         lines.append(f"ignored {s.stale_parts} part files of an earlier spec or model version in "
                      f"{s.output / 'parts'} (safe to delete)")
