@@ -776,7 +776,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
     is called after each newly computed chunk's part file is written."""
     import pandas as pd
 
-    from codesign.results.pareto import pareto_front
+    from codesign.results.pareto import pareto_front_by
 
     t0 = time.perf_counter()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -842,7 +842,8 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frame = frame.sort_values("point", kind="stable").reset_index(drop=True)
         frame = _order_columns(_tidy(frame, pp), plan, pp)
-        front = pareto_front(frame, plan.objectives, METRICS).reset_index(drop=True)
+        # one front per (workload, batch): different work is not comparable
+        front = pareto_front_by(frame, plan.objectives, METRICS).reset_index(drop=True)
         store.write_atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.parquet", lambda p: front.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.csv", lambda p: front.to_csv(p, index=False))
@@ -904,7 +905,8 @@ def format_summary(s: SweepSummary) -> str:
     for o, row in s.best.items():
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in (o, "config_id"))
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
-    lines.append(f"pareto front over {', '.join(s.objectives)}: {s.pareto_points} points")
+    lines.append(f"pareto front over {', '.join(s.objectives)} (per workload and batch): "
+                 f"{s.pareto_points} points")
     if s.unfit_points:
         lines.append(f"warning: {s.unfit_points} points need more memory than their device has "
                      "(column fits_memory is false; filter them before choosing)")
