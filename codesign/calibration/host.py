@@ -807,10 +807,36 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     from codesign.measurement.runner import check_threads
 
     check_threads(threads)
+    from codesign.calibration import stability
+
     cal = Calibration(device, quick, base, threads, clock, allocator, progress)
-    for _ in range(rounds or (2 if quick else 5)):
+    # rounds until the per-benchmark medians stop moving, within a stated limit
+    # (codesign/calibration/stability.py); an explicit ``rounds`` runs exactly that many
+    lo, hi = (rounds, rounds) if rounds else (stability.ROUNDS_QUICK if quick else stability.ROUNDS_FULL)
+    for r in range(hi):
         cal.run_round()
-    return cal.finish(out)
+        if r + 1 >= lo and stability.is_stable(cal.runner.samples, r + 1, lo):
+            break
+    spec = cal.finish(None)
+    return _with_stability(spec, stability.assess(cal.runner.samples, spec, hi), out)
+
+
+def _with_stability(spec, stab, out):
+    """``spec`` with ``provenance.stability`` (rounds, spread, warnings), written to ``out``."""
+    import yaml
+
+    from codesign.hardware import load_spec_dict
+
+    d = yaml.safe_load(spec.to_yaml())
+    d.setdefault("provenance", {})["stability"] = stab.to_dict()
+    spec = load_spec_dict(d, file=str(out or "<calibrated>"))
+    if out is not None:
+        p = spec.provenance
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        header = (f"# Calibrated by `codesign calibrate --device {p['device']}"
+                  f"{' --quick' if p['quick'] else ''}` on {p['device_name']} ({p['date']}).\n")
+        Path(out).write_text(header + spec.to_yaml(), encoding="utf-8")
+    return spec
 
 
 def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, facts, out):
@@ -904,6 +930,17 @@ def cmd_calibrate(args) -> int:
           f"{fit_info['median_abs_error'] * 100:.1f}%, max {fit_info['max_abs_error'] * 100:.1f}%")
     print(f"  eager overhead {spec.dispatch.eager_overhead_s * 1e6:.2f} us/op; "
           + ", ".join(f"{k} {v:.3g}" for k, v in spec.efficiency.items()))
+    stab = spec.provenance.get("stability", {})
+    if stab:
+        print(f"  {stab['rounds']} rounds (limit {stab['max_rounds']}), "
+              f"{'stable' if stab['stable'] else 'NOT stable'}, round-to-round spread "
+              f"{stab['spread'] * 100:.1f}%")
+        for w in stab.get("warnings", ()):
+            print(f"warning: calibration untrustworthy: {w}", file=sys.stderr)
+        if stab.get("warnings") and args.strict:
+            print(f"calibrate: --strict: {len(stab['warnings'])} warning(s); {args.out} was "
+                  "written but should not be used", file=sys.stderr)
+            return 3
     return 0
 
 
@@ -911,7 +948,12 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser("calibrate", help="fit a hardware spec to this machine from microbenchmarks")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--out", default=None, help="where to write the fitted spec (YAML; default host.yaml)")
-    p.add_argument("--quick", action="store_true", help="fewer benchmarks and rounds (< 60 s)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer benchmarks and 2-4 rounds instead of 3-8 (measured on a shared "
+                        "2-core host: ~40-150 s quick, several minutes full, longer when busy)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when the calibration is untrustworthy (noisy host, "
+                        "not stable within the round limit, implausible fitted values)")
     p.add_argument("--hw", default=None, help="preset or YAML to start from (default host-cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")

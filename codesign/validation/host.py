@@ -301,6 +301,23 @@ def _trace(item: Item):
         return trace(item.model, *item.inputs, name=item.label)
 
 
+#: the spec kind that describes each measured device
+_DEVICE_KIND = {"cpu": "cpu", "cuda": "gpu"}
+
+
+def warn_device_mismatch(hw, device: str) -> None:
+    """Warn when the measured device is not the kind of hardware the spec describes (a CPU
+    run against an A100 spec gives a large error that says nothing about the cost model)."""
+    import warnings
+
+    want = _DEVICE_KIND.get(str(device).split(":")[0])
+    if want is not None and hw.kind != want:
+        warnings.warn(f"measuring on {device} but --hw {hw.name!r} describes a {hw.kind}: the "
+                      f"comparison is meaningless; use a {want} spec (e.g. "
+                      f"{'a calibrated host.yaml or host-cpu' if want == 'cpu' else 'the preset of your GPU'})",
+                      UserWarning, stacklevel=3)
+
+
 def _simulate(graph, hw, dtype: str):
     from codesign.simulation import simulate
 
@@ -343,6 +360,8 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
+    if hw is not None:
+        warn_device_mismatch(hw, device)
     allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
@@ -481,10 +500,18 @@ def cmd_validate(args) -> int:
 
     if not args.workloads:
         raise CodesignError("validate needs workloads to measure here, or --published DATASET")
-    res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
-                   dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
-                   threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
-                   progress=progress, clock=args.clock, allocator=args.allocator)
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
+                       dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
+                       threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
+                       progress=progress, clock=args.clock, allocator=args.allocator)
     print(format_table(res))
     if res.files:
         print(f"wrote {', '.join(res.files)}")
