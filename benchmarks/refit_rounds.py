@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     from codesign.calibration.host import (Observation, _write_spec, cpu_benchmarks, fit,
                                            round_statistic)
     from codesign.capture.tracer import trace
+    from codesign.cost.base import CostContext
+    from codesign.cost.roofline import roofline_floor
     from codesign.hardware import load_hardware
     from codesign.simulation import simulate
     from codesign.validation.host import spearman
@@ -77,6 +79,14 @@ def main(argv=None) -> int:
               f"runs {len(runs)}: MAPE {np.mean(np.abs(err)) * 100:.1f}%, mean signed "
               f"{np.mean(err) * 100:+.1f}%, max {np.max(np.abs(err)) * 100:.1f}%, "
               f"Spearman {spearman(est, measured):.3f}")
+        # plain roofline beside it: per op max(MACs at peak, compulsory bytes at peak DRAM
+        # bandwidth) + the fitted eager dispatch overhead, no efficiencies, no CPU terms
+        ctx = CostContext("fp32", "eager", "nchw")
+        roof = np.array([sum(float(roofline_floor(op, spec, ctx)) + spec.dispatch.eager_overhead_s
+                             for op in g.ops if op.supported) for g in graphs])
+        rerr = roof / measured - 1
+        print(f"  plain roofline (same spec): MAPE {np.mean(np.abs(rerr)) * 100:.1f}%, mean signed "
+              f"{np.mean(rerr) * 100:+.1f}%, Spearman {spearman(roof, measured):.3f}")
         for w, e_s, r in zip(runs, est, err):
             print(f"    {w['workload']:24s} b{w['batch']}: measured {w['measured_s'] * 1e3:9.3f} ms, "
                   f"estimated {e_s * 1e3:9.3f} ms ({r * 100:+.1f}%), noise floor "
