@@ -246,3 +246,24 @@ def test_cli_validate_published(tmp_path, capsys):
     assert (tmp_path / "o" / "report.md").is_file()
     assert main(["validate", "--published", "nope", "--hw", "rtx3090"]) == 2
     assert main(["validate", "--hw", "rtx3090"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_calibrate_published(tmp_path, capsys):
+    from codesign.cli.main import main
+    from codesign.hardware import load_hardware
+
+    out = tmp_path / "fitted.yaml"
+    rows = pd.concat([_rows(), _rows(1).assign(batch=16)], ignore_index=True)
+    rows["family"] = ["a", "b", "c", "d"]           # four families: LFO fits on three rows
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    rc = main(["calibrate", "--published", str(tmp_path / "rows.csv"), "--hw", "rtx3090",
+               "--cache", str(tmp_path / "c"), "--out", str(out), "--no-progress", "--report",
+               str(tmp_path / "r")])
+    text = capsys.readouterr().out
+    assert rc == 0 and "leave_family_out" in text and "in_sample" in text
+    hw = load_hardware(str(out))
+    assert hw.source.startswith("fitted to: ") and "rows 4" in hw.source
+    assert 0 < hw.efficiency["matmul"] <= 1
+    assert (tmp_path / "r" / "parameters.csv").is_file()
+    assert main(["calibrate", "--published", "timm-rtx3090-infer-nchw", "--hw", "rtx3090"]) == 2
