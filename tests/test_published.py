@@ -15,7 +15,6 @@ from codesign.published.families import model_family
 from codesign.published.qaihub import constructor_workload
 from codesign.validation.metrics import error_summary, grouped_summary, spearman
 
-
 # ----------------------------------------------------------------------------- loader
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -267,3 +266,20 @@ def test_cli_calibrate_published(tmp_path, capsys):
     assert 0 < hw.efficiency["matmul"] <= 1
     assert (tmp_path / "r" / "parameters.csv").is_file()
     assert main(["calibrate", "--published", "timm-rtx3090-infer-nchw", "--hw", "rtx3090"]) == 2
+
+
+def test_trace_cache_roundtrip(tmp_path):
+    from codesign.capture.cache import TraceCache
+
+    cache = TraceCache(tmp_path)
+    k1 = cache.key("timm:resnet18", (1, 3, 224, 224))
+    k2 = cache.key("timm:resnet18", (2, 3, 224, 224))
+    k3 = cache.key("resnet50", (1, 3, 224, 224))
+    assert len({k1, k2, k3}) == 3
+    assert k1.split("/")[0] != k3.split("/")[0]      # hub traces do not depend on the zoo
+    assert cache.get(k1) is None and cache.get_failure(k1) is None
+    cache.put(k1, {"graph": 1})
+    cache.put_failure(k2, "trace_error: boom")
+    assert cache.get(k1) == {"graph": 1} and cache.get_failure(k2) == "trace_error: boom"
+    assert TraceCache(tmp_path).get(k1) == {"graph": 1}
+    assert not TraceCache.cacheable("my.py:build") and TraceCache.cacheable("timm:x")

@@ -39,9 +39,9 @@ import datetime as _dt
 import json
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,7 +150,7 @@ class OpModel:
         jac = (r_ind @ (dc + dm + do)).toarray()
         return lat, jac
 
-    def subset(self, keep: np.ndarray) -> "OpModel":
+    def subset(self, keep: np.ndarray) -> OpModel:
         """The model of rows ``keep`` (bool [R])."""
         idx = np.flatnonzero(keep)
         spans = [np.arange(self.row_start[i], self.row_start[i + 1]) for i in idx]
@@ -171,8 +171,12 @@ def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progres
     """Build the :class:`OpModel` of ``items`` [(graph, RunSettings)] at log parameters ``x``."""
     from scipy import sparse
 
-    from codesign.simulation import (ASYNC_DISPATCH_KINDS, apply_launch_queue, estimate_costs,
-                                     make_context)
+    from codesign.simulation import (
+        ASYNC_DISPATCH_KINDS,
+        apply_launch_queue,
+        estimate_costs,
+        make_context,
+    )
 
     P = len(names)
     theta = np.exp(np.asarray(x, float))
@@ -307,7 +311,12 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
     fitted preset to ``out`` (YAML) when given."""
     from codesign.hardware import load_hardware
     from codesign.published import check_frame, load_published
-    from codesign.validation.published import run_settings, select_rows, simulate_rows, trace_row_graph
+    from codesign.validation.published import (
+        run_settings,
+        select_rows,
+        simulate_rows,
+        trace_row_graph,
+    )
 
     t0 = time.perf_counter()
     hw = load_hardware(hardware) if isinstance(hardware, str) else hardware
@@ -343,7 +352,7 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
         model = probe_rows(items, hw, names, x, progress)
         x = fit_model(model, meas_lat, x, x_prior, lower, upper)
     # drop parameters no row is sensitive to from the report's "fitted" claim
-    sensitive = np.asarray((abs(model.gc).sum(0) + abs(model.gm).sum(0) + abs(model.go).sum(0))).ravel() > 0
+    sensitive = np.asarray(abs(model.gc).sum(0) + abs(model.gm).sum(0) + abs(model.go).sum(0)).ravel() > 0
 
     fams = sorted(set(ok["family"]))
     x_lfo = {}
@@ -408,7 +417,7 @@ def write_fitted_spec(fit: PublishedFit, hw, out: str | Path):
     d["source"] = f"{line}; base preset: {hw.source}"
     prov = dict(d.get("provenance") or {})
     prov["published_fit"] = {
-        "fitted_to": fit.dataset, "rows": int(len(fit.rows)), "date": today, "base": hw.name,
+        "fitted_to": fit.dataset, "rows": len(fit.rows), "date": today, "base": hw.name,
         "parameters": {n: {"preset": float(p), "fitted": float(v), "at_bound": str(b)}
                        for n, p, v, b in zip(fit.parameters["name"], fit.parameters["preset"],
                                              fit.parameters["fitted"], fit.parameters["at_bound"])},
@@ -456,6 +465,15 @@ def format_fit(fit: PublishedFit) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["calibrate_published", "PublishedFit", "OpModel", "probe_rows", "fit_model",
-           "candidate_parameters", "write_fitted_spec", "format_fit", "EFF_BOUNDS",
-           "OVERHEAD_BOUNDS"]
+__all__ = [
+    "EFF_BOUNDS",
+    "OVERHEAD_BOUNDS",
+    "OpModel",
+    "PublishedFit",
+    "calibrate_published",
+    "candidate_parameters",
+    "fit_model",
+    "format_fit",
+    "probe_rows",
+    "write_fitted_spec",
+]
