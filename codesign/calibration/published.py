@@ -4,7 +4,8 @@
 cache=TraceCache(dir))`` fits the parameters the spec already has -- every ``efficiency.*`` key
 of its table (per kernel class: ``conv.depthwise``, ``matmul``, ``norm``, ``memory``...) and the
 dispatch overhead of the rows' mode (``eager_overhead_s`` for PyTorch rows,
-``graph_overhead_s`` for compiled runtimes) -- to the rows' measured latencies, and reports:
+``graph_overhead_s`` for compiled runtimes) -- to the measured latencies of the rows whose
+every layer ran on the accelerator (others are counted, not fitted), and reports:
 
 * **in-sample** figures (fit and score on the same rows),
 * **leave-family-out** (LFO) figures: for each model family, fit on every other family and
@@ -326,8 +327,10 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
         frame, name = load_published(dataset), str(dataset)
     frame = select_rows(frame, limit, family)
     base = simulate_rows(frame, hw, cache, progress)          # preset figures + roofline
-    ok = base[base["status"] == "ok"].reset_index(drop=True)
+    on_acc = base["on_accelerator"].astype(bool)
+    ok = base[(base["status"] == "ok") & on_acc].reset_index(drop=True)
     bad = base[base["status"] != "ok"]
+    offloaded = int(((base["status"] == "ok") & ~on_acc).sum())
     if len(ok) < 3:
         raise CodesignError(f"{name}: only {len(ok)} row(s) could be simulated; a fit needs at least 3")
     modes = sorted(set(ok["mode"]))
@@ -391,8 +394,10 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
             "lfo_max": np.exp(np.max(list(x_lfo.values()), axis=0))} if x_lfo else {}),
     })
     fitted = hw.with_knobs({n: float(v) for n, v in zip(names, theta)})
-    fit = PublishedFit(name, hw.name, params, rows,
-                       dict(bad["status"].value_counts()), time.perf_counter() - t0, fitted)
+    skipped = {str(k): int(v) for k, v in bad["status"].value_counts().items()}
+    if offloaded:
+        skipped["offloaded (not fitted)"] = offloaded
+    fit = PublishedFit(name, hw.name, params, rows, skipped, time.perf_counter() - t0, fitted)
     if out is not None:
         write_fitted_spec(fit, hw, out)
     return fit
