@@ -99,7 +99,8 @@ def write_published_report(result, out: str | Path, title: str = "") -> tuple[st
             save_png(plot, out / f"{plot.name}.png")
             files.append(str(out / f"{plot.name}.png"))
             figs.append(plot)
-    md = [f"# {title or 'Published measurements: ' + result.dataset} on {result.hardware}", "",
+    head = title or f"Published measurements: {result.dataset} on {result.hardware}"
+    md = [f"# {head}", "",
           "```", format_summary(result, top=40), "```", ""]
     for p in figs:
         md += [f"![{p.title}]({p.name}.png)", "", p.caption, ""]
