@@ -65,8 +65,14 @@ class _Bar:
     def __enter__(self):
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             console = Console(file=sys.stderr)
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -124,4 +130,4 @@ def cmd_calibrate_published(args) -> int:
     return 0
 
 
-__all__ = ["extend_parsers", "cmd_validate_published", "cmd_calibrate_published", "DEFAULT_CACHE"]
+__all__ = ["DEFAULT_CACHE", "cmd_calibrate_published", "cmd_validate_published", "extend_parsers"]
