@@ -40,6 +40,25 @@ Model (shared/reference/hardware.md section 5):
   ``torch.autocast``: every conv/linear weight is cast per call, one extra kernel (read the
   fp32 weight, write the half copy) -- that is why published eager AMP batch-1 latencies are
   *higher* than fp32 (hardware.md 4: V100 12.78 vs 10.37 ms).
+* ``dtype="amp"`` (CUDA autocast, what timm's ``benchmark.py --amp`` runs) on a graph traced
+  with ``trace(..., autocast="fp16")``: every tensor keeps the dtype autocast gave it, so
+  layer_norm / group_norm / softmax / sum / pow run in fp32, fp32 parameters (layer-scale
+  gammas, position embeddings, cls tokens) keep the residual stream of LayerNorm / layer-scale
+  models in fp32, and autocast's casts are ops of the graph (``_to_copy``), as are the fp32
+  gradient casts in training; a MAC op computes in its inputs' dtype (``compute_dtype``).
+  Evidence: timm RTX 3090 AMP inference, the plain fp16 costing left ConvNeXt-V2 / ConvFormer /
+  PoolFormer / Swin-V2 25-60% too fast (issue 16); ``benchmarks/gpu_timm_fidelity.py`` measures it.
+
+Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
+cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
+and pass (``conv_cost``), the second pass of training batch norm and norm backward and the
+GroupNorm channels-last copies (``norm_cost``), a steady-state optimizer step traced per
+parameter or with foreach kernels (``trace(foreach=)``).
+
+MAC convention: ``op.macs`` counts multiply-accumulates of convs, matmuls and attention only
+(torch.utils.flop_counter's count / 2). timm's published ``infer_gmacs`` (fvcore) also counts
+batch norm at 2 per element; our counts match it on 98.5% of timm models within 2% once that
+is added (87% without), so the difference is the convention, not the graphs (issue 16).
 """
 
 from __future__ import annotations
