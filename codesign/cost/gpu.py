@@ -71,7 +71,9 @@ import numpy as np
 from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
-from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
+from codesign.cost.base import (
+    DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar, tensor_bytes,
+)
 from codesign.cost.registry import REGISTRY
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
@@ -313,6 +315,28 @@ def _float_numel_bytes(t, dtype: str) -> float:
 
 @registrar(REGISTRY, OpKind.CONV, "gpu")
 def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
+    (:func:`gather_copies`)."""
+    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+
+
+def gather_copies(cost: OpCost, op: Op, hw, ctx: CostContext) -> OpCost:
+    """A conv or norm kernel takes dense tensors: PyTorch makes a non-contiguous activation
+    input (a channel slice, a permuted view) contiguous first, a copy kernel in series (read +
+    write of its bytes). Elementwise ops read strided tensors directly (TensorIterator) and
+    cuBLAS takes transposed operands, so neither pays it. Evidence: InceptionNeXt's branches
+    (channel slices of one tensor) and ConvNeXt's permuted gradients; the A100 training ratio
+    InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it."""
+    moved = sum(tensor_bytes(t, ctx.dtype) for t in op.inputs
+                if not t.is_weight and not t.contiguous)
+    if not moved:
+        return cost
+    seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
+    return serial_kernels(cost, seconds, 1, moved, moved, hw, ctx,
+                          "gather of non-contiguous inputs")
+
+
+def _conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
 
     GEMM-M = N*P*Q (input positions for transposed convs), GEMM-N = K/g, GEMM-K = C/g*R*S,
@@ -582,7 +606,7 @@ def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         moved = act + out
         c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
                            hw, ctx, "channels-last <-> NCHW copies around group_norm")
-    return c
+    return gather_copies(c, op, hw, ctx)
 
 
 #: batch norm in training mode (batch statistics): the aten ops autograd records for it
