@@ -24,8 +24,8 @@ of late network stages. Log residuals weigh every benchmark by its relative erro
 ``soft_l1`` keeps one disturbed timing from dragging the fit (scipy ``least_squares``).
 
 Timing: every benchmark is run in ``rounds`` interleaved rounds (shuffled order); a round
-times batches of calls and keeps the median per-call time; the result is the median round. The benchmarks run under the host allocator regime ``allocator`` (default
-``retain``, :mod:`codesign.measurement.allocator`), which the spec records next to the first-touch
+times batches of calls and keeps the median per-call time; the result is the median round. The benchmarks run under the host allocator regime ``allocator`` (the CLI's default
+``retain``; the library leaves malloc alone unless asked, :mod:`codesign.measurement.allocator`), which the spec records next to the first-touch
 page-fault rate (measured on a fresh anonymous mapping) and the matching mmap threshold.
 
 Compute efficiencies may come out above 1 when the cores boost above the clock the OS reports;
@@ -193,6 +193,17 @@ def cpu_benchmarks() -> list[Bench]:
                               (1, 240, 14, 5, 1, False), (1, 960, 5, 3, 1, True),
                               (1, 64, 10, 3, 1, False)):
         conv(f"dw{k}x{k}_n{n}_c{c}_{hw}_s{s}", n, c, c, hw, k, stride=s, groups=c, quick=q)
+    # large depthwise kernels: oneDNN's jit depthwise kernel up to a left padding of 6 (AVX-512),
+    # its im2col + GEMM fallback beyond (cost/cpu.py dw_gemm_fallback); rows of 12..64
+    # elements and 15x15..27x27 / dilated / band kernels separate the per-row and per-byte
+    # terms. No shape of the validated large-kernel blocks is used.
+    for n, c, hw, k, q in ((1, 192, 20, 9, False), (1, 96, 32, 13, True), (2, 64, 24, 11, False)):
+        conv(f"dw{k}x{k}_n{n}_c{c}_{hw}_s1", n, c, c, hw, k, groups=c, quick=q)
+    for n, c, hw, k, q in ((1, 96, 32, 15, True), (1, 192, 12, 21, False), (1, 48, 40, 27, True),
+                           (2, 64, 64, 15, False)):
+        conv(f"dw{k}x{k}_gemm_n{n}_c{c}_{hw}", n, c, c, hw, k, groups=c, quick=q)
+    conv("dw5x5_d4_gemm_c128_28", 1, 128, 128, 28, 5, groups=128, dil=4)
+    conv("dw1x17_gemm_c64_48", 1, 64, 64, 48, (1, 17), groups=64, quick=True)
     conv("grouped_g32_c128_56", 1, 128, 128, 56, 3, groups=32, quick=True)
     conv("grouped_g32_c512_14", 1, 512, 512, 14, 3, groups=32)
     conv("grouped_g4_c256_14", 1, 256, 256, 14, 3, groups=4)
@@ -242,12 +253,14 @@ def cpu_benchmarks() -> list[Bench]:
     add("exp_4x128x30x30", "memory", lambda: (_Fn(torch.exp), [_r(4, 128, 30, 30)]))
     add("cat_2x128x28x28", "memory",
         lambda: (_Fn(lambda x, y: torch.cat([x, y], 1)), [_r(1, 128, 28, 28), _r(1, 128, 28, 28)]))
+    add("unfold3x3_1x64x40x40", "memory",
+        lambda: (_Fn(lambda x: F.unfold(x, 3, padding=1)), [_r(1, 64, 40, 40)]))
     add("permute_copy_1x256x56x56", "memory",
         lambda: (_Fn(lambda x: x.permute(0, 2, 3, 1).contiguous()), [_r(1, 256, 56, 56)]), True)
 
     # softmax / norms / reductions / pooling / resampling
     for rows, cols, q in ((6 * 197, 197, True), (1, 1000, False), (8 * 196, 196, False),
-                          (4096, 49, False)):
+                          (4096, 49, False), (2 * 1024, 1024, False), (4, 4096, False)):
         add(f"softmax_{rows}x{cols}", "softmax",
             lambda rows=rows, cols=cols: (_Fn(lambda x: torch.softmax(x, -1)), [_r(rows, cols)]), q)
     for n, c, hw, q in ((1, 64, 112, True), (1, 256, 56, False), (1, 1024, 14, False),
@@ -284,6 +297,14 @@ def cpu_benchmarks() -> list[Bench]:
         _Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="bilinear")), [_r(1, 32, 40, 40)]))
 
     # fused attention (SDPA flash kernel on CPU)
+    # attention over positions written out (non-local / GC / EfficientViT style): a bmm of
+    # transposed [B, d, N] views, softmax over the N positions, a bmm with the values
+    add("spatial_attn_2x576_d32", "attention", lambda: (
+        _Fn(lambda q, k, v: v @ torch.softmax(q.transpose(-2, -1) @ k, -1).transpose(-2, -1)),
+        [_r(2, 32, 576), _r(2, 32, 576), _r(2, 64, 576)]))
+    add("pool_attn_1x64x2304", "attention", lambda: (
+        _Fn(lambda x, w: torch.bmm(x.flatten(2), torch.softmax(F.conv2d(x, w).flatten(2), -1)
+                                   .transpose(1, 2)), _r(1, 64, 1, 1)), [_r(1, 64, 48, 48)]))
     for b, h, l, d, q in ((1, 6, 197, 64, True), (8, 6, 197, 64, False), (1, 8, 784, 32, False)):
         add(f"sdpa_{b}x{h}x{l}x{d}", "attention", lambda b=b, h=h, l=l, d=d: (
             _Fn(F.scaled_dot_product_attention), [_r(b, h, l, d), _r(b, h, l, d), _r(b, h, l, d)]),
@@ -433,6 +454,12 @@ def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 
     return runner.observations()
 
 
+def _gathers(op) -> bool:
+    from codesign.cost.cpu import GATHER_ATENS
+
+    return op.aten.split("::")[-1].split(".")[0] in GATHER_ATENS
+
+
 # --- the fit -------------------------------------------------------------------------------
 
 def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
@@ -443,8 +470,12 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
     registry()
     keys = {"dispatch.eager_overhead_s", "efficiency.memory"}
     if hw.kind == "cpu":
-        from codesign.cost.cpu import efficiency_key, reduction_length, strided_inputs
+        from codesign.cost.base import CostContext
+        from codesign.cost.cpu import (dw_gemm_fallback, efficiency_key, reduction_length,
+                                       strided_inputs)
         from codesign.ir.graph import OpKind
+
+        EAGER_NCHW = CostContext("fp32", "eager", "nchw")
 
         keys |= {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
         for op in (op for ob in observations for op in ob.ops if op.supported):
@@ -459,8 +490,10 @@ def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
                 keys.add("cpu.weight_pack_bytes_per_s")
             if reduction_length(op):
                 keys.add("cpu.half_reduction")
-            if strided_inputs(op):
+            if strided_inputs(op) or _gathers(op):
                 keys.add("cpu.gather_bytes_per_s")
+            if op.kind == OpKind.CONV and np.any(dw_gemm_fallback(op, hw, EAGER_NCHW)):
+                keys |= {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"}
     else:
         keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",
                                              "softmax", "norm", "reduction", "pool", "attention")}
@@ -475,6 +508,8 @@ BOUNDS = {
     "cpu.weight_pack_bytes_per_s": (1e8, 1e12),
     "cpu.half_reduction": (1e-2, 1e4),
     "cpu.gather_bytes_per_s": (1e8, 1e12),
+    "cpu.im2col_bytes_per_s": (1e8, 1e12),
+    "cpu.im2col_row_s": (1e-11, 1e-5),
 }
 EFF_BOUNDS = (1e-4, 1.0)
 HALF_WORK = "cpu.half_work_macs."
@@ -548,7 +583,7 @@ def predict(hw, ops_per_bench: Sequence[Sequence], knobs: Mapping[str, Any] | No
     from codesign.cost import registry
     from codesign.cost.base import CostContext
 
-    spec = hw.with_knobs(knobs) if knobs else hw
+    spec = hw.with_knobs(knobs, check=False) if knobs else hw
     reg = registry()
     ctx = CostContext("fp32", "eager", "nchw")
     out = []
@@ -669,7 +704,7 @@ class Calibration:
     the one-shot form."""
 
     def __init__(self, device: str = "cpu", quick: bool = False, base: str | None = None,
-                 threads: int | None = None, clock: str = "wall", allocator: str = "retain",
+                 threads: int | None = None, clock: str = "wall", allocator: str | None = None,
                  progress: Callable[[str], None] | None = None, seed: int = 0) -> None:
         import torch
 
@@ -680,7 +715,7 @@ class Calibration:
 
         check_device(device)
         make_timer(device, clock)          # validates the clock for the device
-        alloc.configure(allocator)
+        allocator = alloc.configure(allocator)
         if device == "cuda" and base is None:
             raise HardwareError("calibrate --device cuda needs --hw <gpu preset> to start from")
         hw0 = load_hardware(base or "host-cpu")
@@ -704,7 +739,7 @@ class Calibration:
                 if progress:
                     progress(f"first-touch page faults: "
                              f"{knobs['page_fault_bytes_per_s'] / 1e9:.2f} GB/s")
-                hw = hw0.with_knobs(knobs)
+                hw = hw0.with_knobs(knobs, check=False)
             self.hw = hw
             self.facts = {**facts, "clock": clock, "allocator": allocator}
             benches = [b for b in cpu_benchmarks() if b.quick or not quick]
@@ -749,12 +784,16 @@ def _check_out(out) -> None:
     if out is not None and Path(out).resolve().parent == PRESET_DIR.resolve():
         raise HardwareError(f"{out}: calibrate never writes into codesign/hardware/presets/; "
                             "choose another path")
+    if out is not None:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(out)
 
 
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
               quick: bool = False, base: str | None = None, rounds: int | None = None,
               threads: int | None = None, progress: Callable[[str], None] | None = None,
-              clock: str = "wall", allocator: str = "retain"):
+              clock: str = "wall", allocator: str | None = None):
     """Microbenchmark ``device``, fit the spec and write it to ``out`` (None: do not write).
 
     ``base``: preset (or YAML) to start from; default ``host-cpu`` on a CPU (required on
@@ -765,6 +804,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     the fitted spec.
     """
     _check_out(out)
+    from codesign.measurement.runner import check_threads
+
+    check_threads(threads)
     cal = Calibration(device, quick, base, threads, clock, allocator, progress)
     for _ in range(rounds or (2 if quick else 5)):
         cal.run_round()

@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from codesign.errors import CodesignError
+from codesign.types import DType, Engine, Layout, Mode, values
 
 # modules that add their own verbs with ``register_cli(subparsers)``
 _PLUGINS = ("codesign.measurement.runner", "codesign.calibration.host", "codesign.validation.host",
@@ -150,6 +151,7 @@ def cmd_simulate(args) -> int:
 
     from codesign.simulation import simulate
 
+    _check_simulate_outputs(args)
     hw = load_hardware(args.hw)
     _, graph = _trace_from_args(args)
     res = simulate(graph, hw, dtype=args.dtype, mode=args.mode, engine=args.engine,
@@ -190,6 +192,21 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _check_simulate_outputs(args) -> None:
+    """--out and --trace-out are checked before tracing (one line, exit 2), not after."""
+    from codesign.results.paths import check_output_dir, check_output_file
+
+    if args.trace_out and args.engine != "event":
+        raise CodesignError("--trace-out needs --engine event")
+    if args.out:
+        if str(args.out).endswith((".csv", ".json")):
+            check_output_file(args.out)
+        else:
+            check_output_dir(args.out)
+    if args.trace_out:
+        check_output_file(args.trace_out, what="--trace-out")
+
+
 def _write_result(res, out: str) -> None:
     from pathlib import Path
 
@@ -208,10 +225,18 @@ def _write_result(res, out: str) -> None:
         save_result(res, path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other user mistake; the
+    subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codesign import __version__
 
-    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="codesign", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"codesign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -237,10 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="estimate latency, DRAM traffic and energy on hardware")
     _add_workload_args(p)
     p.add_argument("--hw", required=True, help="preset name or YAML path")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "tf32", "fp16", "bf16", "int8"))
-    p.add_argument("--mode", default="eager", choices=("eager", "fused"))
-    p.add_argument("--layout", default="nchw", choices=("nchw", "nhwc", "ccp"))
-    p.add_argument("--engine", default="analytical", choices=("analytical", "event"))
+    p.add_argument("--dtype", default="fp32", choices=values(DType))
+    p.add_argument("--mode", default="eager", choices=values(Mode))
+    p.add_argument("--layout", default="nchw", choices=values(Layout))
+    p.add_argument("--engine", default="analytical", choices=values(Engine))
     p.add_argument("--streams", type=int, default=1, help="event engine: GPU streams")
     p.add_argument("--threads", type=int, default=1, help="event engine: DSP/CPU threads")
     p.add_argument("--no-double-buffering", action="store_true")

@@ -32,7 +32,7 @@ def extend_parsers(subparsers) -> None:
         p = choices["validate"]
         _common(p)
         host = p.get_default("func")
-        p.set_defaults(func=lambda a: cmd_validate_published(a) if a.published else host(a))
+        p.set_defaults(func=lambda a, host=host: cmd_validate_published(a) if a.published else host(a))
     if "calibrate" in choices:
         p = choices["calibrate"]
         _common(p)
@@ -42,7 +42,7 @@ def extend_parsers(subparsers) -> None:
         g.add_argument("--report", default=None, metavar="DIR",
                        help="write the fit's per-row predictions and summary here")
         host = p.get_default("func")
-        p.set_defaults(func=lambda a: cmd_calibrate_published(a) if a.published else host(a))
+        p.set_defaults(func=lambda a, host=host: cmd_calibrate_published(a) if a.published else host(a))
 
 
 def _cache(args):

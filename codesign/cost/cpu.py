@@ -95,7 +95,7 @@ import math
 
 import numpy as np
 
-from codesign.ir.graph import AttentionAttrs, MatMulAttrs, Op, OpKind
+from codesign.ir.graph import DTYPE_BYTES, AttentionAttrs, MatMulAttrs, Op, OpKind
 from codesign.cost.base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
 from codesign.cost.registry import REGISTRY
 
@@ -248,6 +248,68 @@ def reorder_s(op: Op, hw, ctx: CostContext, act, out):
     return np.where(uses_onednn(op, hw.cpu.cores), (act + out) / hw.cpu.reorder_bytes_per_s, 0.0)
 
 
+#: left (W) padding oneDNN's jit depthwise kernel (``jit_dw``, blocked nChw16c / nChw8c) accepts,
+#: by SIMD width: the kernel unrolls ``ur_w`` output columns and handles at most that much
+#: left padding. Measured on this project's AVX-512 host with ``ONEDNN_VERBOSE=1``
+#: (``python benchmarks/cpu_effects.py dwkernel``): a 13x13 (pad 6), 31x31 with pad 6 or a
+#: 51x5 kernel (W pad 2) run ``jit_dw``; 14x14 / 15x15 (pad 7), a 1x17 band (W pad 8), a 5x5
+#: conv dilated 4 (pad 8) and 3x3 with pad 7 run ``x64:gemm:jit``; the H padding and the
+#: right padding do not matter. AVX2 (4) and SSE4.1 (3): oneDNN's ``ur_w`` for those ISAs,
+#: from its source, not measured here.
+DW_JIT_MAX_LEFT_PAD = {512: 6, 256: 4, 128: 3}
+
+
+def dw_jit_max_left_pad(simd_width_bits):
+    """Widest left padding oneDNN's jit depthwise kernel takes at ``simd_width_bits``."""
+    w = np.asarray(simd_width_bits)
+    return np.where(w >= 512, DW_JIT_MAX_LEFT_PAD[512],
+                    np.where(w >= 256, DW_JIT_MAX_LEFT_PAD[256], DW_JIT_MAX_LEFT_PAD[128]))
+
+
+def is_depthwise_2d(op: Op) -> bool:
+    a = op.attrs
+    return (op.kind == OpKind.CONV and a.spatial_dims == 2 and not a.transposed
+            and a.groups > 1 and a.groups == a.in_channels == a.out_channels)
+
+
+def dw_gemm_fallback(op: Op, hw, ctx: CostContext):
+    """Whether oneDNN runs depthwise conv ``op`` as im2col + GEMM (``x64:gemm:jit``) instead of
+    its jit depthwise kernel: plain NCHW tensors (channels-last ones take ``brdgmm_dw``, which
+    has no such limit) and a left padding wider than :func:`dw_jit_max_left_pad`. This is the
+    path of RepLKNet's 31x31, DCLS's 17x17 and SLaK's 5x51 kernels in eager PyTorch on a CPU."""
+    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+        return False
+    pad_w = op.attrs.padding[-1]
+    return np.logical_and(pad_w > dw_jit_max_left_pad(hw.cpu.simd_width_bits),
+                          uses_onednn(op, hw.cpu.cores))
+
+
+def column_shape(op: Op) -> tuple[int, int]:
+    """(rows, elements) of the im2col column buffer of conv ``op`` over the batch: one row per
+    (image, input channel, kernel tap, output row), ``OW`` elements each."""
+    a = op.attrs
+    n, c = op._conv_input.shape[:2]
+    oh, ow = op.outputs[0].shape[-2:]
+    rows = n * c * math.prod(a.kernel) * oh
+    return rows, rows * ow
+
+
+def im2col_s(op: Op, hw, ctx: CostContext):
+    """Seconds of oneDNN's im2col + GEMM fallback beyond the conv's MACs (0 on the jit path):
+    per column row ``cpu.im2col_row_s`` (the copy loop over one output row, with its padding
+    checks) plus the column bytes at ``cpu.im2col_bytes_per_s`` (written by im2col, streamed by
+    the one-row GEMM). A depthwise conv's column holds one element per MAC, so a 31x31 kernel
+    at 56x56 on 128 channels writes and reads 1.5 GB: ~0.4 s on a 2-core host, against ~5 ms for
+    the jit kernel's MACs."""
+    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+        return 0.0
+    rows, elems = column_shape(op)
+    nbytes = elems * DTYPE_BYTES.get(ctx.dtype, 4)
+    c = hw.cpu
+    return np.where(dw_gemm_fallback(op, hw, ctx),
+                    rows * c.im2col_row_s + nbytes / c.im2col_bytes_per_s, 0.0)
+
+
 #: ops that gather a non-contiguous activation input in a pass of their own on a CPU: eager
 #: conv (ATen makes the input dense before oneDNN unless input and weights are both
 #: channels-last) and copies (``clone``/``contiguous``/``cat`` of a permuted view are the gather)
@@ -262,11 +324,22 @@ def strided_inputs(op: Op) -> list:
     return [t for t in op.inputs if not t.is_weight and not t.contiguous]
 
 
+#: ATen ops that are gathers by construction: ``F.unfold`` / ``F.fold`` (aten ``im2col`` /
+#: ``col2im``) compute a source index per output element in a plain loop; on this project's
+#: host ``F.unfold`` of a 3x3 neighbourhood runs at 1-2.3 GB/s of output on one thread, 5-10x
+#: slower than a copy of the same bytes (measured in the issue 15 notes), so their output
+#: bytes are gathered at ``cpu.gather_bytes_per_s``
+GATHER_ATENS = frozenset({"im2col", "col2im"})
+
+
 def gather_s(op: Op, hw, ctx: CostContext):
     """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
-    sliced views) at ``cpu.gather_bytes_per_s``; 0 for other ops, whose kernels take strided
-    operands directly (a GEMM's transpose flags, TensorIterator's strides)."""
+    sliced views) at ``cpu.gather_bytes_per_s``, or the whole output of an unfold/fold
+    (:data:`GATHER_ATENS`); 0 for other ops, whose kernels take strided operands directly (a
+    GEMM's transpose flags, TensorIterator's strides)."""
     nbytes = sum(tensor_bytes(t, ctx.dtype) for t in strided_inputs(op)) if ctx.eager else 0.0
+    if op.kind == OpKind.DATA_MOVEMENT and _aten_name(op) in GATHER_ATENS:
+        nbytes = nbytes + sum(tensor_bytes(t, ctx.dtype) for t in op.outputs)
     return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
 
 
@@ -326,7 +399,7 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         compute_s=compute, memory_s=memory,
         overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w, ctx)
                     + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)
-                    + gather_s(op, hw, ctx)),
+                    + gather_s(op, hw, ctx) + im2col_s(op, hw, ctx)),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -337,4 +410,5 @@ registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_c
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
            "weight_stream_s", "reorder_s", "gather_s", "strided_inputs", "reduction_length",
-           "uses_onednn", "GRAIN"]
+           "uses_onednn", "GRAIN", "dw_gemm_fallback", "dw_jit_max_left_pad", "im2col_s",
+           "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD"]

@@ -72,7 +72,7 @@ from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
 from codesign.cost.base import (
-    DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar, tensor_bytes,
+    DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
 
@@ -658,3 +658,11 @@ __all__ = [
     "matmul_cost", "memory_time_s", "norm_cost", "overhead_s", "pool_cost", "reduction_cost",
     "resample_cost", "softmax_cost", "tensor_core_eligible", "vector_rate",
 ]
+
+
+def _launch_queue_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+    """CUDA streams: the host enqueues kernels asynchronously (see ``apply_launch_queue``)."""
+    return apply_launch_queue(costs)
+
+
+REGISTRY.register_pass("gpu", "launch_queue", _launch_queue_pass)

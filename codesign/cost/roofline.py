@@ -41,8 +41,9 @@ def roofline_floor(op: Op, hw, ctx: CostContext) -> Num:
                        (w + out) / hw.dram_bandwidth_bytes_per_s)
     if op.vector_ops:
         floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, ctx.dtype))
-    if hw.kind == "gpu":
-        floor = np.maximum(floor, (act + w + out) / hw.gpu.l2_bandwidth_bytes_per_s)
+    cache_bw = hw.unit.cache_bandwidth_bytes_per_s()    # GPU: every operand crosses L2
+    if cache_bw is not None:
+        floor = np.maximum(floor, (act + w + out) / cache_bw)
     return floor
 
 

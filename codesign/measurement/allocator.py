@@ -70,8 +70,12 @@ def _libc():
     return lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") else None
 
 
-def configure(allocator: str) -> str:
-    """Put this process's malloc in the ``allocator`` regime; returns the regime applied."""
+def configure(allocator: str | None) -> str:
+    """Put this process's malloc in the ``allocator`` regime; returns the regime in effect.
+    ``None`` changes nothing (the library default: no process-wide side effect) and returns
+    the regime already in effect ("retain" once applied in this process, else "system")."""
+    if allocator is None:
+        return "retain" if "retain" in _applied else "system"
     check(allocator)
     if allocator == "system":
         if "retain" in _applied:

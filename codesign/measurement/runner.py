@@ -102,12 +102,19 @@ def check_device(device: str, need_gpu: bool = True) -> str:
     return device
 
 
+def check_threads(n) -> None:
+    """``threads`` is None (torch's setting) or a positive integer; anything else is one line."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise MeasureError(f"threads = {n!r}; expected a positive integer (torch intra-op threads)")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """torch's intra-op thread count set to ``n`` inside the block (None: unchanged), then
     restored."""
     import torch
 
+    check_threads(n)
     old = torch.get_num_threads()
     if n:
         torch.set_num_threads(int(n))
@@ -463,7 +470,7 @@ def _autocast(device: str, dtype: str):
 def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: int = 5,
             repeat: int = 20, cuda_graphs: bool = False, timer=None, per_op: bool = True,
             profile_runs: int = 3, threads: int | None = None, clock: str = "wall",
-            allocator: str = "retain") -> Measurement:
+            allocator: str | None = None) -> Measurement:
     """Time ``model(*inputs)`` on ``device`` (see module docstring).
 
     ``dtype``: fp32 | tf32 (CUDA matmul/conv in TF32) | fp16 | bf16 (autocast, "AMP").
@@ -473,7 +480,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     ``threads``: torch intra-op threads for the run (default: torch's current setting).
     ``clock``: "wall" or "cpu" (process CPU time, see :class:`ProcessTimer`; CPU only).
     ``allocator``: host malloc regime, "retain" or "system" (:mod:`codesign.measurement.allocator`; it
-    changes how much a CPU run pays for page faults, so it is recorded in the result).
+    changes how much a CPU run pays for page faults, so it is recorded in the result); None (the
+    default) leaves the process's malloc as it is. The CLI passes "retain".
     """
     import torch
 
@@ -488,7 +496,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError("measure needs at least one input tensor or shape")
     from codesign.measurement import allocator as alloc
 
-    alloc.configure(allocator)
+    allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if timer is None:
@@ -570,6 +578,11 @@ def _restoring_tf32(saved):
 def cmd_measure(args) -> int:
     from codesign.capture.references import parse_knobs, resolve_workload
 
+    if args.csv:
+        from codesign.results.paths import check_output_file
+
+        check_output_file(args.csv, what="--csv")
+    check_threads(args.threads)
     wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
     m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
                 warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,

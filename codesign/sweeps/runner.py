@@ -45,6 +45,8 @@ import hashlib
 import itertools
 import json
 import os
+import re
+import shlex
 import sys
 import time
 import uuid
@@ -56,8 +58,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
+from codesign.capture.cache import TraceCache, default_trace_cache_dir
 from codesign.errors import CodesignError
+from codesign.results.manifest import ResultKind, stamp
+from codesign.results.paths import check_output_dir
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
+from codesign.sweeps.workers import SweepBackendError
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
@@ -452,24 +458,42 @@ def _run_inprocess(tasks, graphs) -> Iterator[tuple[ChunkTask, Any]]:
 
 
 def _run_processes(tasks, graphs, workers: int) -> Iterator[tuple[ChunkTask, Any]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    """Local worker processes started as ``python -m codesign.sweeps.workers``: they never
+    import the caller's ``__main__`` (a plain script without a ``__main__`` guard works) and
+    end when this process dies (see :mod:`codesign.sweeps.workers`)."""
+    from codesign.sweeps.workers import run_local
 
-    # spawn: the parent may hold threads (torch, rich) that make fork unsafe
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = {}
+    return run_local(tasks, graphs, workers)
+
+
+_SCHEDULER_RE = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+
+
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a Dask scheduler address, or one line saying what is expected."""
+    m = _SCHEDULER_RE.match(address.strip()) if isinstance(address, str) else None
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise CodesignError(f"--scheduler {address!r}: expected a Dask scheduler address "
+                            "SCHEME://HOST:PORT, e.g. tcp://10.0.0.5:8786 (scheme tcp, tls, ws, "
+                            "wss or ucx; port 1-65535)")
+    return m.group(1) or "tcp", m.group(2).strip("[]"), int(m.group(3))
+
+
+def probe_scheduler(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (one line) when nothing listens at the scheduler's host:port, before any
+    tracing; Dask's own connect retries for its whole timeout and then raises a traceback."""
+    import socket
+
+    scheme, host, port = check_scheduler_address(address)
+    if scheme == "ucx":
+        return
     try:
-        for t in tasks:
-            futures[pool.submit(evaluate_chunk, t, *(graphs[k] for k in t.variants))] = t
-        for f in as_completed(futures):
-            try:
-                yield futures[f], f.result()
-            except BrokenProcessPool:
-                raise CodesignError("a sweep worker process died; finished chunks are kept, "
-                                    "rerun the sweep to resume") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise CodesignError(f"cannot reach the Dask scheduler at {address} ({reason}); start "
+                            "one (`dask scheduler`, then `dask worker ADDRESS`) or fix "
+                            "--scheduler") from None
 
 
 def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
@@ -479,8 +503,9 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
         raise CodesignError("--scheduler needs dask[distributed] installed") from None
     try:
         client = Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as e:
-        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError... one line each
+        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: "
+                            f"{type(e).__name__}: {e}") from None
     futures = []
     try:
         needed = list(dict.fromkeys(k for t in tasks for k in t.variants))
@@ -493,11 +518,34 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
             futures.append(f)
             by_key[f.key] = t
         for f in as_completed(futures, loop=client.loop):
-            yield by_key[f.key], f.result()
+            try:
+                frame = f.result()
+            except CodesignError:
+                raise
+            except Exception as e:  # noqa: BLE001 - killed workers, a lost scheduler, ...
+                raise SweepBackendError(
+                    f"the Dask cluster at {address} failed ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else 'no message'}); finished chunks "
+                    "are kept, rerun the same command to resume") from None
+            yield by_key[f.key], frame
+    except SweepBackendError:
+        raise
+    except CodesignError:
+        raise
+    except (OSError, TimeoutError) as e:       # the scheduler went away while scattering
+        raise SweepBackendError(f"lost the Dask scheduler at {address} ({type(e).__name__}: "
+                                f"{e}); finished chunks are kept, rerun the same command to "
+                                "resume") from None
     finally:
         for f in futures:
-            f.cancel()
-        client.close()
+            try:
+                f.cancel()
+            except Exception:  # noqa: BLE001 - the cluster may already be gone
+                pass
+        try:
+            client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - the cluster may already be gone
+            pass
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -545,96 +593,22 @@ def _progress(enabled: Optional[bool]):
                     console=console, disable=not on, transient=False)
 
 
-def _trace(variants: Iterable[Variant]) -> dict[str, Any]:
-    """Trace each variant once (through the trace cache for zoo workloads)."""
+def _trace(variants: Iterable[Variant], cache: Optional[TraceCache] = None) -> dict[str, Any]:
+    """Trace each variant once (through ``cache`` for zoo workloads; user factories
+    ``file.py:factory`` are never cached: their imports are unknown)."""
     from codesign.capture.references import trace_workload
 
-    cache = _TraceCache.from_env()
     out = {}
     for v in variants:
-        graph = cache.get(v) if cache else None
+        use = cache if cache is not None and cache.cacheable(v.workload) else None
+        key = use.key(v.workload, v.input_shape, knobs=dict(v.knobs)) if use else ""
+        graph = use.get(key) if use else None
         if graph is None:
             _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
-            if cache:
-                cache.put(v, graph)
+            if use:
+                use.put(key, graph)
         out[v.key] = graph
     return out
-
-
-class _TraceCache:
-    """Content-hashed cache of traced zoo graphs (tracing imports torch and its compiler
-    stack, seconds that dwarf a vectorized sweep). The key covers the workload, knobs, input
-    shape, the torch and codesign versions and the source of ``codesign/zoo/`` and of the
-    tracer (``codesign/{extract,patterns,graph,workload_spec}.py``), so editing a model or the
-    tracer misses. User factories (``file.py:factory``) are never cached: their imports are
-    unknown. Location: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), default
-    ``~/.cache/codesign/graphs``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._fingerprint: Optional[str] = None
-
-    @classmethod
-    def from_env(cls) -> Optional["_TraceCache"]:
-        where = os.environ.get("CODESIGN_TRACE_CACHE")
-        if where is not None and where.strip().lower() in ("", "0", "off", "no", "false"):
-            return None
-        base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME")
-                                              or Path.home() / ".cache") / "codesign" / "graphs"
-        return cls(base)
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            import importlib.metadata
-
-            import codesign.zoo
-
-            h = hashlib.sha256(_version().encode())
-            try:
-                h.update(importlib.metadata.version("torch").encode())
-            except importlib.metadata.PackageNotFoundError:
-                pass
-            here = Path(__file__).resolve().parent.parent
-            files = sorted(Path(codesign.zoo.__file__).resolve().parent.glob("*.py"))
-            files += [here / f for f in ("capture/tracer.py", "ir/patterns.py", "ir/graph.py",
-                                         "capture/references.py")]
-            for f in files:
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-    def _path(self, v: Variant) -> Optional[Path]:
-        if ":" in v.workload:
-            return None
-        return self.root / f"{v.key}-{self.fingerprint()}.pkl"
-
-    def get(self, v: Variant):
-        import pickle
-
-        path = self._path(v)
-        if path is None or not path.is_file():
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
-            return None
-
-    def put(self, v: Variant, graph) -> None:
-        import pickle
-
-        path = self._path(v)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:  # a read-only home: run without the cache
-            pass
 
 
 def _tidy(frame, pp: PointPlan):
@@ -667,7 +641,8 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
 def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optional[int] = None,
               scheduler: Optional[str] = None, output: Union[str, os.PathLike, None] = None,
               progress: Optional[bool] = None, *, chunk_size: Optional[int] = None,
-              on_chunk: Optional[Callable[[str, int, int], None]] = None) -> SweepRun:
+              on_chunk: Optional[Callable[[str, int, int], None]] = None,
+              trace_cache: Union[TraceCache, str, os.PathLike, None] = None) -> SweepRun:
     """Run (or resume) a sweep; see the module docstring. ``on_chunk(chunk_id, done, total)``
     is called after each newly computed chunk's part file is written."""
     import pandas as pd
@@ -681,15 +656,22 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         raise CodesignError("give either workers (local processes) or scheduler (a Dask cluster), not both")
     if chunk_size is not None and chunk_size < 1:
         raise CodesignError(f"chunk_size = {chunk_size!r}; expected a positive integer")
+    if scheduler:
+        probe_scheduler(scheduler)               # before the spec pulls in torch
+    if output is not None:                       # before the spec pulls in torch
+        check_output_dir(output, what="sweep output")
     plan = load_sweep_spec(spec)
-    pp = plan_points(plan, chunk_size)
+    cache = TraceCache.of(trace_cache)
     out = Path(output if output is not None else (plan.output or Path("reports") / plan.name))
+    check_output_dir(out, what="sweep output")
+    pp = plan_points(plan, chunk_size)
     store = _Store(out)
     backend = f"dask {scheduler}" if scheduler else (f"{workers} processes" if workers and workers > 1
                                                       else "in-process")
     with store.locked():
         store.clean_temporaries()
         manifest = {
+            **stamp(ResultKind.SWEEP, {"results": "results.parquet", "pareto": "pareto.parquet"}),
             "name": plan.name, "spec_file": plan.file, "spec": plan.raw,
             "codesign_version": _version(), "model_fingerprint": model_fingerprint(),
             "engine": plan.engine, "points": pp.points,
@@ -708,7 +690,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
             if needed:
                 tr = bar.add_task("tracing", total=len(needed))
                 for key in sorted(needed, key=list(pp.variants).index):
-                    graphs.update(_trace([pp.variants[key]]))
+                    graphs.update(_trace([pp.variants[key]], cache))
                     bar.advance(tr)
             task = bar.add_task(f"sweep {plan.name}", total=sum(c.points for c in pending))
             if scheduler:
@@ -763,15 +745,18 @@ def sweep(spec_path_or_dict: Union[str, os.PathLike, Mapping[str, Any]],
           workers: Optional[int] = None, scheduler: Optional[str] = None,
           output: Union[str, os.PathLike, None] = None, progress: Optional[bool] = None,
           *, chunk_size: Optional[int] = None,
-          on_chunk: Optional[Callable[[str, int, int], None]] = None):
+          on_chunk: Optional[Callable[[str, int, int], None]] = None,
+          trace_cache: Union[TraceCache, str, os.PathLike, None] = None):
     """Run or resume the sweep ``spec_path_or_dict`` (YAML path or dict); return one row per
     point (pandas.DataFrame, sorted by ``point``). Results, the Pareto front and a manifest are
     written under ``output`` (default: the spec's ``output``, else ``reports/<name>``).
 
     ``workers=N`` evaluates on N local processes, ``scheduler="tcp://host:port"`` on an
-    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal."""
+    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal.
+    ``trace_cache``: a :class:`~codesign.capture.cache.TraceCache` or folder for traced zoo
+    graphs (default None: trace every run, write nothing outside ``output``)."""
     return run_sweep(spec_path_or_dict, workers, scheduler, output, progress,
-                     chunk_size=chunk_size, on_chunk=on_chunk).frame
+                     chunk_size=chunk_size, on_chunk=on_chunk, trace_cache=trace_cache).frame
 
 
 # --------------------------------------------------------------------------- CLI
@@ -802,11 +787,28 @@ def format_summary(s: SweepSummary) -> str:
     return "\n".join(lines)
 
 
+def resume_command(args) -> str:
+    """The command line that resumes the sweep ``args`` describes."""
+    argv = ["codesign", "sweep", str(args.spec)]
+    if args.out:
+        argv += ["--out", str(args.out)]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    if args.scheduler:
+        argv += ["--scheduler", str(args.scheduler)]
+    if args.chunk_size:
+        argv += ["--chunk-size", str(args.chunk_size)]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
 def _cli(args) -> int:
     try:
         run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
                         output=args.out, progress=False if args.no_progress else None,
-                        chunk_size=args.chunk_size)
+                        chunk_size=args.chunk_size,
+                        trace_cache=None if args.no_trace_cache else default_trace_cache_dir())
+    except SweepBackendError as e:
+        raise SweepBackendError(f"{e}: {resume_command(args)}") from None
     except KeyboardInterrupt:
         print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
               file=sys.stderr)
@@ -830,6 +832,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--chunk-size", type=int, default=None,
                    help="points per chunk (resume granularity; default 4096 analytical, 64 event)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-trace-cache", action="store_true",
+                   help="trace every workload afresh (default: cache traced zoo graphs in "
+                        "$CODESIGN_TRACE_CACHE or ~/.cache/codesign/graphs)")
     p.set_defaults(func=_cli)
 
 

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from codesign.errors import CodesignError, MeasureError
+from codesign.results.manifest import ResultKind, write_manifest
 
 WORKLOAD_COLUMNS = (
     "workload", "batch", "measured_s", "estimated_s", "ape", "noise_floor", "pass_a_s",
@@ -175,6 +176,7 @@ class ValidationResult:
         self.ops.to_csv(out / "ops.csv", index=False)
         (out / "validation.md").write_text(self.markdown(), encoding="utf-8")
         self._scatter(out / "scatter.png")
+        write_manifest(out, ResultKind.VALIDATION, {"ops": "ops.csv"}, summary="validation.json")
         return tuple(str(out / f) for f in ("validation.json", "validation.md", "ops.csv",
                                             "scatter.png"))
 
@@ -309,7 +311,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
-             allocator: str = "retain",
+             allocator: str | None = None,
              progress: Callable[[str], None] | None = None,
              between_rounds: Callable[[int], None] | None = None) -> ValidationResult:
     """Compare simulated and measured latency of ``models`` (see module docstring).
@@ -327,6 +329,10 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     may then be a zero-argument callable returning the spec: it is called once, after all
     measurement rounds (a spec fitted from those interleaved rounds).
     """
+    if out is not None:
+        from codesign.results.paths import check_output_dir
+
+        check_output_dir(out)
     import torch
 
     from codesign.hardware import load_hardware
@@ -337,7 +343,7 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
-    alloc.configure(allocator)
+    allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if rounds < 2:
