@@ -179,7 +179,9 @@ def test_depthwise_efficiency_by_layout_and_pass(hw):
                     CostContext(dtype="fp16", layout="nhwc"))
     assert bwd.compute_s == pytest.approx(macs / rate / 0.5 + macs / rate / 0.1)
     # a preset without the new keys falls back to conv.depthwise
-    assert hw.eff("conv.depthwise_wgrad") == hw.eff("conv.depthwise")
+    t4 = load_hardware("t4")
+    assert t4.eff("conv.depthwise_wgrad") == t4.eff("conv.depthwise_nchw") == \
+        t4.eff("conv.depthwise")
 
 
 def test_norm_backward_and_training_bn_read_inputs_twice(hw):
