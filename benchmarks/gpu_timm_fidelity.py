@@ -118,6 +118,9 @@ def get_graph(model: str, shape: tuple, phase: str, kind: str, build: bool = Tru
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            # the train files are PyTorch 1.12 (2022): no F.scaled_dot_product_attention, timm
+            # ran attention as matmul + softmax + matmul
+            timm.layers.set_fused_attn(phase != "train")
             m = timm.create_model(model, pretrained=False)
             m.eval()
             kw = {}

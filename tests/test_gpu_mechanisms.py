@@ -179,7 +179,9 @@ def test_depthwise_efficiency_by_layout_and_pass(hw):
                     CostContext(dtype="fp16", layout="nhwc"))
     assert bwd.compute_s == pytest.approx(macs / rate / 0.5 + macs / rate / 0.1)
     # a preset without the new keys falls back to conv.depthwise
-    assert hw.eff("conv.depthwise_wgrad") == hw.eff("conv.depthwise")
+    t4 = load_hardware("t4")
+    assert t4.eff("conv.depthwise_wgrad") == t4.eff("conv.depthwise_nchw") == \
+        t4.eff("conv.depthwise")
 
 
 def test_norm_backward_and_training_bn_read_inputs_twice(hw):
@@ -220,3 +222,20 @@ def test_simulate_amp_on_plain_trace_is_fp16(hw):
         g = trace(_Block(), (2, 8, 4, 4))
     a = simulate(g, hw, dtype="amp").latency_s
     assert a == pytest.approx(simulate(g, hw, dtype="fp16").latency_s)
+
+
+@pytest.mark.parametrize("name, fp16_tflops, fp32_tflops, bw_gbs, l2_mb", [
+    ("rtx5090", 209.5, 104.8, 1792, 96),          # GeForce: FP16 tensor at FP32-acc rate
+    ("rtx-pro-6000-maxq", 439.0, 110.0, 1792, 128),  # full-rate FP32 accumulate; 3511/8
+])
+def test_blackwell_presets_peaks(name, fp16_tflops, fp32_tflops, bw_gbs, l2_mb):
+    h = load_hardware(name)
+    g = h.gpu
+    assert g.sm_count * g.tensor_flops_per_clock_per_sm["fp16"] * h.clock_hz / 1e12 == \
+        pytest.approx(fp16_tflops, rel=0.01)
+    assert g.sm_count * g.fp32_lanes_per_sm * 2 * h.clock_hz / 1e12 == \
+        pytest.approx(fp32_tflops, rel=0.01)
+    assert h.dram_bandwidth_bytes_per_s / 1e9 == bw_gbs
+    assert g.l2_bytes == l2_mb * 2**20
+    # generation-transferred kernel classes are present
+    assert h.eff("conv.depthwise_wgrad") == load_hardware("rtx3090").eff("conv.depthwise_wgrad")

@@ -40,6 +40,25 @@ Model (shared/reference/hardware.md section 5):
   ``torch.autocast``: every conv/linear weight is cast per call, one extra kernel (read the
   fp32 weight, write the half copy) -- that is why published eager AMP batch-1 latencies are
   *higher* than fp32 (hardware.md 4: V100 12.78 vs 10.37 ms).
+* ``dtype="amp"`` (CUDA autocast, what timm's ``benchmark.py --amp`` runs) on a graph traced
+  with ``trace(..., autocast="fp16")``: every tensor keeps the dtype autocast gave it, so
+  layer_norm / group_norm / softmax / sum / pow run in fp32, fp32 parameters (layer-scale
+  gammas, position embeddings, cls tokens) keep the residual stream of LayerNorm / layer-scale
+  models in fp32, and autocast's casts are ops of the graph (``_to_copy``), as are the fp32
+  gradient casts in training; a MAC op computes in its inputs' dtype (``compute_dtype``).
+  Evidence: timm RTX 3090 AMP inference, the plain fp16 costing left ConvNeXt-V2 / ConvFormer /
+  PoolFormer / Swin-V2 25-60% too fast (issue 16); ``benchmarks/gpu_timm_fidelity.py`` measures it.
+
+Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
+cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
+and pass (``conv_cost``), the second pass of training batch norm and norm backward and the
+GroupNorm channels-last copies (``norm_cost``), a steady-state optimizer step traced per
+parameter or with foreach kernels (``trace(foreach=)``).
+
+MAC convention: ``op.macs`` counts multiply-accumulates of convs, matmuls and attention only
+(torch.utils.flop_counter's count / 2). timm's published ``infer_gmacs`` (fvcore) also counts
+batch norm at 2 per element; our counts match it on 98.5% of timm models within 2% once that
+is added (87% without), so the difference is the convention, not the graphs (issue 16).
 """
 
 from __future__ import annotations
@@ -52,7 +71,9 @@ import numpy as np
 from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
-from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar
+from codesign.cost.base import (
+    DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
+)
 from codesign.cost.registry import REGISTRY
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
@@ -294,6 +315,28 @@ def _float_numel_bytes(t, dtype: str) -> float:
 
 @registrar(REGISTRY, OpKind.CONV, "gpu")
 def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
+    (:func:`gather_copies`)."""
+    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+
+
+def gather_copies(cost: OpCost, op: Op, hw, ctx: CostContext) -> OpCost:
+    """A conv or norm kernel takes dense tensors: PyTorch makes a non-contiguous activation
+    input (a channel slice, a permuted view) contiguous first, a copy kernel in series (read +
+    write of its bytes). Elementwise ops read strided tensors directly (TensorIterator) and
+    cuBLAS takes transposed operands, so neither pays it. Evidence: InceptionNeXt's branches
+    (channel slices of one tensor) and ConvNeXt's permuted gradients; the A100 training ratio
+    InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it."""
+    moved = sum(tensor_bytes(t, ctx.dtype) for t in op.inputs
+                if not t.is_weight and not t.contiguous)
+    if not moved:
+        return cost
+    seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
+    return serial_kernels(cost, seconds, 1, moved, moved, hw, ctx,
+                          "gather of non-contiguous inputs")
+
+
+def _conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
 
     GEMM-M = N*P*Q (input positions for transposed convs), GEMM-N = K/g, GEMM-K = C/g*R*S,
@@ -563,7 +606,7 @@ def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         moved = act + out
         c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
                            hw, ctx, "channels-last <-> NCHW copies around group_norm")
-    return c
+    return gather_copies(c, op, hw, ctx)
 
 
 #: batch norm in training mode (batch statistics): the aten ops autograd records for it
