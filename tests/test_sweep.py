@@ -15,7 +15,8 @@ import pytest
 
 from codesign.errors import CodesignError, SpecError
 from codesign.results.pareto import pareto_front, pareto_front_by, pareto_mask
-from codesign.sweeps.runner import evaluate_chunk, plan_points, register_cli, run_sweep, sweep
+from codesign.cli.sweep import register_cli
+from codesign.sweeps.runner import evaluate_chunk, plan_points, run_sweep, sweep
 from codesign.sweeps.spec import load_sweep_spec
 
 warnings.filterwarnings("ignore", message="no cost model")

@@ -15,9 +15,9 @@ from codesign.errors import CodesignError
 from codesign.types import DType, Engine, Layout, Mode, values
 
 # modules that add their own verbs with ``register_cli(subparsers)``
-_PLUGINS = ("codesign.measurement.runner", "codesign.calibration.host", "codesign.validation.host",
-            "codesign.sweeps.runner", "codesign.reporting.document", "codesign.cli.demo",
-            "codesign.reproductions.claims")
+_PLUGINS = ("codesign.cli.measure", "codesign.cli.calibrate", "codesign.cli.validate",
+            "codesign.cli.sweep", "codesign.cli.report", "codesign.cli.demo",
+            "codesign.cli.reproduce")
 
 
 def _fmt_num(x: float, unit: str = "") -> str:
