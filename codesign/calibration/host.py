@@ -851,7 +851,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
         if r + 1 >= lo and stability.is_stable(cal.runner.samples, r + 1, lo):
             break
     spec = cal.finish(None)
-    return _with_stability(spec, stability.assess(cal.runner.samples, spec, hi), out)
+    top = stability.max_cpu_clock_hz() if device == "cpu" else None
+    return _with_stability(spec, stability.assess(cal.runner.samples, spec, hi, max_clock_hz=top),
+                           out)
 
 
 def _with_stability(spec, stab, out):
