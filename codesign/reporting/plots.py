@@ -471,7 +471,8 @@ def gantt(ops, run: str) -> Plot:
             if len(s):
                 ax.broken_barh(list(zip(s["start_s"] * MS, (s["end_s"] - s["start_s"]) * MS)),
                                (lane - 0.38, 0.76), facecolors=kind_color(k), edgecolor="white",
-                               linewidth=0.3, label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
+                               linewidth=0.3,
+                               label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
     ax.set_yticks(range(len(engines)), engines)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
