@@ -36,8 +36,13 @@ def main(argv=None) -> int:
     import numpy as np
     import yaml
 
-    from codesign.calibration.host import (Observation, _write_spec, cpu_benchmarks, fit,
-                                           round_statistic)
+    from codesign.calibration.host import (
+        Observation,
+        _write_spec,
+        cpu_benchmarks,
+        fit,
+        round_statistic,
+    )
     from codesign.capture.tracer import trace
     from codesign.cost.base import CostContext
     from codesign.cost.roofline import roofline_floor

@@ -868,7 +868,8 @@ def claim_replknet_kernel_sizes(s: Session) -> Claim:
         name="replknet_kernel_sizes",
         title="RepLKNet-31B kernel sizes 3-3-3-3 .. 31-29-27-13: params, MACs and latency",
         source="Ding et al., Scaling Up Your Kernels to 31x31 (RepLKNet), CVPR 2022 "
-               "(arXiv:2203.06717), Table 5 (params and FLOPs by kernel size)",
+               "(arXiv:2203.06717), Table 5 (params and FLOPs by kernel size; not in "
+               "shared/reference/papers.md: quoted from the paper, check against the PDF)",
         paper="params 71.8 / 72.2 / 73.7 / 78.2 / 79.3 M and FLOPs 12.9 / 13.1 / 13.4 / 15.0 / 15.3 G: "
               f"the 31x31 kernels add {15.3 / 12.9 - 1:.0%} FLOPs over 3x3",
         ours=f"MACs x{macs_ratio:.3f}; simulated latency x{gpu_ratio:.2f} on an RTX 2080 Ti (fp32, "
