@@ -20,6 +20,7 @@ from codesign.ir.fusion import FusionPlan, plan_fusion
 from codesign.ir.graph import OpGraph, OpKind
 from codesign.results.records import OpRow, SimResult
 from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
+from codesign.hardware.spec import HardwareSpec
 
 ENGINES = values(Engine)
 
@@ -48,7 +49,7 @@ class Estimate:
         return sum((c.dram_bytes for c in self.costs if c is not None), start=0.0)
 
 
-def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
+def make_context(hw: HardwareSpec, dtype: str, mode: str, layout: str) -> CostContext:
     """The run settings as enums (one error line naming a bad key and its choices), checked
     against what ``hw`` runs."""
     dtype = parse_choice(DType, "dtype", dtype)
@@ -66,7 +67,7 @@ def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
     return CostContext(dtype=dtype, mode=mode, layout=layout)
 
 
-def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = True) -> Estimate:
+def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_queue: bool = True) -> Estimate:
     """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``.
     ``launch_queue=False`` keeps each op's raw dispatch overhead (the calibration's per-op
     model applies the asynchronous launch queue itself).
@@ -148,7 +149,7 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     return tuple(rows)
 
 
-def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
+def simulate(graph: OpGraph, hw: HardwareSpec | str, dtype: str = "fp32", mode: str = "eager",
              engine: str = "analytical", layout: str = "nchw", policy=None) -> SimResult:
     """Estimate latency, DRAM traffic and energy of ``graph`` on ``hw`` (a HardwareSpec or a
     preset name / YAML path). ``engine="event"`` runs the simpy schedule with ``policy``."""

@@ -111,6 +111,7 @@ import numpy as np
 from codesign.ir.graph import DTYPE_BYTES, AttentionAttrs, MatMulAttrs, Op, OpKind
 from codesign.cost.base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
 from codesign.cost.registry import REGISTRY
+from codesign.hardware.spec import HardwareSpec
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
 SOFTMAX_OPS_PER_SCORE = 5         # max, subtract, exp, sum, divide per attention score
@@ -179,7 +180,7 @@ def active_threads(op: Op, cores):
     return np.minimum(np.asarray(cores, dtype=float), float(chunks))
 
 
-def cache_bandwidth(hw, working_set_bytes: float):
+def cache_bandwidth(hw: HardwareSpec, working_set_bytes: float):
     """Bandwidth of the smallest level holding ``working_set_bytes`` (all cores together)."""
     c = hw.cpu
     l2_total = c.l2_bytes * c.cores
@@ -189,7 +190,7 @@ def cache_bandwidth(hw, working_set_bytes: float):
                              c.l3_bandwidth_bytes_per_s, dram))
 
 
-def half_work(hw, key: str):
+def half_work(hw: HardwareSpec, key: str):
     """``cpu.half_work_macs[key]``, falling back to the family (``conv``), then 0."""
     table = hw.cpu.half_work_macs
     for k in (key, key.split(".", 1)[0]):
@@ -209,7 +210,7 @@ def reduction_length(op: Op) -> int:
     return 0
 
 
-def short_reduction_factor(op: Op, hw):
+def short_reduction_factor(op: Op, hw: HardwareSpec):
     """``1 + cpu.half_reduction / K``: a GEMM micro-kernel loads and stores each output tile
     once per call and amortises that over the K loop, so short reductions (a 1x1 conv on 16
     input channels) run well below the class's efficiency; 1 for non-GEMM ops."""
@@ -217,7 +218,7 @@ def short_reduction_factor(op: Op, hw):
     return 1.0 + hw.cpu.half_reduction / k if k else 1.0
 
 
-def weight_stream_s(op: Op, hw, weight_bytes, ctx: CostContext | None = None):
+def weight_stream_s(op: Op, hw: HardwareSpec, weight_bytes, ctx: CostContext | None = None):
     """Seconds to bring a conv/matmul's (cold) weights in, in a pass of their own: packed or
     reordered at ``cpu.weight_pack_bytes_per_s`` in eager mode, streamed at the achieved DRAM
     bandwidth by a GEMV (one row) or a fused graph (weights prepacked)."""
@@ -252,7 +253,7 @@ def uses_onednn(op: Op, cores):
     return np.logical_and(not_single_1x1, enough)
 
 
-def reorder_s(op: Op, hw, ctx: CostContext, act, out):
+def reorder_s(op: Op, hw: HardwareSpec, ctx: CostContext, act, out):
     """Seconds of oneDNN activation reorders (input to the blocked layout, output back to
     NCHW) around an eager CPU conv; 0 for other ops and for channels-last (nhwc) tensors,
     which oneDNN takes as they are."""
@@ -285,7 +286,7 @@ def is_depthwise_2d(op: Op) -> bool:
             and a.groups > 1 and a.groups == a.in_channels == a.out_channels)
 
 
-def dw_gemm_fallback(op: Op, hw, ctx: CostContext):
+def dw_gemm_fallback(op: Op, hw: HardwareSpec, ctx: CostContext):
     """Whether oneDNN runs depthwise conv ``op`` as im2col + GEMM (``x64:gemm:jit``) instead of
     its jit depthwise kernel: plain NCHW tensors (channels-last ones take ``brdgmm_dw``, which
     has no such limit) and a left padding wider than :func:`dw_jit_max_left_pad`. This is the
@@ -307,7 +308,7 @@ def column_shape(op: Op) -> tuple[int, int]:
     return rows, rows * ow
 
 
-def im2col_s(op: Op, hw, ctx: CostContext):
+def im2col_s(op: Op, hw: HardwareSpec, ctx: CostContext):
     """Seconds of oneDNN's im2col + GEMM fallback beyond the conv's MACs (0 on the jit path):
     per column row ``cpu.im2col_row_s`` (the copy loop over one output row, with its padding
     checks) plus the column bytes at ``cpu.im2col_bytes_per_s`` (written by im2col, streamed by
@@ -345,7 +346,7 @@ def strided_inputs(op: Op) -> list:
 GATHER_ATENS = frozenset({"im2col", "col2im"})
 
 
-def gather_s(op: Op, hw, ctx: CostContext):
+def gather_s(op: Op, hw: HardwareSpec, ctx: CostContext):
     """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
     sliced views) at ``cpu.gather_bytes_per_s``, or the whole output of an unfold/fold
     (:data:`GATHER_ATENS`); 0 for other ops, whose kernels take strided operands directly (a
@@ -356,7 +357,7 @@ def gather_s(op: Op, hw, ctx: CostContext):
     return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
 
 
-def first_touch_s(op: Op, hw, dtype: str):
+def first_touch_s(op: Op, hw: HardwareSpec, dtype: str):
     """Seconds the kernel spends faulting in fresh output pages: every output of an
     out-of-place op of at least ``cpu.mmap_threshold_bytes`` is a new mmap'ed buffer whose
     pages are zeroed on first write at ``cpu.page_fault_bytes_per_s`` (measured by calibrate)."""
@@ -371,11 +372,11 @@ def first_touch_s(op: Op, hw, dtype: str):
     return total
 
 
-def dispatch_overhead(hw, ctx: CostContext):
+def dispatch_overhead(hw: HardwareSpec, ctx: CostContext):
     return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
 
 
-def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def _cpu_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Cache-aware roofline of any modelled op on a CPU (formula in the module docstring)."""
     act, w, out = op_bytes(op, ctx.dtype)
     traffic = act + w + out

@@ -16,6 +16,7 @@ import numpy as np
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, Op, OpKind
 from codesign.cost.base import CostContext, Num, op_bytes
+from codesign.hardware.spec import HardwareSpec
 
 
 def executed_macs(op: Op) -> float:
@@ -32,7 +33,7 @@ def executed_macs(op: Op) -> float:
     return float(op.macs)
 
 
-def roofline_floor(op: Op, hw, ctx: CostContext) -> Num:
+def roofline_floor(op: Op, hw: HardwareSpec, ctx: CostContext) -> Num:
     """Lower bound on ``max(compute_s, memory_s)`` of ``op`` on ``hw`` (no overheads)."""
     act, w, out = op_bytes(op, ctx.dtype)
     unit_dtype = "fp16" if ctx.dtype == "amp" else ctx.dtype   # autocast computes in fp16
@@ -48,7 +49,7 @@ def roofline_floor(op: Op, hw, ctx: CostContext) -> Num:
     return floor
 
 
-def _vector_ops_per_s(hw, dtype: str) -> Num:
+def _vector_ops_per_s(hw: HardwareSpec, dtype: str) -> Num:
     """Peak elementwise rate: the vector path's MAC rate counted as one op per MAC slot."""
     return hw.vector_macs_per_s(dtype)
 
