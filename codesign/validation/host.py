@@ -372,17 +372,19 @@ def validate(models=None, *inputs, hardware=None, device: str = "cpu", batch=(1,
 
     from codesign.hardware import load_hardware
 
-    from codesign.measurement.runner import cpu_name, make_timer, measure, profile_ops, torch_threads
+    from codesign.measurement.runner import (check_device, cpu_name, make_timer, measure, profile_ops,
+                                             torch_threads)
 
     from codesign.measurement import allocator as alloc
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
+    if timer is None:
+        check_device(device)                     # an unavailable device is an error first
+        timer = make_timer(device, clock)
     if hw is not None:
         warn_device_mismatch(hw, device)
     allocator = alloc.configure(allocator)
-    if timer is None:
-        timer = make_timer(device, clock)
     if rounds < 2:
         raise CodesignError(f"rounds = {rounds}; validation needs >= 2 (two passes give the "
                             "noise floor)")
