@@ -37,7 +37,7 @@ def _fmt_time(s: float) -> str:
 
 def _add_workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("workload", help="zoo name (see `codesign workloads`), path/file.py:factory, "
-                   "package.module:factory, timm:NAME or torchvision:NAME")
+                   "package.module:factory, or a hub model timm:NAME / torchvision:NAME[?kwarg=value]")
     p.add_argument("--input", help="input shape, e.g. 1,3,224,224 (default: the workload's)")
     p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob (repeatable)")
     p.add_argument("--phase", default="inference", choices=("inference", "train"))
