@@ -60,8 +60,10 @@ def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
     return CostContext(dtype=dtype, mode=mode, layout=layout)
 
 
-def estimate_costs(graph: OpGraph, hw, ctx: CostContext) -> Estimate:
-    """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``."""
+def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = True) -> Estimate:
+    """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``.
+    ``launch_queue=False`` keeps each op's raw dispatch overhead (the calibration's per-op
+    model applies the asynchronous launch queue itself)."""
     reg = registry()
     ccp = ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)
@@ -84,7 +86,7 @@ def estimate_costs(graph: OpGraph, hw, ctx: CostContext) -> Estimate:
         cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
         costs.append(cost)
         energies.append(op_energy(cost, hw, ctx.dtype))
-    if hw.kind in ASYNC_DISPATCH_KINDS:
+    if hw.kind in ASYNC_DISPATCH_KINDS and launch_queue:
         costs = apply_launch_queue(costs)
     if hw.kind == "dsp":
         from codesign.cost.hexagon import apply_graph_launch  # per-inference cost of a compiled graph

@@ -852,6 +852,7 @@ def cmd_calibrate(args) -> int:
         print(f"calibrate: {msg}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    args.out = args.out or "host.yaml"
     spec = calibrate(device=args.device, out=args.out, quick=args.quick, base=args.hw,
                      threads=args.threads, progress=progress, clock=args.clock,
                      allocator=args.allocator)
@@ -867,7 +868,7 @@ def cmd_calibrate(args) -> int:
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser("calibrate", help="fit a hardware spec to this machine from microbenchmarks")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--out", default="host.yaml", help="where to write the fitted spec (YAML)")
+    p.add_argument("--out", default=None, help="where to write the fitted spec (YAML; default host.yaml)")
     p.add_argument("--quick", action="store_true", help="fewer benchmarks and rounds (< 60 s)")
     p.add_argument("--hw", default=None, help="preset or YAML to start from (default host-cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")

@@ -1,4 +1,5 @@
-"""Resolve a workload spec: a zoo name, ``path/to/file.py:factory`` or ``package.module:factory``,
+"""Resolve a workload spec: a zoo name, ``path/to/file.py:factory``, ``package.module:factory``
+or a hub model ``timm:NAME`` / ``torchvision:NAME[?kwarg=value&...]`` (codesign.capture.hub),
 with knobs (``--set k=v``) and an input shape. Shared by the CLI, sweeps and validation."""
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def _coerce(value, default):
     return value
 
 
+def _literal_knob(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _load_factory(spec: str):
     target, _, attr = spec.rpartition(":")
     if target.endswith(".py") or os.sep in target or "/" in target:
@@ -102,6 +112,16 @@ def resolve_workload(spec: str, knobs: Mapping[str, object] | None = None,
     (or (1, 3, 224, 224) for user factories)."""
     knobs = dict(knobs or {})
     shape = parse_shape(input_shape) if input_shape is not None else None
+    from codesign.capture.hub import (build_hub_model, hub_default_input, is_hub_reference,
+                                      parse_hub_reference)
+
+    if is_hub_reference(spec):
+        # timm:NAME / torchvision:NAME[?k=v&...]; knobs (--set) are constructor arguments too
+        ref = parse_hub_reference(spec)
+        extra = {k: (_literal_knob(v) if isinstance(v, str) else v) for k, v in knobs.items()}
+        model = build_hub_model(ref, extra, spec)
+        return ResolvedWorkload(spec, model, shape or hub_default_input(ref),
+                                {**dict(ref.kwargs), **extra})
     if ":" in spec:
         factory = _load_factory(spec)
         params = inspect.signature(factory).parameters

@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         register = getattr(mod, "register_cli", None)
         if register is not None:
             register(sub)
+    from codesign.cli.published import extend_parsers
+
+    extend_parsers(sub)      # validate/calibrate --published DATASET
     return parser
 
 

@@ -387,6 +387,10 @@ def _workload_signature(spec: str, file: str, key: str) -> tuple[Optional[dict],
     from codesign.errors import WorkloadError
 
     try:
+        from codesign.capture.hub import hub_default_input, is_hub_reference, parse_hub_reference
+
+        if is_hub_reference(spec):  # constructor kwargs are open-ended: any knob goes
+            return None, hub_default_input(parse_hub_reference(spec))
         if ":" in spec:
             from codesign.capture.references import _load_factory
 

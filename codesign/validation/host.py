@@ -473,7 +473,9 @@ def cmd_validate(args) -> int:
     def progress(msg):
         print(f"validate: {msg}", file=sys.stderr, flush=True)
 
-    res = validate(args.workloads, hardware=args.hw, device=args.device, batch=args.batch,
+    if not args.workloads:
+        raise CodesignError("validate needs workloads to measure here, or --published DATASET")
+    res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
                    dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
                    threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
                    progress=progress, clock=args.clock, allocator=args.allocator)
@@ -499,9 +501,11 @@ def format_table(res: ValidationResult) -> str:
 
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser("validate", help="simulated vs measured latency on this machine")
-    p.add_argument("workloads", nargs="+", help="zoo names or path/file.py:factory specs")
+    p.add_argument("workloads", nargs="*", help="zoo names or path/file.py:factory specs "
+                   "(or --published DATASET instead)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--hw", default="host-cpu", help="preset name or YAML (e.g. from calibrate)")
+    p.add_argument("--hw", default=None, help="preset name or YAML (e.g. from calibrate; "
+                   "default host-cpu)")
     p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (default 1)")
     p.add_argument("--dtype", default="fp32", help="fp32 | tf32 | fp16 | bf16 (autocast)")
     p.add_argument("--input", help="input shape for every workload (batch is replaced)")

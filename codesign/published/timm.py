@@ -1,0 +1,90 @@
+"""Adapter: timm's published benchmark CSVs (``results/benchmark-*.csv`` of
+huggingface/pytorch-image-models) -> rows of the published-measurement contract.
+
+How timm measured them (its ``benchmark.py``): one model at a time, random input, AMP fp16
+autocast (``--amp``), eval mode and ``torch.no_grad()`` for inference, a training step
+(forward, cross-entropy loss, backward, SGD step) for ``train`` files; NCHW or channels-last
+(``nhwc`` in the file name); batch size and image size per row; throughput in samples/s.
+
+The file name carries what the rows share:
+``benchmark-{infer|train}-amp-{nchw|nhwc}-pt{torch}-cu{cuda}-{gpu}.csv``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from codesign.errors import CodesignError
+from codesign.published.families import model_family
+
+_NAME = re.compile(r"benchmark-(?P<phase>infer|train)-(?P<prec>amp|fp32|fp16|bf16)-"
+                   r"(?P<layout>nchw|nhwc)-pt(?P<pt>\d+)-cu(?P<cu>\d+)-(?P<gpu>[a-z0-9]+)\.csv$")
+#: GPU tag in timm's file names -> our preset name
+GPU_PRESETS = {"rtx3090": "rtx3090", "rtx4090": "rtx4090", "a100": "a100-sxm4-40gb",
+               "v100": "v100-sxm2", "t4": "t4", "l4": "l4", "h100": "h100-sxm"}
+#: what the timm results/ files were taken from (shared/data/published/README.md)
+TIMM_SOURCE = "huggingface/pytorch-image-models results/ (Apache-2.0)"
+TIMM_COMMITS = {"pt240": "commit 5c33776, 2024-09-04"}
+
+
+def _col(raw: pd.DataFrame, name: str) -> pd.Series:
+    return raw[name].astype(float) if name in raw.columns else pd.Series(float("nan"), index=raw.index)
+
+
+def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """Rows of one timm benchmark CSV; hardware, layout, phase and precision from its name."""
+    path = Path(path)
+    m = _NAME.search(path.name)
+    if not m:
+        raise CodesignError(f"{path}: not a timm benchmark file name; expected "
+                            "benchmark-{infer|train}-amp-{nchw|nhwc}-ptNNN-cuNNN-GPU.csv")
+    gpu = m["gpu"]
+    if gpu not in GPU_PRESETS:
+        raise CodesignError(f"{path}: GPU {gpu!r} has no preset mapping; known: "
+                            f"{', '.join(sorted(GPU_PRESETS))}")
+    raw = pd.read_csv(path)
+    pre = "infer" if m["phase"] == "infer" else "train"
+    need = ("model", f"{pre}_samples_per_sec", f"{pre}_batch_size", f"{pre}_img_size")
+    missing = [c for c in need if c not in raw.columns]
+    if missing:
+        raise CodesignError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(need)}")
+    torch_v = {"240": "2.4.0", "112": "1.12", "113": "1.13", "200": "2.0.0"}.get(m["pt"], m["pt"])
+    cuda_v = f"{m['cu'][:-1]}.{m['cu'][-1]}"
+    commit = TIMM_COMMITS.get(f"pt{m['pt']}", "")
+    source = (f"{TIMM_SOURCE} {path.name}" + (f" ({commit})" if commit else "") +
+              f"; timm benchmark.py --amp, PyTorch {torch_v} / CUDA {cuda_v}")
+    thr = raw[f"{pre}_samples_per_sec"].astype(float)
+    batch = raw[f"{pre}_batch_size"].astype(int)
+    img = raw[f"{pre}_img_size"].astype(int)
+    out = pd.DataFrame({
+        "dataset": dataset or path.stem,
+        "source": source,
+        "workload": "timm:" + raw["model"].astype(str),
+        "family": raw["model"].map(model_family),
+        "input_shape": "3x" + img.astype(str) + "x" + img.astype(str),
+        "batch": batch,
+        "precision": m["prec"],
+        "layout": m["layout"],
+        "phase": "inference" if pre == "infer" else "training",
+        "hardware": GPU_PRESETS[gpu],
+        "runtime": "pytorch",
+        "measured_latency_s": batch / thr,
+        "measured_throughput_per_s": thr,
+        "on_accelerator": True,
+        "metric": "throughput_per_s",
+        "model": raw["model"].astype(str),
+        "step_time_s": _col(raw, f"{pre}_step_time") / 1e3,
+        "param_count_m": _col(raw, "param_count"),
+        "torch_version": torch_v,
+    })
+    if "infer_gmacs" in raw.columns:
+        out["published_gmacs"] = raw["infer_gmacs"].astype(float)
+    if "infer_macts" in raw.columns:
+        out["published_macts_m"] = raw["infer_macts"].astype(float)
+    return out
+
+
+__all__ = ["GPU_PRESETS", "read_timm"]
