@@ -27,7 +27,9 @@ import sys
 import warnings
 from pathlib import Path
 
-CSV = Path(os.environ.get("QAIHUB_CSV", "/work/shared/data/published/qaihub/qaihub_snapdragon8gen2.csv"))
+# the packaged copy of shared/data/published/qaihub (codesign/published/data/README.md)
+CSV = Path(os.environ.get("QAIHUB_CSV", Path(__file__).resolve().parents[1] / "codesign" / "published"
+                          / "data" / "qaihub" / "qaihub_snapdragon8gen2.csv"))
 CACHE = Path(os.environ.get("HEXAGON_CACHE", "/work/notes/cache/hexagon"))
 
 # qaihub model -> (source, name, kwargs, family). source: torchvision | timm | zoo

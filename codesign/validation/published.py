@@ -319,6 +319,11 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
             s = settings[i]
             try:
                 hw = _load_hw(hardware if hardware is not None else r["hardware"], hw_cache)
+                if s.dtype not in hw.dtypes:  # e.g. w8a16 (issue 13) on a GPU preset
+                    res["status"][i] = "unsupported_precision"
+                    res["reason"][i] = (f"unsupported_precision: {hw.name} does not run dtype "
+                                        f"{s.dtype!r} (supported: {', '.join(hw.dtypes)})")
+                    continue
                 sim = simulate(graph, hw, dtype=s.dtype, mode=s.mode, layout=s.layout)
                 roof = roofline_latency_s(graph, hw, make_context(hw, s.dtype, s.mode, s.layout))
             except CodesignError as exc:
