@@ -11,6 +11,7 @@ import json
 import sys
 import warnings
 
+from codesign.cost.base import DTYPES
 from codesign.errors import CodesignError
 
 # modules that add their own verbs with ``register_cli(subparsers)``
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="estimate latency, DRAM traffic and energy on hardware")
     _add_workload_args(p)
     p.add_argument("--hw", required=True, help="preset name or YAML path")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "tf32", "fp16", "bf16", "int8"))
+    p.add_argument("--dtype", default="fp32", choices=DTYPES)
     p.add_argument("--mode", default="eager", choices=("eager", "fused"))
     p.add_argument("--layout", default="nchw", choices=("nchw", "nhwc", "ccp"))
     p.add_argument("--engine", default="analytical", choices=("analytical", "event"))
