@@ -27,7 +27,9 @@ import sys
 import warnings
 from pathlib import Path
 
-CSV = Path(os.environ.get("QAIHUB_CSV", "/work/shared/data/published/qaihub/qaihub_snapdragon8gen2.csv"))
+# the packaged copy of shared/data/published/qaihub (codesign/published/data/README.md)
+CSV = Path(os.environ.get("QAIHUB_CSV", Path(__file__).resolve().parents[1] / "codesign" / "published"
+                          / "data" / "qaihub" / "qaihub_snapdragon8gen2.csv"))
 CACHE = Path(os.environ.get("HEXAGON_CACHE", "/work/notes/cache/hexagon"))
 
 # qaihub model -> (source, name, kwargs, family). source: torchvision | timm | zoo
@@ -277,7 +279,7 @@ def _with_tied(knobs):
     return {**knobs, **{k: knobs[v] for k, v in TIED.items()}}
 
 
-def search(rows, graphs, base, masks: dict, n: int = 8000, rounds: int = 4, seed: int = 0) -> dict:
+def search(rows, graphs, base, masks: dict, n: int = 48000, rounds: int = 4, seed: int = 0) -> dict:
     """Random search with shrinking boxes, for several row subsets at once: ``masks`` maps a
     target name to a boolean row mask (fit on those rows). Each round is one vectorized
     evaluation of every row over all targets' samples. Returns target -> best knob values."""
@@ -298,13 +300,13 @@ def search(rows, graphs, base, masks: dict, n: int = 8000, rounds: int = 4, seed
             if best[t] is None or loss[i] < best[t][1]:
                 best[t] = (cand, float(loss[i]))
             if r + 1 < rounds:
-                new.append(_sample(rng, max(n // len(masks), 500), best[t][0], 0.5 ** (r + 1)))
+                new.append(_sample(rng, max(n // len(masks), 1000), best[t][0], 0.5 ** (r + 1)))
         if new:
             pool = {k: np.concatenate([d[k] for d in new]) for k in BOX}
     return polish(rows, graphs, base, masks, {t: b[0] for t, b in best.items()})
 
 
-def polish(rows, graphs, base, masks: dict, best: dict, rounds: int = 2) -> dict:
+def polish(rows, graphs, base, masks: dict, best: dict, rounds: int = 3) -> dict:
     """Coordinate refinement after the random search: each knob of every target's best point
     is moved by a few steps (x0.7 ... x1.4 on log knobs, +-15% of the box on linear ones),
     all targets in one vectorized evaluation per knob; a target keeps a move that lowers its

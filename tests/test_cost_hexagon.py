@@ -149,14 +149,15 @@ def _c(compute, memory, overhead=1e-6):
 def test_launch_and_one_op_prefetch_hand_timeline():
     hw = simple_dsp(graph_launch_s={"int8": 5e-6})
     out = apply_graph_launch([_c(10e-6, 2e-6), None, _c(2e-6, 8e-6)], hw, FUSED)
-    # op0: dma 0..2, start max(0 + 1 + 5, 2) = 6, end 16; op1 (second costed): DMA may start
-    # when op0 starts (6), ends 14; start max(16 + 1, 14) = 17, end 19
+    # op0: dma 0..2, end max(0 + 1 + 5 + 10, 2) = 16, start 6; op1 (second costed): DMA may
+    # start when op0 starts (6), ends 14; end max(16 + 1 + 2, 14) = 19
     assert out[1] is None
     assert [float(c.latency_s) for c in (out[0], out[2])] == pytest.approx([16e-6, 3e-6])
     slow = apply_graph_launch([_c(10e-6, 2e-6), _c(2e-6, 20e-6)], hw, FUSED)
-    # dma1 = 6 + 20 = 26 > 17: 9 us stall, end 28
-    assert sum(float(c.latency_s) for c in slow) == pytest.approx(28e-6)
-    assert float(slow[1].memory_s - slow[1].compute_s) == pytest.approx(9e-6)
+    # dma1 = 6 + 20 = 26 > 19: op1 ends with its DMA at 26 (its last tile's compute is in m)
+    assert sum(float(c.latency_s) for c in slow) == pytest.approx(26e-6)
+    assert float(slow[1].memory_s) == pytest.approx(26e-6 - 16e-6 - 1e-6)
+    assert slow[1].bound == "memory"
     assert apply_graph_launch([_c(1e-6, 1e-6)], hw, EAGER)[0].latency_s == pytest.approx(2e-6)
 
 
@@ -165,8 +166,8 @@ def test_prefetch_window_lets_weights_load_further_ahead():
     costs = [_c(10e-6, 0.0, 0.0), _c(1e-6, 0.0, 0.0), _c(1e-6, 10e-6, 0.0)]
     ops = [None, None, w_op]
     near = apply_graph_launch(costs, simple_dsp(), FUSED, ops)
-    # window 0: op2's DMA waits for op1 to start (10 us): ends 20, start 20, end 21
-    assert sum(float(c.latency_s) for c in near) == pytest.approx(21e-6)
+    # window 0: op2's DMA waits for op1 to start (10 us) and ends at 20, so does op2
+    assert sum(float(c.latency_s) for c in near) == pytest.approx(20e-6)
     far = apply_graph_launch(costs, simple_dsp(weight_prefetch_vtcm_fraction=1.0), FUSED, ops)
     # 1 MiB window: the DMA starts with op0 at 0, ends 10; op2 starts when op1 ends (11)
     assert sum(float(c.latency_s) for c in far) == pytest.approx(12e-6)

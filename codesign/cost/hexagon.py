@@ -234,11 +234,14 @@ def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements:
       memory time ``m_i``) may start once op k has started computing, k the earliest op with
       ``W_i - W_k <= P`` (``W`` cumulative weight bytes; at least op i-1), and the previous
       transfer has finished. With ``o_i`` the op's overhead and ``c_i`` its compute time:
-      ``dma_i = max(dma_{i-1}, start_k) + m_i``, ``start_i = max(end_{i-1} + o_i, dma_i)``,
-      ``end_i = start_i + c_i`` (all from 0; the launch is part of the first op's overhead, so
-      the first weights load during it). Each op keeps ``compute_s = c_i`` and gets
-      ``memory_s = c_i + stall_i``, ``stall_i = start_i - end_{i-1} - o_i`` (waiting for the
-      DMA), so per-op latencies sum to the end time. Non-increasing in DRAM bandwidth and VTCM.
+      ``dma_i = max(dma_{i-1}, start_k) + m_i``, ``end_i = max(end_{i-1} + o_i + c_i, dma_i)``,
+      ``start_i = end_i - c_i`` (all from 0; the launch is part of the first op's overhead, so
+      the first weights load during it). ``c_i`` and ``m_i`` are the op's own pipelined
+      compute and memory columns (each already carries the exposed first/last tile), so an op
+      alone still takes ``max(c_i + o_i, m_i)``. Each op keeps ``compute_s = c_i`` and
+      ``overhead_s = o_i`` and gets ``memory_s = end_i - end_{i-1} - o_i`` (its share of the
+      end time, including any wait for the DMA), so per-op latencies sum to the end time.
+      Non-increasing in DRAM bandwidth and VTCM.
 
     Source: QNN HTP prefetches weights into VTCM ahead of the op that uses them (assumption,
     consistent with the AI Hub rows: Inception-v3 int8 streams 22 MB of weights, 0.33 ms at
@@ -272,13 +275,12 @@ def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements:
             gate = 0.0
         comp = c.compute_s
         dma = np.maximum(dma, gate) + c.memory_s
-        start = np.maximum(end + over, dma)
-        stall = start - end - over
-        out[i] = replace(c, compute_s=comp + 0.0 * stall, memory_s=comp + stall,
-                         overhead_s=over + 0.0 * stall)
-        starts[j] = start
+        new_end = np.maximum(end + over + comp, dma)
+        out[i] = replace(c, compute_s=comp + 0.0 * new_end, memory_s=new_end - end - over,
+                         overhead_s=over + 0.0 * new_end)
+        starts[j] = new_end - comp
         cum[j] = total
-        end = start + comp
+        end = new_end
     return out
 
 
