@@ -48,8 +48,8 @@ LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before t
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory", "vector", "vector.transcendental",
-    "vector.resample", "softmax", "norm", "reduction", "pool",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory",
+    "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
 DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
