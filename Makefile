@@ -22,8 +22,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[dev,hub]"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	# hub models (timm:/torchvision:) when torchvision imports beside this torch; never replace
+	# a torch the user brought (VENV_FLAGS=--system-site-packages)
+	if $(PY) -c "import torchvision" 2>/dev/null; then $(PY) -m pip install -q "timm>=1.0"; \
+	else echo "make: torchvision does not import beside this torch: timm:/torchvision: workloads unavailable"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

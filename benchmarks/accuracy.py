@@ -64,6 +64,8 @@ def main(argv=None) -> int:
                     "it is robust to other processes sharing the host)")
     ap.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
                     "for calibration and validation (see codesign.measurement.allocator)")
+    ap.add_argument("--round-quantile", type=float, default=0.5, help="quantile of each "
+                    "calibration benchmark's round times the fit takes (0.5: median)")
     ap.add_argument("--out", default="reports/accuracy")
     args = ap.parse_args(argv)
 
@@ -86,7 +88,8 @@ def main(argv=None) -> int:
         # percent over minutes). The spec is fitted after the last round.
         cal = Calibration(device="cpu", quick=args.quick, threads=args.threads,
                           clock=args.clock, allocator=args.allocator,
-                          progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True))
+                          progress=lambda m: print(f"calibrate: {m}", file=sys.stderr, flush=True),
+                          round_quantile=args.round_quantile)
         for _ in range(args.calibration_rounds):
             cal.run_round()
 

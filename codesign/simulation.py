@@ -55,7 +55,7 @@ def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
     mode = parse_choice(Mode, "mode", mode)
     layout = parse_choice(Layout, "layout", layout)
     if dtype == DType.AMP:
-        if hw.kind != "gpu" or "fp16" not in hw.dtypes:
+        if hw.gpu is None or "fp16" not in hw.dtypes:
             raise HardwareError(f"{hw.name}: dtype 'amp' (CUDA autocast fp16) needs a GPU that "
                                 f"runs fp16; supported: {', '.join(hw.dtypes)}")
     elif dtype not in hw.dtypes:

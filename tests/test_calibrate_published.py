@@ -43,7 +43,7 @@ def test_jacobian_matches_finite_differences():
                     rng.uniform(1e-6, 4e-5, n), np.full(n, 2e-5), gc, sparse.csr_matrix((n, 2)),
                     go, np.zeros(2))
     x = model.x_ref + np.array([0.1, -0.2])
-    lat, jac = model.latency(x, with_jacobian=True)
+    _, jac = model.latency(x, with_jacobian=True)
     for k in range(2):
         h = np.zeros(2)
         h[k] = 1e-6
@@ -58,9 +58,9 @@ def test_fit_recovers_known_parameters():
     import torch
     from torch import nn
 
+    from codesign.calibration.published import _predict
     from codesign.capture.tracer import trace
     from codesign.hardware import load_hardware
-    from codesign.calibration.published import _predict
     from codesign.validation.published import run_settings
 
     nets = {

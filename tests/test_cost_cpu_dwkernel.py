@@ -96,3 +96,20 @@ def test_calibration_fits_the_im2col_rates_from_synthetic_timings(avx512):
     res = fit(base, obs, list(truth), loss="linear")
     for k, v in truth.items():
         assert res.values[k] == pytest.approx(v, rel=0.02), k
+
+
+def test_unfold_is_a_gather_of_its_output(avx512):
+    import torch.nn.functional as F
+    from torch import nn
+
+    import codesign
+    from codesign.cost.cpu import gather_s
+
+    class Unfold(nn.Module):
+        def forward(self, x):
+            return F.unfold(x, 3, padding=1)
+
+    g = codesign.trace(Unfold(), (1, 16, 10, 10))
+    (op,) = [o for o in g.ops if o.aten.split("::")[-1].split(".")[0] == "im2col"]
+    hw = avx512.with_knobs({"gather_bytes_per_s": 1e9})
+    assert gather_s(op, hw, NCHW) == pytest.approx(16 * 9 * 100 * 4 / 1e9)

@@ -15,7 +15,6 @@ from codesign.published.families import model_family
 from codesign.published.qaihub import constructor_workload
 from codesign.validation.metrics import error_summary, grouped_summary, spearman
 
-
 # ----------------------------------------------------------------------------- loader
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -246,3 +245,41 @@ def test_cli_validate_published(tmp_path, capsys):
     assert (tmp_path / "o" / "report.md").is_file()
     assert main(["validate", "--published", "nope", "--hw", "rtx3090"]) == 2
     assert main(["validate", "--hw", "rtx3090"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_calibrate_published(tmp_path, capsys):
+    from codesign.cli.main import main
+    from codesign.hardware import load_hardware
+
+    out = tmp_path / "fitted.yaml"
+    rows = pd.concat([_rows(), _rows(1).assign(batch=16)], ignore_index=True)
+    rows["family"] = ["a", "b", "c", "d"]           # four families: LFO fits on three rows
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    rc = main(["calibrate", "--published", str(tmp_path / "rows.csv"), "--hw", "rtx3090",
+               "--cache", str(tmp_path / "c"), "--out", str(out), "--no-progress", "--report",
+               str(tmp_path / "r")])
+    text = capsys.readouterr().out
+    assert rc == 0 and "leave_family_out" in text and "in_sample" in text
+    hw = load_hardware(str(out))
+    assert hw.source.startswith("fitted to: ") and "rows 4" in hw.source
+    assert 0 < hw.efficiency["matmul"] <= 1
+    assert (tmp_path / "r" / "parameters.csv").is_file()
+    assert main(["calibrate", "--published", "timm-rtx3090-infer-nchw", "--hw", "rtx3090"]) == 2
+
+
+def test_trace_cache_roundtrip(tmp_path):
+    from codesign.capture.cache import TraceCache
+
+    cache = TraceCache(tmp_path)
+    k1 = cache.key("timm:resnet18", (1, 3, 224, 224))
+    k2 = cache.key("timm:resnet18", (2, 3, 224, 224))
+    k3 = cache.key("resnet50", (1, 3, 224, 224))
+    assert len({k1, k2, k3}) == 3
+    assert k1.split("/")[0] != k3.split("/")[0]      # hub traces do not depend on the zoo
+    assert cache.get(k1) is None and cache.get_failure(k1) is None
+    cache.put(k1, {"graph": 1})
+    cache.put_failure(k2, "trace_error: boom")
+    assert cache.get(k1) == {"graph": 1} and cache.get_failure(k2) == "trace_error: boom"
+    assert TraceCache(tmp_path).get(k1) == {"graph": 1}
+    assert not TraceCache.cacheable("my.py:build") and TraceCache.cacheable("timm:x")

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from codesign.errors import CodesignError, SpecError
-from codesign.results.pareto import pareto_front, pareto_mask
-from codesign.sweeps.runner import evaluate_chunk, plan_points, register_cli, run_sweep, sweep
+from codesign.results.pareto import pareto_front, pareto_front_by, pareto_mask
+from codesign.cli.sweep import register_cli
+from codesign.sweeps.runner import evaluate_chunk, plan_points, run_sweep, sweep
 from codesign.sweeps.spec import load_sweep_spec
 
 warnings.filterwarnings("ignore", message="no cost model")
@@ -301,7 +302,7 @@ def test_results_pareto_and_manifest_written(tmp_path):
     front = pd.read_parquet(tmp_path / "pareto.parquet")
     assert len(front) == run.summary.pareto_points >= 1
     assert (tmp_path / "pareto.csv").read_text().startswith("point,config_id,")
-    expected = pareto_front(frame, ["latency_s", "energy_j"]).reset_index(drop=True)
+    expected = pareto_front_by(frame, ["latency_s", "energy_j"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(front, expected)
     import json
 

@@ -120,3 +120,21 @@ def test_workers_end_when_the_sweep_is_killed(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_progress_lines_when_not_a_terminal(tmp_path, monkeypatch, capsys):
+    """Issue 14 item 9: a sweep whose stderr is not a terminal prints progress lines."""
+    from codesign.sweeps import runner
+
+    monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(runner, "LINE_PROGRESS_INTERVAL_S", 0.0)
+    spec = {"name": "p", "workloads": [{"workload": "ccp_conv_block", "input": [1, 32, 16, 16],
+                                        "knobs": {"in_ch": 32, "factor": 2}}],
+            "hardware": [{"preset": "a100-sxm4-40gb", "knobs": {"sm_count": [54, 108]}}],
+            "dtype": ["fp16"]}
+    runner.sweep(spec, output=tmp_path / "o", chunk_size=1)          # progress=None: automatic
+    err = capsys.readouterr().err
+    assert "tracing: 1/1 (100%)" in err
+    assert "sweep p: 1/2 (50%)" in err and "sweep p: 2/2 (100%)" in err
+    runner.sweep(spec, output=tmp_path / "o2", chunk_size=1, progress=False)
+    assert capsys.readouterr().err == ""

@@ -14,7 +14,7 @@ from codesign.zoo.super_resolution import PUBLISHED_PARAMS
 
 def _round3(x: float) -> float:
     """x rounded to 3 significant figures, as AI Hub prints counts (33.3K, 1.21M)."""
-    digits = 3 - int(math.floor(math.log10(abs(x)))) - 1
+    digits = 2 - math.floor(math.log10(abs(x)))
     return round(x, digits)
 
 

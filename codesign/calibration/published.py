@@ -4,7 +4,8 @@
 cache=TraceCache(dir))`` fits the parameters the spec already has -- every ``efficiency.*`` key
 of its table (per kernel class: ``conv.depthwise``, ``matmul``, ``norm``, ``memory``...) and the
 dispatch overhead of the rows' mode (``eager_overhead_s`` for PyTorch rows,
-``graph_overhead_s`` for compiled runtimes) -- to the rows' measured latencies, and reports:
+``graph_overhead_s`` for compiled runtimes) -- to the measured latencies of the rows whose
+every layer ran on the accelerator (others are counted, not fitted), and reports:
 
 * **in-sample** figures (fit and score on the same rows),
 * **leave-family-out** (LFO) figures: for each model family, fit on every other family and
@@ -39,9 +40,9 @@ import datetime as _dt
 import json
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,7 @@ class OpModel:
         jac = (r_ind @ (dc + dm + do)).toarray()
         return lat, jac
 
-    def subset(self, keep: np.ndarray) -> "OpModel":
+    def subset(self, keep: np.ndarray) -> OpModel:
         """The model of rows ``keep`` (bool [R])."""
         idx = np.flatnonzero(keep)
         spans = [np.arange(self.row_start[i], self.row_start[i + 1]) for i in idx]
@@ -307,7 +308,12 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
     fitted preset to ``out`` (YAML) when given."""
     from codesign.hardware import load_hardware
     from codesign.published import check_frame, load_published
-    from codesign.validation.published import run_settings, select_rows, simulate_rows, trace_row_graph
+    from codesign.validation.published import (
+        run_settings,
+        select_rows,
+        simulate_rows,
+        trace_row_graph,
+    )
 
     t0 = time.perf_counter()
     hw = load_hardware(hardware) if isinstance(hardware, str) else hardware
@@ -317,8 +323,10 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
         frame, name = load_published(dataset), str(dataset)
     frame = select_rows(frame, limit, family)
     base = simulate_rows(frame, hw, cache, progress)          # preset figures + roofline
-    ok = base[base["status"] == "ok"].reset_index(drop=True)
+    on_acc = base["on_accelerator"].astype(bool)
+    ok = base[(base["status"] == "ok") & on_acc].reset_index(drop=True)
     bad = base[base["status"] != "ok"]
+    offloaded = int(((base["status"] == "ok") & ~on_acc).sum())
     if len(ok) < 3:
         raise CodesignError(f"{name}: only {len(ok)} row(s) could be simulated; a fit needs at least 3")
     modes = sorted(set(ok["mode"]))
@@ -343,7 +351,7 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
         model = probe_rows(items, hw, names, x, progress)
         x = fit_model(model, meas_lat, x, x_prior, lower, upper)
     # drop parameters no row is sensitive to from the report's "fitted" claim
-    sensitive = np.asarray((abs(model.gc).sum(0) + abs(model.gm).sum(0) + abs(model.go).sum(0))).ravel() > 0
+    sensitive = np.asarray(abs(model.gc).sum(0) + abs(model.gm).sum(0) + abs(model.go).sum(0)).ravel() > 0
 
     fams = sorted(set(ok["family"]))
     x_lfo = {}
@@ -382,8 +390,10 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
             "lfo_max": np.exp(np.max(list(x_lfo.values()), axis=0))} if x_lfo else {}),
     })
     fitted = hw.with_knobs({n: float(v) for n, v in zip(names, theta)})
-    fit = PublishedFit(name, hw.name, params, rows,
-                       dict(bad["status"].value_counts()), time.perf_counter() - t0, fitted)
+    skipped = {str(k): int(v) for k, v in bad["status"].value_counts().items()}
+    if offloaded:
+        skipped["offloaded (not fitted)"] = offloaded
+    fit = PublishedFit(name, hw.name, params, rows, skipped, time.perf_counter() - t0, fitted)
     if out is not None:
         write_fitted_spec(fit, hw, out)
     return fit
@@ -408,7 +418,7 @@ def write_fitted_spec(fit: PublishedFit, hw, out: str | Path):
     d["source"] = f"{line}; base preset: {hw.source}"
     prov = dict(d.get("provenance") or {})
     prov["published_fit"] = {
-        "fitted_to": fit.dataset, "rows": int(len(fit.rows)), "date": today, "base": hw.name,
+        "fitted_to": fit.dataset, "rows": len(fit.rows), "date": today, "base": hw.name,
         "parameters": {n: {"preset": float(p), "fitted": float(v), "at_bound": str(b)}
                        for n, p, v, b in zip(fit.parameters["name"], fit.parameters["preset"],
                                              fit.parameters["fitted"], fit.parameters["at_bound"])},
@@ -456,6 +466,15 @@ def format_fit(fit: PublishedFit) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["calibrate_published", "PublishedFit", "OpModel", "probe_rows", "fit_model",
-           "candidate_parameters", "write_fitted_spec", "format_fit", "EFF_BOUNDS",
-           "OVERHEAD_BOUNDS"]
+__all__ = [
+    "EFF_BOUNDS",
+    "OVERHEAD_BOUNDS",
+    "OpModel",
+    "PublishedFit",
+    "calibrate_published",
+    "candidate_parameters",
+    "fit_model",
+    "format_fit",
+    "probe_rows",
+    "write_fitted_spec",
+]

@@ -5,8 +5,9 @@ with a folder (never a hidden default of the library). The CLI passes
 
 The key covers the workload reference, its knobs, the input shape (with batch), the phase and
 optimizer, plus a fingerprint of what shapes a trace: the codesign version, the sources of the
-tracer, IR, pattern and reference code and of ``codesign/zoo``, and the versions of torch,
-timm and torchvision. Failures are cached too (as their one-line reason), so a rerun over a
+tracer, IR, pattern and reference code, the versions of torch, timm and torchvision, and -- for
+zoo workloads only -- the sources of ``codesign/zoo`` (a hub model does not depend on the zoo,
+so adding a zoo entry keeps the hub traces). Failures are cached too (as their one-line reason), so a rerun over a
 few hundred models does not retrace what cannot be traced; ``retry_failures=True`` ignores
 them. User factories (``file.py:factory``) are not cached: what they import is unknown.
 """
@@ -18,8 +19,8 @@ import json
 import os
 import pickle
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 
 _OFF = ("", "0", "off", "no", "false")
@@ -48,14 +49,15 @@ def _versions() -> str:
     return ";".join(out)
 
 
-def trace_fingerprint() -> str:
-    """Hash of everything (code and library versions) a traced graph depends on."""
+def trace_fingerprint(zoo: bool = True) -> str:
+    """Hash of everything (code and library versions) a traced graph depends on; ``zoo=False``
+    for hub models (the zoo sources left out)."""
     import codesign
 
     root = Path(codesign.__file__).resolve().parent
     h = hashlib.sha256(getattr(codesign, "__version__", "").encode())
     h.update(_versions().encode())
-    files = sorted((root / "zoo").glob("*.py"))
+    files = sorted((root / "zoo").glob("*.py")) if zoo else []
     files += [root / f for f in ("capture/tracer.py", "capture/references.py", "capture/hub.py",
                                  "ir/graph.py", "ir/patterns.py")]
     for f in files:
@@ -70,7 +72,7 @@ class TraceCache:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
-        self._fingerprint: str | None = None
+        self._fingerprints: dict[bool, str] = {}
 
     @classmethod
     def of(cls, cache: "TraceCache | str | os.PathLike | None") -> "TraceCache | None":
@@ -79,11 +81,14 @@ class TraceCache:
             return cache
         return cls(cache)
 
-    @property
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = trace_fingerprint()
-        return self._fingerprint
+    def fingerprint(self, workload: str = "") -> str:
+        """The code/version fingerprint that applies to ``workload`` (hub or zoo)."""
+        from codesign.capture.hub import is_hub_reference
+
+        zoo = not is_hub_reference(workload)
+        if zoo not in self._fingerprints:
+            self._fingerprints[zoo] = trace_fingerprint(zoo)
+        return self._fingerprints[zoo]
 
     @staticmethod
     def cacheable(workload: str) -> bool:
@@ -95,10 +100,11 @@ class TraceCache:
             optimizer: str | None = None, knobs: Mapping | None = None) -> str:
         text = json.dumps([workload, [int(s) for s in input_shape], phase, optimizer,
                            sorted((str(k), repr(v)) for k, v in (knobs or {}).items())])
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+        return f"{self.fingerprint(workload)}/{digest}"
 
     def _path(self, key: str, suffix: str) -> Path:
-        return self.root / self.fingerprint / f"{key}{suffix}"
+        return self.root / f"{key}{suffix}"
 
     def get(self, key: str):
         """The cached graph, or None on a miss (a damaged entry is a miss)."""

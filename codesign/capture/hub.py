@@ -26,8 +26,8 @@ a one-line :class:`~codesign.errors.WorkloadError`.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from codesign.errors import WorkloadError, did_you_mean
 
@@ -90,7 +90,7 @@ def _import(hub: str, spec: str):
         import torchvision.models
 
         return torchvision.models
-    except Exception as exc:  # ImportError, or torchvision's operator registration failing
+    except Exception as exc:  # noqa: BLE001 - ImportError, or torchvision's operator registration failing
         raise WorkloadError(f"workload {spec!r} needs {hub} ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}); {EXTRA_HINT}") from None
 
@@ -139,7 +139,7 @@ def hub_default_input(ref: HubReference) -> tuple[int, ...]:
         crop = getattr(weights.transforms(), "crop_size", None)
         if crop:
             return (1, 3, int(crop[0]), int(crop[-1]))
-    except Exception:  # noqa: BLE001 - no weights enum / transforms: the generic default
+    except Exception:  # noqa: BLE001, S110 - no weights enum / transforms: the generic default
         pass
     return (1, 3, 224, 224)
 
@@ -172,5 +172,13 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
     return model.eval()
 
 
-__all__ = ["HUBS", "HubReference", "is_hub_reference", "parse_hub_reference",
-           "hub_default_input", "build_hub_model", "check_hub_name", "EXTRA_HINT"]
+__all__ = [
+    "EXTRA_HINT",
+    "HUBS",
+    "HubReference",
+    "build_hub_model",
+    "check_hub_name",
+    "hub_default_input",
+    "is_hub_reference",
+    "parse_hub_reference",
+]

@@ -12,8 +12,10 @@ and sweeps can vary them):
               | weight bytes / (DRAM bw * eff[memory])  GEMV (one row) and fused graphs
     reorder_s = (input + output bytes) / cpu.reorder_bytes_per_s              eager oneDNN conv
     gather_s  = non-contiguous input bytes / cpu.gather_bytes_per_s      eager conv and copies
+    im2col_s  = rows x cpu.im2col_row_s + column bytes / cpu.im2col_bytes_per_s
+                                   depthwise conv on oneDNN's GEMM fallback (NCHW, left pad > 6)
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
-                + weight_s + reorder_s + gather_s
+                + weight_s + reorder_s + gather_s + im2col_s
                 + first touch of fresh outputs >= the mmap threshold
     latency   = max(compute_s, memory_s) + overhead_s
 
@@ -68,6 +70,17 @@ and sweeps can vary them):
   takes 1.6-2.4x as long, ``python benchmarks/cpu_effects.py strided``), and a copy of a
   permuted view is the gather itself. Other kernels take strided operands directly.
   ``cpu.gather_bytes_per_s`` is fitted by calibration.
+* ``im2col_s``: oneDNN runs a depthwise conv on plain NCHW tensors with its jit kernel
+  (``jit_dw``, blocked layout) only while the left padding fits the kernel's unroll (6 output
+  columns with AVX-512, :data:`DW_JIT_MAX_LEFT_PAD`); a 15x15 kernel with 'same' padding, RepLKNet's
+  31x31, DCLS's 17x17, SLaK's 5x51 or a 5x5 dilated 4 falls back to ``x64:gemm:jit``: im2col
+  into a column buffer of one element per MAC (rows of ``OW`` elements, one per channel, tap
+  and output row), then a one-row GEMM per channel. The column is written and streamed once:
+  a per-row cost and a per-byte rate, both fitted by calibration from 15x15..27x27 / dilated /
+  band depthwise microbenchmarks. On this project's host a 31x31 depthwise conv on 128
+  channels at 56x56 takes ~0.4 s on 2 cores this way against ~1.5 ms for a 13x13 on the jit
+  kernel (``python benchmarks/cpu_effects.py dwkernel``); channels-last tensors take oneDNN's
+  ``brdgmm_dw`` at any kernel size and pay no such term.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.

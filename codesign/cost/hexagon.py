@@ -189,16 +189,9 @@ def as_count(n):
 
 
 def sweep_zero(hw):
-    """0 broadcast to the sweep shape of the spec's top-level and own-unit numeric fields, so
-    that every column of a cost has the same shape even where a swept knob does not enter it."""
-    zero = 0.0 * (hw.clock_hz + hw.dram_bandwidth_bytes_per_s + hw.dram_latency_s)
-    unit = hw.dsp if hw.kind == "dsp" else hw.accelerator if hw.kind == "accelerator" else None
-    if unit is not None:
-        for name in unit.__dataclass_fields__:
-            value = getattr(unit, name)
-            if isinstance(value, np.ndarray):
-                zero = zero + 0.0 * value
-    return zero
+    """0 with the spec's configuration-batch shape (:attr:`HardwareSpec.batch_shape`), for
+    terms computed before :func:`codesign.cost.base.conform` broadcasts a cost."""
+    return np.zeros(hw.batch_shape)[()]
 
 
 def _granules(working_set_bytes: float) -> int:

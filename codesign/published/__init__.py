@@ -31,10 +31,10 @@ them (``load_published("my_table.csv")`` checks and reads it as is).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -136,5 +136,15 @@ def load_published(name_or_path: str | Path) -> pd.DataFrame:
     return check_frame(frame.reset_index(drop=True), str(path))
 
 
-__all__ = ["load_published", "list_published", "check_frame", "COLUMNS", "DATASETS", "Dataset",
-           "data_path", "PRECISIONS", "PHASES", "METRICS"]
+__all__ = [
+    "COLUMNS",
+    "DATASETS",
+    "METRICS",
+    "PHASES",
+    "PRECISIONS",
+    "Dataset",
+    "check_frame",
+    "data_path",
+    "list_published",
+    "load_published",
+]

@@ -101,4 +101,4 @@ def model_family(name: str) -> str:
     return ALIASES.get(stem, stem)
 
 
-__all__ = ["model_family", "ALIASES", "MULTI_TOKEN", "SOURCE_PREFIXES"]
+__all__ = ["ALIASES", "MULTI_TOKEN", "SOURCE_PREFIXES", "model_family"]

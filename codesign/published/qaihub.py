@@ -138,4 +138,4 @@ def read_qaihub(path: str | Path, dataset: str | None = None, newest: bool = Tru
     return out
 
 
-__all__ = ["read_qaihub", "constructor_workload", "CONSTRUCTORS", "PRECISIONS"]
+__all__ = ["CONSTRUCTORS", "PRECISIONS", "constructor_workload", "read_qaihub"]

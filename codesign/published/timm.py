@@ -87,4 +87,4 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     return out
 
 
-__all__ = ["read_timm", "GPU_PRESETS"]
+__all__ = ["GPU_PRESETS", "read_timm"]

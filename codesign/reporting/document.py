@@ -537,7 +537,8 @@ def pareto_mask(sweep, paretos):
             keys = [c for c in ("config_id", "workload") if c in front and c in sweep]
             m = sweep[keys].merge(front[keys].drop_duplicates(), how="left", indicator=True)
             return pd.Series((m["_merge"] == "both").to_numpy(), index=sweep.index)
-    groups = sweep.groupby("workload").groups if "workload" in sweep else {"": sweep.index}
+    keys = [c for c in ("workload", "batch") if c in sweep]          # one front per batch too
+    groups = sweep.groupby(keys).groups if keys else {"": sweep.index}
     for _, idx in groups.items():
         sub = sweep.loc[idx].sort_values(["latency_s", "energy_j"])
         best = np.inf
@@ -839,8 +840,12 @@ def _sweep_sections(b: _Builder, col: Collected) -> None:
                      "its latency (ms)": _sig(low["latency_s"] * 1e3)})
     s.tables.append(("Best configuration per hardware", pd.DataFrame(best)))
     fr = sweep[front].sort_values("latency_s")
-    cols = [c for c in ("config_id", "workload", hw_col) if c in fr] + knobs
+    cols = [c for c in ("config_id", "workload", "batch", hw_col) if c in fr]
+    cols += [k for k in knobs if k not in cols]
     ft = fr[cols].astype(str).copy()
+    for k in cols:                                   # numbers as 3 significant digits, not repr
+        if k != "config_id" and pd.api.types.is_numeric_dtype(fr[k]) and not pd.api.types.is_bool_dtype(fr[k]):
+            ft[k] = fr[k].map(_sig)
     for m, scale, unit in (("latency_s", 1e3, "ms"), ("energy_j", 1e3, "mJ"), ("dram_bytes", 1e-6, "MB")):
         if m in fr:
             ft[f"{m.split('_')[0]} ({unit})"] = fr[m].map(lambda v, k=scale: _sig(v * k))
@@ -856,7 +861,9 @@ def _sweep_sections(b: _Builder, col: Collected) -> None:
                        "(workload, hardware) group, then the median over groups. ×1.00 = no effect.")
         s2.tables.append(("Sensitivity (max/min ratio of median)", st.reset_index(drop=True)))
         b.figure(s2, plots.sensitivity_heatmap(table))
-        top = list(table.max(axis=1).sort_values(ascending=False, na_position="last").index[:6])
+        # at most 4 knobs side by side: wider small multiples get scaled down on the page and
+        # their fonts fall below 9 px
+        top = list(table.max(axis=1).sort_values(ascending=False, na_position="last").index[:4])
         b.figure(s2, plots.sensitivity_lines(sweep, hw_col, top, metrics))
         b.sections.append(s2)
 
@@ -981,24 +988,5 @@ def report(results, out="reports/report", title: str | None = None) -> Path:
 
 # =========================================================================== CLI
 
-def _cli_report(args) -> int:
-    out = Path(args.out) if args.out else default_out(args.results)
-    path = report(args.results, out=out)
-    print(f"report written to {path} (and {path.with_suffix('.md').name} beside it)")
-    return 0
 
-
-def register_cli(subparsers) -> None:
-    """Add ``codesign report RESULTS [--out DIR]``."""
-    p = subparsers.add_parser(
-        "report", help="write report.md + self-contained report.html from results",
-        description="Turn a simulate, sweep or validate output folder (or a result table) into "
-                    "report.md and a self-contained report.html with plots.")
-    p.add_argument("results", help="results folder or table (.parquet/.csv) written by "
-                                   "simulate --out, sweep or validate")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: reports/<name of RESULTS>)")
-    p.set_defaults(func=_cli_report)
-
-
-__all__ = ["report", "save_result", "collect", "register_cli", "default_out"]
+__all__ = ["report", "save_result", "collect", "default_out"]

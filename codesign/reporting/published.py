@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.reporting.plots import Plot, _figure, _legend, _styled, check_figure, save_png
+from codesign.reporting.plots import (
+    Plot,
+    _figure,
+    _legend,
+    _styled,
+    check_figure,
+    save_png,
+)
 
 _UNITS = {"throughput_per_s": ("throughput", "samples/s"), "latency_s": ("latency", "s")}
 
@@ -45,7 +52,7 @@ def measured_vs_simulated(rows, title: str = "") -> Plot:
     ax.set_title(title or f"measured vs simulated {what} ({len(ok)} rows)")
     _legend(ax, loc="upper left")
     plot = Plot("published_scatter", ax.get_title(), fig,
-                caption=f"Each point is one published row; log-log; y = x is a perfect prediction.")
+                caption="Each point is one published row; log-log; y = x is a perfect prediction.")
     check_figure(plot)
     return plot
 
@@ -92,7 +99,8 @@ def write_published_report(result, out: str | Path, title: str = "") -> tuple[st
             save_png(plot, out / f"{plot.name}.png")
             files.append(str(out / f"{plot.name}.png"))
             figs.append(plot)
-    md = [f"# {title or 'Published measurements: ' + result.dataset} on {result.hardware}", "",
+    head = title or f"Published measurements: {result.dataset} on {result.hardware}"
+    md = [f"# {head}", "",
           "```", format_summary(result, top=40), "```", ""]
     for p in figs:
         md += [f"![{p.title}]({p.name}.png)", "", p.caption, ""]
@@ -108,4 +116,4 @@ def write_published_report(result, out: str | Path, title: str = "") -> tuple[st
     return tuple(files)
 
 
-__all__ = ["measured_vs_simulated", "error_by_family", "write_published_report"]
+__all__ = ["error_by_family", "measured_vs_simulated", "write_published_report"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from codesign.errors import CodesignError, did_you_mean
 
-__all__ = ["Figure", "Claim", "CLAIMS", "reproduce", "run_claims", "write_report", "register_cli"]
+__all__ = ["Figure", "Claim", "CLAIMS", "reproduce", "run_claims", "write_report"]
 
 # --------------------------------------------------------------------------------- results
 
@@ -1132,26 +1131,3 @@ def reproduce(names=None, out: str | Path | None = "reports/reproductions.md",
 
 
 # --------------------------------------------------------------------------------- CLI
-
-
-def cmd_reproduce(args) -> int:
-    def progress(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    claims = reproduce(args.names or None, out=args.out, progress=progress)
-    width = max(len(c.name) for c in claims)
-    for c in claims:
-        print(f"{c.name:{width}s}  {c.verdict:20s}  {c.ours}")
-    print(f"report        {args.out} (+ {Path(args.out).with_suffix('.json')})")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "reproduce", help="reproduce the papers' published claims and write a report",
-        description="Compute each claim from the zoo and the presets; write Markdown + JSON. "
-                    "Claims: " + ", ".join(CLAIMS))
-    p.add_argument("names", nargs="*", metavar="NAME", help="claims to run (default: all)")
-    p.add_argument("--out", default="reports/reproductions.md", help="Markdown report path; "
-                   "the JSON goes beside it")
-    p.set_defaults(func=cmd_reproduce)

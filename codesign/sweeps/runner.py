@@ -54,11 +54,14 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
-from codesign.capture.cache import TraceCache, default_trace_cache_dir
+if TYPE_CHECKING:
+    import pandas as pd
+
+from codesign.capture.cache import TraceCache
 from codesign.errors import CodesignError
 from codesign.results.manifest import ResultKind, stamp
 from codesign.results.paths import check_output_dir
@@ -68,6 +71,8 @@ from codesign.sweeps.workers import SweepBackendError
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
 GRAPH_COLUMNS = ("macs", "params", "ops", "unsupported_ops")
+#: peak memory of the point (codesign/results/memory.py) and whether it fits the device's DRAM
+MEMORY_COLUMNS = ("peak_memory_bytes", "fits_memory")
 PROVENANCE_COLUMNS = ("preset_hash", "codesign_version")
 FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "mode", "layout",
                  "engine")
@@ -75,7 +80,8 @@ FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "
 #: call whose fixed cost (Python over every op) dominates small pieces, so many small pieces
 #: spread over several chunks (and workers) instead of one
 PIECES_PER_CHUNK = 8
-RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + PROVENANCE_COLUMNS)
+RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + MEMORY_COLUMNS
+                     + PROVENANCE_COLUMNS)
 
 
 def _version() -> str:
@@ -90,7 +96,8 @@ def model_fingerprint() -> str:
     mixing old and new results."""
     here = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(_version().encode())
-    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py")]
+    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py",
+                                "results/memory.py")]
     files += sorted((here / "cost").glob("*.py")) + sorted((here / "schedule").glob("*.py"))
     for f in files:
         if f.is_file():
@@ -355,6 +362,19 @@ def _metrics_event(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
+def _memory_columns(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+    """Peak memory (independent of the hardware knobs) and whether it fits ``dram_bytes``,
+    which may itself be a swept knob."""
+    from codesign.results.memory import memory_footprint
+
+    n = len(piece)
+    peak = memory_footprint(graph, hw, piece.dtype).total_bytes
+    knobs = dict(zip(piece.knob_names, piece.knob_values))
+    device = np.asarray(knobs.get("dram_bytes", hw.dram_bytes), dtype=float)
+    return {"peak_memory_bytes": np.full(n, peak, dtype=np.int64),
+            "fits_memory": np.broadcast_to(peak <= device, (n,)).copy()}
+
+
 def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
     """Evaluate one chunk; ``graphs`` are the OpGraphs of ``task.variants`` in that order.
     A pure function of its arguments: runs the same in-process, in a pool or on Dask."""
@@ -378,6 +398,7 @@ def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
         data.update({k: m[k] for k in METRIC_COLUMNS})
         data.update({"macs": graph.macs, "params": graph.params, "ops": len(graph.ops),
                      "unsupported_ops": len(graph.unsupported)})
+        data.update(_memory_columns(graph, task.hardware[piece.hardware], piece))
         frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -567,6 +588,7 @@ class SweepSummary:
     pareto_points: int
     backend: str
     stale_parts: int = 0                         # part files of an earlier spec / model, ignored
+    unfit_points: int = 0                        # points whose peak memory exceeds the device's
 
     @property
     def skipped_points(self) -> int:
@@ -581,12 +603,50 @@ class SweepRun:
     plan: SweepPlan = field(repr=False)
 
 
+#: seconds between progress lines when stderr is not a terminal (a log, CI, a pipe)
+LINE_PROGRESS_INTERVAL_S = 5.0
+
+
+class _LineProgress:
+    """Progress as plain lines on stderr, at most one every ``LINE_PROGRESS_INTERVAL_S`` (plus
+    the last), for output that is not a terminal: a sweep in a log or CI is never silent for
+    minutes. The subset of rich.progress.Progress that run_sweep uses."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tasks: dict[int, list] = {}              # id -> [description, total, done]
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: float = 0) -> int:
+        self.tasks[len(self.tasks)] = [description, total, 0]
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, n: float = 1) -> None:
+        t = self.tasks[task]
+        t[2] += n
+        now = time.perf_counter()
+        if now - self.last >= LINE_PROGRESS_INTERVAL_S or (t[1] and t[2] >= t[1]):
+            self.last = now
+            pct = f" ({t[2] / t[1]:.0%})" if t[1] else ""
+            print(f"{t[0]}: {int(t[2])}/{int(t[1])}{pct}, {now - self.t0:.0f} s elapsed",
+                  file=self.stream, flush=True)
+
+
 def _progress(enabled: Optional[bool]):
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     console = Console(file=sys.stderr)
+    if enabled is None and not console.is_terminal:
+        return _LineProgress()
     on = console.is_terminal if enabled is None else bool(enabled)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
@@ -631,7 +691,8 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
     wl_cols = list(dict.fromkeys(pp.workload_columns.values()))
     hw_cols = list(dict.fromkeys(pp.hardware_columns.values()))
     order = (["point", "config_id", "workload", *wl_cols, "batch", "preset", *hw_cols, "dtype",
-              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *PROVENANCE_COLUMNS])
+              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *MEMORY_COLUMNS,
+              *PROVENANCE_COLUMNS])
     for c in order:
         if c not in frame:
             frame[c] = None
@@ -647,7 +708,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
     is called after each newly computed chunk's part file is written."""
     import pandas as pd
 
-    from codesign.results.pareto import pareto_front
+    from codesign.results.pareto import pareto_front_by
 
     t0 = time.perf_counter()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -715,7 +776,8 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frame = frame.sort_values("point", kind="stable").reset_index(drop=True)
         frame = _order_columns(_tidy(frame, pp), plan, pp)
-        front = pareto_front(frame, plan.objectives, METRICS).reset_index(drop=True)
+        # one front per (workload, batch): different work is not comparable
+        front = pareto_front_by(frame, plan.objectives, METRICS).reset_index(drop=True)
         store.write_atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.parquet", lambda p: front.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.csv", lambda p: front.to_csv(p, index=False))
@@ -730,7 +792,9 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
                            if k in keep and not (np.ndim(v) == 0 and pd.isna(v))}
         summary = SweepSummary(plan.name, out, len(frame), pp.skipped, len(pp.chunks), computed,
                                reused, len(needed), time.perf_counter() - t0, plan.objectives,
-                               best, len(front), backend, stale)
+                               best, len(front), backend, stale,
+                               int((~frame["fits_memory"].astype(bool)).sum())
+                               if "fits_memory" in frame else 0)
         manifest["summary"] = {
             "points": summary.points, "skipped_points": summary.skipped_points,
             "computed_chunks": computed, "reused_chunks": reused,
@@ -778,7 +842,11 @@ def format_summary(s: SweepSummary) -> str:
     for o, row in s.best.items():
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in (o, "config_id"))
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
-    lines.append(f"pareto front over {', '.join(s.objectives)}: {s.pareto_points} points")
+    lines.append(f"pareto front over {', '.join(s.objectives)} (per workload and batch): "
+                 f"{s.pareto_points} points")
+    if s.unfit_points:
+        lines.append(f"warning: {s.unfit_points} points need more memory than their device has "
+                     "(column fits_memory is false; filter them before choosing)")
     if s.stale_parts:
         lines.append(f"ignored {s.stale_parts} part files of an earlier spec or model version in "
                      f"{s.output / 'parts'} (safe to delete)")
@@ -801,43 +869,6 @@ def resume_command(args) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def _cli(args) -> int:
-    try:
-        run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
-                        output=args.out, progress=False if args.no_progress else None,
-                        chunk_size=args.chunk_size,
-                        trace_cache=None if args.no_trace_cache else default_trace_cache_dir())
-    except SweepBackendError as e:
-        raise SweepBackendError(f"{e}: {resume_command(args)}") from None
-    except KeyboardInterrupt:
-        print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
-    print(format_summary(run.summary))
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    """Add ``codesign sweep SPEC [--workers N] [--scheduler ADDR] [--out DIR]``."""
-    p = subparsers.add_parser(
-        "sweep", help="run or resume a co-design sweep from a YAML spec",
-        description="Run (or resume) a sweep over workload and hardware knobs from a YAML spec; "
-                    "writes Parquet results and the Pareto front and prints a summary.")
-    p.add_argument("spec", help="sweep spec YAML (see workloads/sweeps/)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
-    p.add_argument("--scheduler", default=None, metavar="ADDR",
-                   help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: the spec's output, else reports/<name>)")
-    p.add_argument("--chunk-size", type=int, default=None,
-                   help="points per chunk (resume granularity; default 4096 analytical, 64 event)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-trace-cache", action="store_true",
-                   help="trace every workload afresh (default: cache traced zoo graphs in "
-                        "$CODESIGN_TRACE_CACHE or ~/.cache/codesign/graphs)")
-    p.set_defaults(func=_cli)
-
-
-__all__ = ["sweep", "run_sweep", "plan_points", "evaluate_chunk", "register_cli",
+__all__ = ["sweep", "run_sweep", "plan_points", "evaluate_chunk",
            "format_summary", "SweepRun", "SweepSummary", "ChunkTask", "Piece", "PointPlan",
            "METRIC_COLUMNS"]

@@ -301,6 +301,23 @@ def _trace(item: Item):
         return trace(item.model, *item.inputs, name=item.label)
 
 
+#: the spec kind that describes each measured device
+_DEVICE_KIND = {"cpu": "cpu", "cuda": "gpu"}
+
+
+def warn_device_mismatch(hw, device: str) -> None:
+    """Warn when the measured device is not the kind of hardware the spec describes (a CPU
+    run against an A100 spec gives a large error that says nothing about the cost model)."""
+    import warnings
+
+    want = _DEVICE_KIND.get(str(device).split(":")[0])
+    if want is not None and hw.kind != want:
+        warnings.warn(f"measuring on {device} but --hw {hw.name!r} describes a {hw.kind}: the "
+                      f"comparison is meaningless; use a {want} spec (e.g. "
+                      f"{'a calibrated host.yaml or host-cpu' if want == 'cpu' else 'the preset of your GPU'})",
+                      UserWarning, stacklevel=3)
+
+
 def _simulate(graph, hw, dtype: str):
     from codesign.simulation import simulate
 
@@ -343,6 +360,8 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
+    if hw is not None:
+        warn_device_mismatch(hw, device)
     allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
@@ -471,25 +490,6 @@ def _compare(it: Item, sim, samples: list[list[float]], ops, unmatched):
 
 # --- CLI -----------------------------------------------------------------------------------
 
-def cmd_validate(args) -> int:
-    import sys
-
-    from codesign.capture.references import parse_knobs
-
-    def progress(msg):
-        print(f"validate: {msg}", file=sys.stderr, flush=True)
-
-    if not args.workloads:
-        raise CodesignError("validate needs workloads to measure here, or --published DATASET")
-    res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
-                   dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
-                   threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
-                   progress=progress, clock=args.clock, allocator=args.allocator)
-    print(format_table(res))
-    if res.files:
-        print(f"wrote {', '.join(res.files)}")
-    return 0
-
 
 def format_table(res: ValidationResult) -> str:
     lines = [f"{'workload':24s} {'batch':>5s} {'measured ms':>12s} {'estimated ms':>13s} "
@@ -505,26 +505,5 @@ def format_table(res: ValidationResult) -> str:
     return "\n".join(lines)
 
 
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("validate", help="simulated vs measured latency on this machine")
-    p.add_argument("workloads", nargs="*", help="zoo names or path/file.py:factory specs "
-                   "(or --published DATASET instead)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--hw", default=None, help="preset name or YAML (e.g. from calibrate; "
-                   "default host-cpu)")
-    p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (default 1)")
-    p.add_argument("--dtype", default="fp32", help="fp32 | tf32 | fp16 | bf16 (autocast)")
-    p.add_argument("--input", help="input shape for every workload (batch is replaced)")
-    p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob")
-    p.add_argument("--rounds", type=int, default=4, help="interleaved measurement rounds (>= 2)")
-    p.add_argument("--repeat", type=int, default=5, help="timed passes per round")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
-    p.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
-                   "of the measured runs (see codesign.measurement.allocator)")
-    p.add_argument("--out", default=None, help="directory for validation.{json,md}, ops.csv, scatter.png")
-    p.set_defaults(func=cmd_validate)
-
-
-__all__ = ["validate", "ValidationResult", "error_metrics", "spearman", "ape", "register_cli",
+__all__ = ["validate", "ValidationResult", "error_metrics", "spearman", "ape",
            "format_table"]

@@ -14,7 +14,7 @@ Rows with a non-finite or non-positive value on either side are not scored and a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,4 +79,4 @@ def grouped_summary(frame, by: str, predicted: str, measured: str):
     return out.sort_values("mape", ascending=False, kind="stable").reset_index(drop=True)
 
 
-__all__ = ["ape", "signed_error", "spearman", "error_summary", "grouped_summary", "METRIC_NAMES"]
+__all__ = ["METRIC_NAMES", "ape", "error_summary", "grouped_summary", "signed_error", "spearman"]

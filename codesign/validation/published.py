@@ -36,9 +36,9 @@ import math
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ def select_rows(frame: pd.DataFrame, limit: int | None = None,
         if unknown:
             from codesign.errors import did_you_mean
 
-            f = sorted(unknown)[0]
+            f = min(unknown)
             raise CodesignError(f"family {f!r} not in the dataset{did_you_mean(f, set(frame['family']))}")
         frame = frame[frame["family"].isin(fams)]
     if limit is not None and 0 < limit < len(frame):
@@ -208,7 +208,14 @@ class PublishedValidation:
 
     @property
     def scored(self) -> pd.DataFrame:
-        return self.rows[self.rows["status"] == "ok"]
+        """Rows simulated and scored whose every layer ran on the accelerator (the headline
+        figures; rows partly offloaded to CPU/GPU are in :attr:`offloaded`)."""
+        return self.rows[(self.rows["status"] == "ok") & self.rows["on_accelerator"].astype(bool)]
+
+    @property
+    def offloaded(self) -> pd.DataFrame:
+        """Scored rows where some layers ran off the accelerator (reported separately)."""
+        return self.rows[(self.rows["status"] == "ok") & ~self.rows["on_accelerator"].astype(bool)]
 
     def untraceable(self) -> dict[str, int]:
         """Rows not scored, counted by reason category."""
@@ -218,11 +225,14 @@ class PublishedValidation:
     def summary(self) -> dict:
         s = self.scored
         return {
-            "dataset": self.dataset, "hardware": self.hardware, "rows": int(len(self.rows)),
-            "scored": int(len(s)), "untraceable": self.untraceable(),
+            "dataset": self.dataset, "hardware": self.hardware, "rows": len(self.rows),
+            "scored": len(s), "untraceable": self.untraceable(),
             "rows_with_uncosted_ops": int((s["uncosted_ops"] > 0).sum()),
             "model": error_summary(s["predicted"], s["measured"]),
             "roofline": error_summary(s["roofline_predicted"], s["measured"]),
+            "offloaded": {"model": error_summary(self.offloaded["predicted"], self.offloaded["measured"]),
+                          "roofline": error_summary(self.offloaded["roofline_predicted"],
+                                                    self.offloaded["measured"])},
             "elapsed_s": self.elapsed_s,
         }
 
@@ -380,17 +390,24 @@ def validate_published(dataset, hardware=None, *, cache=None, limit: int | None 
 def format_summary(result: PublishedValidation, top: int = 12) -> str:
     """The text table the CLI prints (also the head of the markdown report)."""
     s = result.summary()
-    lines = [f"dataset {s['dataset']} on {s['hardware']}: {s['rows']} rows, {s['scored']} scored"
-             f" ({s['rows_with_uncosted_ops']} with uncosted ops), {s['elapsed_s']:.1f} s"]
+    lines = [(f"dataset {s['dataset']} on {s['hardware']}: {s['rows']} rows, {s['scored']} scored"
+              f" on the accelerator, {s['offloaded']['model']['n']} offloaded"
+              f" ({s['rows_with_uncosted_ops']} with uncosted ops), {s['elapsed_s']:.1f} s")]
     if s["untraceable"]:
         lines.append("not scored: " + ", ".join(f"{k} {v}" for k, v in s["untraceable"].items()))
     hdr = f"{'':10s} {'n':>5s} {'MAPE':>8s} {'median':>8s} {'<=10%':>7s} {'<=20%':>7s} {'bias':>8s} {'Spearman':>8s}"
     lines.append(hdr)
-    for label in ("model", "roofline"):
-        m = s[label]
+    figures = [("model", s["model"]), ("roofline", s["roofline"])]
+    if s["offloaded"]["model"]["n"]:
+        figures += [("offloaded", s["offloaded"]["model"]),
+                    ("  roofline", s["offloaded"]["roofline"])]
+    for label, m in figures:
         lines.append(f"{label:10s} {m['n']:5d} {_pct(m['mape'])} {_pct(m['median_ape'])} "
                      f"{_pct(m['within_10'], 7)} {_pct(m['within_20'], 7)} {_pct(m['bias'], 8, True)} "
                      f"{m['spearman']:8.3f}")
+    if s["offloaded"]["model"]["n"]:
+        lines.append("(offloaded: rows where some layers ran off the accelerator; not in the "
+                     "figures above or below)")
     for title, table, key in (("by family", result.by_family(), "family"),
                               ("by dominant op class", result.by_class(), "dominant_class")):
         if len(table) == 0:
@@ -408,6 +425,16 @@ def _pct(x, width: int = 8, sign: bool = False) -> str:
     return f"{x * 100:+{width - 1}.1f}%" if sign else f"{x * 100:{width - 1}.1f}%"
 
 
-__all__ = ["validate_published", "simulate_rows", "PublishedValidation", "run_settings",
-           "RunSettings", "select_rows", "trace_row_graph", "roofline_latency_s",
-           "dominant_class", "format_summary", "COMPILED_RUNTIMES"]
+__all__ = [
+    "COMPILED_RUNTIMES",
+    "PublishedValidation",
+    "RunSettings",
+    "dominant_class",
+    "format_summary",
+    "roofline_latency_s",
+    "run_settings",
+    "select_rows",
+    "simulate_rows",
+    "trace_row_graph",
+    "validate_published",
+]

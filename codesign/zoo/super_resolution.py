@@ -27,7 +27,6 @@ from torch import nn
 
 from codesign.zoo._common import check_positive
 
-
 # --------------------------------------------------------------------------- QuickSRNet
 
 
