@@ -322,6 +322,11 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
             s = settings[i]
             try:
                 hw = _load_hw(hardware if hardware is not None else r["hardware"], hw_cache)
+                if s.dtype != "amp" and s.dtype not in hw.dtypes:
+                    res["status"][i] = "unsupported_precision"
+                    res["reason"][i] = (f"unsupported_precision: {hw.name} does not run "
+                                        f"{s.dtype!r} (dtypes {', '.join(hw.dtypes)})")
+                    continue
                 sim = simulate(graph, hw, dtype=s.dtype, mode=s.mode, layout=s.layout)
                 roof = roofline_latency_s(graph, hw, make_context(hw, s.dtype, s.mode, s.layout))
             except CodesignError as exc:
