@@ -59,7 +59,9 @@ t_import = time.perf_counter()
 marks = {}
 real_trace = sw._trace
 def traced(variants, cache=None):
-    t = time.perf_counter(); g = real_trace(variants, cache); marks["trace_s"] = marks.get("trace_s", 0) + time.perf_counter() - t
+    t = time.perf_counter()
+    g = real_trace(variants, cache)
+    marks["trace_s"] = marks.get("trace_s", 0) + time.perf_counter() - t
     marks["ops"] = sum(len(x.ops) for x in g.values()); return g
 sw._trace = traced
 from codesign.capture.cache import default_trace_cache_dir

@@ -53,6 +53,11 @@ def test_assess_implausible_fit_warns():
     text = " ".join(s.warnings)
     assert "fitted clock 7.98 GHz is 3.2x the reported 2.50 GHz" in text
     assert "eager overhead 169.0 us/op is outside" in text
+    # where the kernel reports the turbo maximum, that is the limit (1.1x)
+    s = stability.assess(QUIET, _spec(clock_hz=4.0e9, reported=1.1e9), 8, max_clock_hz=4.7e9)
+    assert s.trusted                                  # a laptop: 3.6x its base, under its turbo
+    s = stability.assess(QUIET, _spec(clock_hz=6.0e9, reported=1.1e9), 8, max_clock_hz=4.7e9)
+    assert "above the CPU's maximum turbo clock 4.70 GHz" in " ".join(s.warnings)
 
 
 class _FakeRunner:

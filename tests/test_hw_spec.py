@@ -17,7 +17,6 @@ from codesign.hardware import (
     list_hardware,
     load_hardware,
     load_spec_dict,
-    preset_path,
 )
 
 

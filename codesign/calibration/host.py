@@ -809,8 +809,15 @@ def _check_out(out) -> None:
 def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
               quick: bool = False, base: str | None = None, rounds: int | None = None,
               threads: int | None = None, progress: Callable[[str], None] | None = None,
-              clock: str = "wall", allocator: str | None = None, round_quantile: float = 0.5):
+              clock: str = "wall", allocator: str | None = None, round_quantile: float = 0.5,
+              *, published=None, hardware=None, cache=None, limit: int | None = None,
+              family=None, lfo: bool = True):
     """Microbenchmark ``device``, fit the spec and write it to ``out`` (None: do not write).
+
+    ``published``: instead of microbenchmarks here, fit ``hardware`` (or ``base``) to a dataset
+    of published measurements (:func:`codesign.calibration.published.calibrate_published`, which
+    gets ``cache``, ``limit``, ``family``, ``lfo`` and returns a ``PublishedFit`` whose ``spec``
+    is the fitted preset).
 
     ``base``: preset (or YAML) to start from; default ``host-cpu`` on a CPU (required on
     CUDA: the GPU preset of the card). ``clock``: "wall" or "cpu" (process CPU time: robust
@@ -820,6 +827,14 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
     ``round_quantile``: which quantile of each benchmark's round times the fit takes
     (:func:`round_statistic`; 0.5, the median, by default). Returns the fitted spec.
     """
+    if published is not None:
+        from codesign.calibration.published import calibrate_published
+
+        target = hardware or base
+        if target is None:
+            raise HardwareError("calibrate(published=...) needs hardware=PRESET (the preset to fit)")
+        return calibrate_published(published, target, out=out, cache=cache, limit=limit,
+                                   family=family, lfo=lfo)
     _check_out(out)
     from codesign.measurement.runner import check_threads
 
@@ -836,7 +851,9 @@ def calibrate(device: str = "cpu", out: str | os.PathLike | None = "host.yaml",
         if r + 1 >= lo and stability.is_stable(cal.runner.samples, r + 1, lo):
             break
     spec = cal.finish(None)
-    return _with_stability(spec, stability.assess(cal.runner.samples, spec, hi), out)
+    top = stability.max_cpu_clock_hz() if device == "cpu" else None
+    return _with_stability(spec, stability.assess(cal.runner.samples, spec, hi, max_clock_hz=top),
+                           out)
 
 
 def _with_stability(spec, stab, out):

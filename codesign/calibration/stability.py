@@ -10,9 +10,10 @@ judges the result:
 * **Spread.** The round-to-round spread of each benchmark is its interquartile range over
   rounds relative to its median; the median over benchmarks is reported (``spread``). Above
   ``NOISY_SPREAD`` (15%) the host was too noisy for the fit to mean much.
-* **Physical ranges** of what the fit produced: the effective clock at most ``MAX_BOOST``
-  (1.6x) the clock the OS reports (turbo bins of current x86 parts stay below that; more means
-  the benchmarks ran at different speeds, not a faster clock), the eager per-op overhead within
+* **Physical ranges** of what the fit produced: the effective clock at most 1.1x the maximum
+  turbo frequency the kernel reports (``cpufreq/cpuinfo_max_freq``), or, where it reports none
+  (VMs), at most ``MAX_BOOST`` (2.5x) the "cpu MHz" of /proc/cpuinfo; more means the benchmarks
+  ran at different speeds, not a faster clock. The eager per-op overhead within
   ``EAGER_OVERHEAD_RANGE_S`` (PyTorch CPU dispatch is microseconds, not a tenth of a
   millisecond), compute efficiencies at most 1 after the clock normalisation.
 
@@ -31,8 +32,12 @@ from dataclasses import dataclass, field
 STABLE_TOL = 0.02
 #: median round-to-round spread (IQR / median) above which the host counts as too noisy
 NOISY_SPREAD = 0.15
-#: largest plausible ratio of fitted to reported clock
-MAX_BOOST = 1.6
+#: largest plausible ratio of fitted clock to the clock /proc/cpuinfo reports ("cpu MHz" may be
+#: the base or even the current frequency: laptops turbo to 2-4x their base), used only when
+#: the kernel does not report the maximum (turbo) frequency
+MAX_BOOST = 2.5
+#: tolerance over the kernel's maximum turbo frequency (cpufreq cpuinfo_max_freq)
+MAX_OVER_TURBO = 1.1
 #: plausible PyTorch eager per-op overhead on a CPU (s)
 EAGER_OVERHEAD_RANGE_S = (0.5e-6, 100e-6)
 #: rounds: (min, max) for --quick and for a full calibration
@@ -92,8 +97,19 @@ class Stability:
                 "warnings": list(self.warnings)}
 
 
+def max_cpu_clock_hz() -> float | None:
+    """The maximum (turbo) frequency the kernel reports for cpu0, or None."""
+    from pathlib import Path
+
+    try:
+        return float(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+                     .read_text().strip()) * 1e3
+    except (OSError, ValueError):
+        return None
+
+
 def assess(samples: Mapping[str, Sequence[float]], spec, max_rounds: int,
-           tol: float = STABLE_TOL) -> Stability:
+           tol: float = STABLE_TOL, max_clock_hz: float | None = None) -> Stability:
     """Judge a finished calibration: convergence, spread, and the fitted values against
     physical ranges (see the module docstring)."""
     rounds = max((len(v) for v in samples.values()), default=0)
@@ -111,7 +127,10 @@ def assess(samples: Mapping[str, Sequence[float]], spec, max_rounds: int,
     clock = prov.get("clock", {}) if isinstance(prov, Mapping) else {}
     reported = clock.get("reported_hz") if isinstance(clock, Mapping) else None
     effective = float(spec.clock_hz)
-    if reported and effective / float(reported) > MAX_BOOST:
+    if max_clock_hz and effective > MAX_OVER_TURBO * max_clock_hz:
+        warns.append(f"fitted clock {effective / 1e9:.2f} GHz is above the CPU's maximum turbo "
+                     f"clock {max_clock_hz / 1e9:.2f} GHz")
+    elif not max_clock_hz and reported and effective / float(reported) > MAX_BOOST:
         warns.append(f"fitted clock {effective / 1e9:.2f} GHz is {effective / float(reported):.1f}x "
                      f"the reported {float(reported) / 1e9:.2f} GHz (plausible: <= {MAX_BOOST}x)")
     if getattr(spec, "kind", "") == "cpu":
@@ -123,5 +142,5 @@ def assess(samples: Mapping[str, Sequence[float]], spec, max_rounds: int,
     return Stability(rounds, max_rounds, stable, s, change, tuple(warns))
 
 
-__all__ = ["Stability", "assess", "spread", "last_change", "is_stable", "STABLE_TOL",
+__all__ = ["Stability", "assess", "max_cpu_clock_hz", "spread", "last_change", "is_stable", "STABLE_TOL",
            "NOISY_SPREAD", "MAX_BOOST", "EAGER_OVERHEAD_RANGE_S", "ROUNDS_QUICK", "ROUNDS_FULL"]

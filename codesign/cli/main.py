@@ -36,7 +36,8 @@ def _fmt_time(s: float) -> str:
 
 
 def _add_workload_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workload", help="zoo name (see `codesign workloads`), path/file.py:factory or package.module:factory")
+    p.add_argument("workload", help="zoo name (see `codesign workloads`), path/file.py:factory, "
+                   "package.module:factory, timm:NAME or torchvision:NAME")
     p.add_argument("--input", help="input shape, e.g. 1,3,224,224 (default: the workload's)")
     p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob (repeatable)")
     p.add_argument("--phase", default="inference", choices=("inference", "train"))

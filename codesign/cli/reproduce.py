@@ -25,6 +25,8 @@ def register_cli(subparsers) -> None:
         description="Compute each claim from the zoo and the presets; write Markdown + JSON. "
                     "Claims: " + ", ".join(CLAIMS))
     p.add_argument("names", nargs="*", metavar="NAME", help="claims to run (default: all)")
-    p.add_argument("--out", default="reports/reproductions.md", help="Markdown report path; "
+    p.add_argument("--out", default="reports/reproduce/reproductions.md", help="Markdown report path "
+                   "(the committed copy, reports/reproductions.md, is regenerated deliberately with "
+                   "--out reports/reproductions.md); "
                    "the JSON goes beside it")
     p.set_defaults(func=cmd_reproduce)

@@ -4,9 +4,10 @@ PyTorch's CPU allocator takes every tensor from the C library's ``malloc``. With
 settings the same forward pass runs 2.5-3x slower and varies between processes, depending on
 what the process allocated before (MobileNetV2 at batch 8 on this project's 2-core host:
 93-108 ms with memory retained against 244-290 ms stock, ``python benchmarks/cpu_effects.py
-allocator``). The reason is glibc's dynamic mmap threshold: a block larger than the largest block freed so far (capped at 32 MiB) gets fresh
-``mmap`` pages, and the heap top is returned to the OS once more than twice that is free, so
-many outputs pay a page fault per 4 KiB on first write, and how many depends on history.
+allocator``). The reason is glibc's dynamic mmap threshold: a block larger than the largest
+block freed so far (capped at 32 MiB) gets fresh ``mmap`` pages, and the heap top is returned
+to the OS once more than twice that is free, so many outputs pay a page fault per 4 KiB on
+first write, and how many depends on history.
 
 ``retain`` sets the thresholds with ``mallopt`` (as ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_TOP_PAD_`` would): blocks below 1 GiB come from the heap

@@ -149,6 +149,20 @@ def _short(label: str, n: int = 28) -> str:
     return label[:head] + "…" + label[len(label) - (n - 1 - head):]
 
 
+#: at most this many layer names under a per-layer bar chart: 13 inches hold about 60 labels
+#: at 7 points; more overlap (unreadable) and their layout dominated the report's time
+MAX_LAYER_LABELS = 60
+
+
+def _layer_ticks(ax, x, layers) -> None:
+    """Layer names under the bars, every k-th one when there are more than MAX_LAYER_LABELS."""
+    step = max(1, -(-len(layers) // MAX_LAYER_LABELS))
+    idx = list(range(0, len(layers), step))
+    ax.set_xticks([x[i] for i in idx], [_short(layers[i], 22) for i in idx], rotation=70,
+                  ha="right", fontsize=7)
+    ax.set_xticks(x, minor=True)
+
+
 def _fmt_ratio(x: float) -> str:
     return f"×{x:.2f}" if x < 10 else f"×{x:.0f}"
 
@@ -223,8 +237,7 @@ def layer_breakdown(ops, workload: str, runs, note: str = "") -> Plot:
             ax.set_ylabel(f"{what} ({unit})")
             ax.set_xlabel("layer (module path)" if i == n - 1 else " ")
     for j in range(2):
-        axes[n - 1, j].set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right",
-                                  fontsize=7)
+        _layer_ticks(axes[n - 1, j], x, layers)
     handles, lab = [], []
     for ax in axes.flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
@@ -401,7 +414,7 @@ def dram_by_layer(ops, workload: str, runs) -> Plot:
              .groupby("layer")["d"].sum().reindex(layers, fill_value=0.0).to_numpy(float))
         ax.bar(x + (i - (len(labels) - 1) / 2) * w, v * MB, width=w, color=colors[run],
                label=_short(run.split(" · ", 1)[-1], 70))
-    ax.set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right", fontsize=7)
+    _layer_ticks(ax, x, layers)
     ax.set_xlabel("layer (module path)")
     ax.set_ylabel("DRAM traffic, read + write (MB)")
     title = f"{workload}: DRAM traffic per layer"
@@ -430,7 +443,7 @@ def ccp_saving(ops, pair: dict) -> Plot:
             ax.annotate(f"-{s / b:.0%}", (xi, b * MB), xytext=(0, 2), textcoords="offset points",
                         ha="center", fontsize=7, color="#2d6a2d")
     tot_b, tot_c = vals["base"].sum(), vals["ccp"].sum()
-    ax.set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right", fontsize=7)
+    _layer_ticks(ax, x, layers)
     ax.set_xlabel("layer (module path)")
     ax.set_ylabel("DRAM traffic, read + write (MB)")
     title = (f"{pair['workload']} on {pair['hardware']}: cross-channel pooling before the store "
@@ -458,7 +471,8 @@ def gantt(ops, run: str) -> Plot:
             if len(s):
                 ax.broken_barh(list(zip(s["start_s"] * MS, (s["end_s"] - s["start_s"]) * MS)),
                                (lane - 0.38, 0.76), facecolors=kind_color(k), edgecolor="white",
-                               linewidth=0.3, label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
+                               linewidth=0.3,
+                               label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
     ax.set_yticks(range(len(engines)), engines)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")

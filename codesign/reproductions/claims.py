@@ -4,7 +4,8 @@ Every figure is computed here from the workload zoo (``codesign/zoo/``) and the 
 (``codesign/hardware/presets/``); nothing is hard-coded except the *paper's* figures, which are quoted with
 their source (``../shared/reference/papers.md`` (beside the repository)). Each claim becomes a :class:`Claim`: the
 paper's figure, ours, the configuration and assumptions, a verdict, and the reason for any gap.
-:func:`reproduce` writes them as Markdown (``reports/reproductions.md``) and JSON beside it.
+:func:`reproduce` writes them as Markdown (``out``) and JSON beside it; the committed copy
+``reports/reproductions.md`` is regenerated with ``codesign reproduce --out reports/reproductions.md``.
 
 The verdict texts are computed from the figures (never written for a particular number), so
 when a cost model moves, the report says so; the golden tests in ``tests/test_reproduce.py``
@@ -1115,10 +1116,11 @@ def write_report(claims: list[Claim], out: str | Path) -> tuple[Path, Path]:
     return md, js
 
 
-def reproduce(names=None, out: str | Path | None = "reports/reproductions.md",
+def reproduce(names=None, out: str | Path | None = None,
               progress: Callable[[str], None] | None = None) -> list[Claim]:
     """Compute the claims ``names`` (all when None), write ``out`` (Markdown) and the JSON
-    beside it (skipped when ``out`` is None), and return the claims."""
+    beside it (nothing is written when ``out`` is None, the default; the CLI writes
+    ``reports/reproduce/reproductions.md``), and return the claims."""
     chosen = check_names(names)
     if out is not None:
         from codesign.results.paths import check_output_file
@@ -1130,4 +1132,3 @@ def reproduce(names=None, out: str | Path | None = "reports/reproductions.md",
     return claims
 
 
-# --------------------------------------------------------------------------------- CLI

@@ -324,14 +324,20 @@ def _simulate(graph, hw, dtype: str):
     return simulate(graph, hw, dtype=dtype, mode="eager")
 
 
-def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1,),
+def validate(models=None, *inputs, hardware=None, device: str = "cpu", batch=(1,),
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
              allocator: str | None = None,
              progress: Callable[[str], None] | None = None,
-             between_rounds: Callable[[int], None] | None = None) -> ValidationResult:
+             between_rounds: Callable[[int], None] | None = None,
+             published=None, cache=None, limit: int | None = None, family=None):
     """Compare simulated and measured latency of ``models`` (see module docstring).
+
+    ``published``: instead of measuring here, check ``hardware`` against a dataset of published
+    measurements (a name of :func:`codesign.published.list_published`, a file or a frame; see
+    :func:`codesign.validation.published.validate_published`, which gets ``cache``, ``limit``,
+    ``family`` and returns a ``PublishedValidation``); ``hardware`` None then means each row's own.
 
     ``models``: workload spec(s) (zoo names, ``file.py:factory``) built at every ``batch``, or
     an ``nn.Module`` with ``inputs``. ``hardware``: HardwareSpec, preset name or YAML path.
@@ -346,6 +352,18 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     may then be a zero-argument callable returning the spec: it is called once, after all
     measurement rounds (a spec fitted from those interleaved rounds).
     """
+    if published is not None:
+        from codesign.validation.published import validate_published
+
+        if models is not None:
+            raise CodesignError("validate: give models to measure here or published=DATASET, not both")
+        result = validate_published(published, hardware, cache=cache, limit=limit, family=family)
+        if out is not None:
+            result.write(out)
+        return result
+    if models is None:
+        raise CodesignError("validate needs models to measure here, or published=DATASET")
+    hardware = "host-cpu" if hardware is None else hardware
     if out is not None:
         from codesign.results.paths import check_output_dir
 

@@ -24,7 +24,8 @@ from codesign.zoo import (
 )
 from codesign.zoo.conv_blocks import CrossChannelPoolConv
 
-__all__ = ["WorkloadEntry", "WORKLOADS", "LARGE_KERNEL_WORKLOADS", "LARGE_KERNEL_BLOCKS", "get_workload", "build_workload", "coerce_knob"]
+__all__ = ["WorkloadEntry", "WORKLOADS", "LARGE_KERNEL_WORKLOADS", "LARGE_KERNEL_BLOCKS", "get_workload",
+           "build_workload", "coerce_knob"]
 
 RES4_INPUT = (1, 1024, 14, 14)  # ResNet-50 res4 at 224 input
 
