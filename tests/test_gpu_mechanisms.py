@@ -251,3 +251,11 @@ def test_amp_peaks_are_fp16s_and_roofline_runs(hw):
     # bounds more than 4 + 4 B through L2
     assert float(roofline_floor(op, hw, CostContext(dtype="amp"))) == pytest.approx(
         max(4 * n / hw.dram_bandwidth_bytes_per_s, 8 * n / hw.gpu.l2_bandwidth_bytes_per_s))
+
+
+def test_autocast_option_is_checked():
+    from codesign.capture.tracer import trace
+    from codesign.errors import TraceError
+
+    with pytest.raises(TraceError, match="autocast = 'int8'; allowed: fp16, bf16"):
+        trace(_Block(), (1, 8, 4, 4), autocast="int8")
