@@ -233,7 +233,8 @@ def cmd_eval(args) -> int:
         res.to_csv(args.out, index=False)
     print(f"hardware {hw.name}; {res['model'].nunique()} models; held-out families: "
           f"{len(held)} of {len(fams)}")
-    hdr = f"{'dataset':11s} {'model':9s} {'rows':>4s} {'MAPE':>6s} {'medAPE':>6s} {'<=10%':>6s} {'bias':>6s} {'rho':>5s}"
+    hdr = (f"{'dataset':11s} {'model':9s} {'rows':>4s} {'MAPE':>6s} {'medAPE':>6s} {'<=10%':>6s} "
+           f"{'bias':>6s} {'rho':>5s}")
     print(hdr)
     for ds, grp in res.groupby("dataset", sort=False):
         for col in ("roofline", "before", "after"):
@@ -289,8 +290,8 @@ def main(argv=None) -> int:
 # ----------------------------------------------------------------------------- fitting
 #: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
-            "conv.depthwise_wgrad", "conv.grouped", "conv.large_kernel", "matmul", "attention", "memory", "vector", "norm", "softmax",
-            "reduction", "pool")
+            "conv.depthwise_wgrad", "conv.grouped", "conv.large_kernel", "matmul", "attention",
+            "memory", "vector", "norm", "softmax", "reduction", "pool")
 
 
 def op_eff_key(op, layout: str = "nchw") -> str:
@@ -352,7 +353,6 @@ def fast_latency(feat, eff, dispatch: float) -> float:
 
 def cmd_fit(args) -> int:
     import numpy as np
-    import pandas as pd
     from scipy.optimize import minimize
 
     from codesign.hardware import load_hardware

@@ -239,3 +239,23 @@ def test_blackwell_presets_peaks(name, fp16_tflops, fp32_tflops, bw_gbs, l2_mb):
     assert g.l2_bytes == l2_mb * 2**20
     # generation-transferred kernel classes are present
     assert h.eff("conv.depthwise_wgrad") == load_hardware("rtx3090").eff("conv.depthwise_wgrad")
+
+
+def test_amp_peaks_are_fp16s_and_roofline_runs(hw):
+    from codesign.cost.roofline import roofline_floor
+
+    assert hw.peak_macs_per_s("amp") == hw.peak_macs_per_s("fp16")
+    n = 1 << 20
+    op = _op(OpKind.ELEMENTWISE, [TensorSpec(1, (n,), "float32")], [TensorSpec(2, (n,), "float32")])
+    # compulsory bytes at the traced dtype: the fp32 output (4 B) written to DRAM, which here
+    # bounds more than 4 + 4 B through L2
+    assert float(roofline_floor(op, hw, CostContext(dtype="amp"))) == pytest.approx(
+        max(4 * n / hw.dram_bandwidth_bytes_per_s, 8 * n / hw.gpu.l2_bandwidth_bytes_per_s))
+
+
+def test_autocast_option_is_checked():
+    from codesign.capture.tracer import trace
+    from codesign.errors import TraceError
+
+    with pytest.raises(TraceError, match="autocast = 'int8'; allowed: fp16, bf16"):
+        trace(_Block(), (1, 8, 4, 4), autocast="int8")

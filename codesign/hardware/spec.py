@@ -48,10 +48,11 @@ LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before t
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory", "vector",
-    "vector.transcendental",
-    "vector.resample", "softmax", "norm", "reduction", "pool",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory",
+    "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
+#: the dtype CUDA autocast ("amp") runs convs and matmuls in: peaks of "amp" are fp16's
+AMP_MAC_DTYPE = "fp16"
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
 DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
 # CUDA-core int8 throughput: dp4a does 4 int8 MACs per FP32 lane per clock (CC >= 6.1).
@@ -371,13 +372,15 @@ class HardwareSpec:
         """Headline dense MAC/s for ``dtype`` on the main unit: GPU tensor cores where the dtype
         has them, else CUDA cores; DSP HMX where present for the dtype, else all HVX units;
         CPU all cores' SIMD FMA pipes; accelerator the MAC array (the kind's section says
-        which). Works on knob arrays."""
+        which). Works on knob arrays. ``"amp"`` (CUDA autocast) is its MAC dtype, fp16."""
+        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
         self._check_dtype(dtype)
         return self.unit.peak_macs_per_s(self, dtype)
 
     def vector_macs_per_s(self, dtype: str) -> Any:
         """MAC/s of the general-purpose vector path (GPU CUDA cores, DSP HVX, CPU SIMD); the rate
         depthwise convs and elementwise work get. Accelerator: its MAC array."""
+        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
         self._check_dtype(dtype)
         return self.unit.vector_macs_per_s(self, dtype)
 
