@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from codesign.calibration.host import calibrate
+import codesign.calibration.host as lib
 
 
 def cmd_calibrate(args) -> int:
@@ -14,7 +14,7 @@ def cmd_calibrate(args) -> int:
 
     t0 = time.perf_counter()
     args.out = args.out or "host.yaml"
-    spec = calibrate(device=args.device, out=args.out, quick=args.quick, base=args.hw,
+    spec = lib.calibrate(device=args.device, out=args.out, quick=args.quick, base=args.hw,
                      threads=args.threads, progress=progress, clock=args.clock,
                      allocator=args.allocator, round_quantile=args.round_quantile)
     fit_info = spec.provenance["fit"]

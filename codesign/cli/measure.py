@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codesign.measurement.runner import check_threads, measure
+import codesign.measurement.runner as lib
 
 
 def cmd_measure(args) -> int:
@@ -12,9 +12,9 @@ def cmd_measure(args) -> int:
         from codesign.results.paths import check_output_file
 
         check_output_file(args.csv, what="--csv")
-    check_threads(args.threads)
+    lib.check_threads(args.threads)
     wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
-    m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
+    m = lib.measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
                 warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,
                 per_op=args.per_op or bool(args.csv), threads=args.threads, clock=args.clock,
                 allocator=args.allocator)

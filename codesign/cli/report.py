@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from codesign.reporting.document import default_out, report
+import codesign.reporting.document as lib
 
 
 def _cli_report(args) -> int:
-    out = Path(args.out) if args.out else default_out(args.results)
-    path = report(args.results, out=out)
+    out = Path(args.out) if args.out else lib.default_out(args.results)
+    path = lib.report(args.results, out=out)
     print(f"report written to {path} (and {path.with_suffix('.md').name} beside it)")
     return 0
 

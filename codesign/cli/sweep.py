@@ -5,22 +5,22 @@ from __future__ import annotations
 from codesign.capture.cache import default_trace_cache_dir
 from codesign.sweeps.workers import SweepBackendError
 import sys
-from codesign.sweeps.runner import format_summary, resume_command, run_sweep
+import codesign.sweeps.runner as lib
 
 
 def _cli(args) -> int:
     try:
-        run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
+        run = lib.run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
                         output=args.out, progress=False if args.no_progress else None,
                         chunk_size=args.chunk_size,
                         trace_cache=None if args.no_trace_cache else default_trace_cache_dir())
     except SweepBackendError as e:
-        raise SweepBackendError(f"{e}: {resume_command(args)}") from None
+        raise SweepBackendError(f"{e}: {lib.resume_command(args)}") from None
     except KeyboardInterrupt:
         print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
               file=sys.stderr)
         return 130
-    print(format_summary(run.summary))
+    print(lib.format_summary(run.summary))
     return 0
 
 

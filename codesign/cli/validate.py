@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from codesign.errors import CodesignError
-from codesign.validation.host import format_table, validate
+import codesign.validation.host as lib
 
 
 def cmd_validate(args) -> int:
@@ -24,11 +24,11 @@ def cmd_validate(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.showwarning = show
-        res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
+        res = lib.validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
                        dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
                        threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
                        progress=progress, clock=args.clock, allocator=args.allocator)
-    print(format_table(res))
+    print(lib.format_table(res))
     if res.files:
         print(f"wrote {', '.join(res.files)}")
     return 0
