@@ -1,17 +1,21 @@
 # codesign: set up a virtual environment and run the main job or the tests.
-#   make demo   -> venv + torch 2.14.1 and torchvision 0.29.1 + codesign (with the hub extra:
-#                  timm), then `codesign demo`
-#   make test   -> venv + dev extras, then the test suite
-# GPU users: `make demo VENV_FLAGS=--system-site-packages` reuses an existing CUDA torch
-# (any torch in >=2.3,<2.15 importable from the system site-packages is kept, not replaced).
+#   make demo   -> venv + torch/torchvision (pinned) + codesign with the hub extra, then `codesign demo`
+#   make test   -> the fast tier (unit, property, CLI tests; under 2 minutes)
+#   make check  -> the slow tier (browser, reproductions, real timing, zoo-wide and published-data checks)
+#   make lint   -> ruff
+# CI (.ci/run) runs test, check and lint on a fresh clone.
+# torch==2.14.1 + torchvision==0.29.1 are the pair PyPI's torchvision imports with (a CUDA build
+# that also runs on the CPU). GPU users: `make demo VENV_FLAGS=--system-site-packages` keeps a
+# torch (and torchvision) already importable from the system site-packages.
 
 PYTHON ?= python3
 VENV ?= .venv
 VENV_FLAGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.codesign-installed
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test check lint bench clean
 
 setup: $(STAMP)
 
@@ -30,7 +34,13 @@ demo: $(STAMP)
 	$(VENV)/bin/codesign demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) -m "not slow" tests
+
+check: $(STAMP)
+	$(PYTEST) -m slow tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check codesign tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/trace_speed.py

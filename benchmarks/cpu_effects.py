@@ -1,7 +1,7 @@
 """Measure the CPU effects the cost model and the measurement harness are built on.
 
     python benchmarks/cpu_effects.py            # all sections, ~2 min on a 2-core host
-    python benchmarks/cpu_effects.py allocator  # one section: allocator | reorders | strided | conv3d | boost
+    python benchmarks/cpu_effects.py allocator  # one section: allocator | reorders | strided | conv3d | boost | dwkernel
 
 * allocator: MobileNetV2 at batch 8 in fresh processes, under glibc's stock malloc (alone, and
   after two non-local blocks ran in the same process) and under ``--allocator retain``.
@@ -14,6 +14,10 @@
 * conv3d: GMAC/s of a 1x3x3 conv3d, a 3x3x3 conv3d and the 2-D 3x3 conv of the same frames,
   on one frame (C2D after its temporal pooling) and on four.
 * boost: GMAC/s of a 1024^3 GEMM against the peak at the clock the OS reports.
+* dwkernel: which oneDNN implementation runs a depthwise conv (``ONEDNN_VERBOSE=1`` in a child
+  process) by kernel size, padding, dilation and layout, and its time: ``jit_dw`` (blocked
+  NCHW) takes a left padding up to 6 on AVX-512, beyond it ``x64:gemm:jit`` (im2col + GEMM,
+  the cost model's ``im2col_s``); channels-last tensors take ``brdgmm_dw`` at any size.
 """
 
 from __future__ import annotations
@@ -138,8 +142,66 @@ def boost() -> None:
           f"reported {f['clock_hz'] / 1e9:.2f} GHz (2 cores, 2 FMA pipes)")
 
 
+DW_CASES = (  # (batch, channels, size, (kh, kw), dilation, channels_last)
+    (1, 128, 56, (7, 7), 1, False), (1, 128, 56, (13, 13), 1, False), (1, 128, 56, (15, 15), 1, False),
+    (1, 128, 56, (31, 31), 1, False), (1, 128, 56, (31, 31), 1, True), (1, 512, 14, (13, 13), 1, False),
+    (1, 512, 14, (27, 27), 1, False), (1, 512, 14, (27, 27), 1, True), (8, 512, 14, (31, 31), 1, False),
+    (1, 128, 28, (5, 5), 3, False), (1, 128, 28, (5, 5), 4, False), (1, 124, 56, (51, 5), 1, False),
+    (1, 124, 56, (5, 51), 1, False), (1, 96, 56, (17, 17), 1, False))
+
+DW_CHILD = """
+import sys, torch, torch.nn.functional as F
+torch.set_num_threads(2)
+n, c, h, kh, kw, d, cl = {args}
+x, w = torch.randn(n, c, h, h), torch.randn(c, 1, kh, kw)
+if cl:
+    x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
+with torch.no_grad():
+    F.conv2d(x, w, None, 1, (d * (kh - 1) // 2, d * (kw - 1) // 2), d, c)
+"""
+
+
+def dwkernel() -> None:
+    import random
+
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(2)
+    fns, impl, times = {}, {}, {}
+    for case in DW_CASES:
+        n, c, h, (kh, kw), d, cl = case
+        out = subprocess.run([sys.executable, "-c", DW_CHILD.format(args=(n, c, h, kh, kw, d, cl))], check=False,
+                             capture_output=True, text=True, env={**os.environ, "ONEDNN_VERBOSE": "1"})
+        rows = [ln.split(",") for ln in out.stdout.splitlines() if ",exec,cpu,convolution," in ln]
+        impl[case] = rows[-1][6] if rows else "(not oneDNN)"
+        x, w = torch.randn(n, c, h, h), torch.randn(c, 1, kh, kw)
+        if cl:
+            x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
+        pad = (d * (kh - 1) // 2, d * (kw - 1) // 2)
+        fns[case] = (lambda x=x, w=w, pad=pad, d=d, c=c: F.conv2d(x, w, None, 1, pad, d, c))
+        times[case] = []
+    with torch.no_grad():
+        for f in fns.values():
+            f()
+        for _ in range(7):                    # interleaved rounds; min and median per case
+            order = list(fns)
+            random.shuffle(order)
+            for case in order:
+                t = time.perf_counter()
+                fns[case]()
+                times[case].append(time.perf_counter() - t)
+    for case in DW_CASES:
+        n, c, h, (kh, kw), d, cl = case
+        ts = times[case]
+        macs = n * c * h * h * kh * kw
+        print(f"n{n} c{c} {h}x{h} {kh}x{kw} dil {d} {'nhwc' if cl else 'nchw'}: {impl[case]:22s} "
+              f"min {min(ts) * 1e3:8.2f} ms  median {statistics.median(ts) * 1e3:8.2f} ms  "
+              f"{macs / min(ts) / 1e9:6.1f} GMAC/s")
+
+
 SECTIONS = {"allocator": allocator, "reorders": reorders, "strided": strided,
-            "conv3d": conv3d, "boost": boost}
+            "conv3d": conv3d, "boost": boost, "dwkernel": dwkernel}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(SECTIONS):

@@ -58,11 +58,15 @@ spec, out, workers = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 t_import = time.perf_counter()
 marks = {}
 real_trace = sw._trace
-def traced(variants):
-    t = time.perf_counter(); g = real_trace(variants); marks["trace_s"] = marks.get("trace_s", 0) + time.perf_counter() - t
+def traced(variants, cache=None):
+    t = time.perf_counter()
+    g = real_trace(variants, cache)
+    marks["trace_s"] = marks.get("trace_s", 0) + time.perf_counter() - t
     marks["ops"] = sum(len(x.ops) for x in g.values()); return g
 sw._trace = traced
-run = sw.run_sweep(spec, workers=workers if workers > 1 else None, output=out, progress=False)
+from codesign.capture.cache import default_trace_cache_dir
+run = sw.run_sweep(spec, workers=workers if workers > 1 else None, output=out, progress=False,
+                   trace_cache=default_trace_cache_dir())
 t_end = time.perf_counter()
 print(json.dumps({"points": len(run.frame), "import_s": t_import - t0, **marks,
                   "sweep_s": t_end - t_import, "chunks": run.summary.chunks,

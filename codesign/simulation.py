@@ -8,20 +8,21 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import DTYPES, LAYOUTS, MODES, CostContext, OpCost, check_choice, conform
+from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform  # noqa: F401
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
 from codesign.ir.graph import OpGraph, OpKind
 from codesign.results.records import OpRow, SimResult
+from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
+from codesign.hardware.spec import HardwareSpec
 
-ENGINES = ("analytical", "event")
-ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
+ENGINES = values(Engine)
 
 
 @dataclass(frozen=True)
@@ -48,22 +49,32 @@ class Estimate:
         return sum((c.dram_bytes for c in self.costs if c is not None), start=0.0)
 
 
-def make_context(hw, dtype: str, mode: str, layout: str) -> CostContext:
-    check_choice("dtype", dtype, DTYPES)
-    check_choice("mode", mode, MODES)
-    check_choice("layout", layout, LAYOUTS)
-    if dtype not in hw.dtypes:
-        raise HardwareError(f"{hw.name} does not run dtype {dtype!r}; supported: {', '.join(hw.dtypes)}")
+def make_context(hw: HardwareSpec, dtype: str, mode: str, layout: str) -> CostContext:
+    """The run settings as enums (one error line naming a bad key and its choices), checked
+    against what ``hw`` runs."""
+    dtype = parse_choice(DType, "dtype", dtype)
+    mode = parse_choice(Mode, "mode", mode)
+    layout = parse_choice(Layout, "layout", layout)
+    if dtype == DType.AMP:
+        if hw.gpu is None or "fp16" not in hw.dtypes:
+            raise HardwareError(f"{hw.name}: dtype 'amp' (CUDA autocast fp16) needs a GPU that "
+                                f"runs fp16; supported: {', '.join(hw.dtypes)}")
+    elif dtype not in hw.dtypes:
+        raise HardwareError(f"{hw.name} does not run dtype {dtype.value!r}; supported: {', '.join(hw.dtypes)}")
     if layout not in hw.layouts:
         raise HardwareError(
-            f"{hw.name} does not support layout {layout!r}; supported: {', '.join(hw.layouts)}")
+            f"{hw.name} does not support layout {layout.value!r}; supported: {', '.join(hw.layouts)}")
     return CostContext(dtype=dtype, mode=mode, layout=layout)
 
 
-def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = True) -> Estimate:
+def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_queue: bool = True) -> Estimate:
     """Cost every op (fused groups as their merged op) on ``hw`` under ``ctx``.
     ``launch_queue=False`` keeps each op's raw dispatch overhead (the calibration's per-op
-    model applies the asynchronous launch queue itself)."""
+    model applies the asynchronous launch queue itself).
+    ``dtype="amp"`` on a graph not traced under autocast is costed as ``"fp16"`` (every float
+    at 2 bytes, conv/linear weight casts added): the old approximation."""
+    if ctx.dtype == "amp" and not getattr(graph, "autocast", ""):
+        ctx = replace(ctx, dtype=DType.FP16)
     reg = registry()
     ccp = ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)
@@ -86,40 +97,21 @@ def estimate_costs(graph: OpGraph, hw, ctx: CostContext, launch_queue: bool = Tr
         cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
         costs.append(cost)
         energies.append(op_energy(cost, hw, ctx.dtype))
-    if hw.kind in ASYNC_DISPATCH_KINDS and launch_queue:
-        costs = apply_launch_queue(costs)
+    merged = [plan.merged.get(op.index, op) for op in graph.ops]
+    for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
+        if name == "launch_queue" and not launch_queue:
+            continue
+        costs = graph_pass(costs, hw, ctx, merged, graph)
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
     return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
 
 
-#: hardware whose host enqueues kernels asynchronously (CUDA streams): dispatch overlaps
-#: the execution of earlier kernels instead of adding to it
-ASYNC_DISPATCH_KINDS = ("gpu",)
-
-
-def apply_launch_queue(costs: list) -> list:
-    """Asynchronous launch: the host issues kernel i at h_i = h_{i-1} + dispatch_i, the device
-    ends it at e_i = max(h_i, e_{i-1}) + busy_i (busy = max(compute, memory)). Each op keeps
-    as ``overhead_s`` only the dispatch time it exposes, max(0, h_i - e_{i-1}), so the sum of
-    per-op latencies is the end-to-end time e_n. Small kernels at batch 1 stay dispatch-bound
-    (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
-    """
-    from dataclasses import replace
-
-    host = 0.0
-    end = 0.0
-    out = []
-    for c in costs:
-        if c is None or c is ZERO:
-            out.append(c)
-            continue
-        host = host + c.overhead_s
-        exposed = np.maximum(host - end, 0.0)
-        end = end + exposed + np.maximum(c.compute_s, c.memory_s)
-        out.append(replace(c, overhead_s=exposed))
-    return out
+def async_dispatch(hw_kind: str) -> bool:
+    """Whether ``hw_kind``'s host enqueues kernels asynchronously (its cost module registers
+    the ``launch_queue`` graph pass): dispatch overlaps earlier kernels instead of adding."""
+    return any(name == "launch_queue" for name, _ in registry().graph_passes(hw_kind))
 
 
 def _f(x) -> float:
@@ -157,7 +149,7 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     return tuple(rows)
 
 
-def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
+def simulate(graph: OpGraph, hw: HardwareSpec | str, dtype: str = "fp32", mode: str = "eager",
              engine: str = "analytical", layout: str = "nchw", policy=None) -> SimResult:
     """Estimate latency, DRAM traffic and energy of ``graph`` on ``hw`` (a HardwareSpec or a
     preset name / YAML path). ``engine="event"`` runs the simpy schedule with ``policy``."""
@@ -165,7 +157,7 @@ def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
         from codesign.hardware import load_hardware
 
         hw = load_hardware(hw)
-    check_choice("engine", engine, ENGINES)
+    engine = parse_choice(Engine, "engine", engine).value
     if not isinstance(graph, OpGraph):
         raise CodesignError(f"simulate expects an OpGraph (from codesign.trace), got {type(graph).__name__}")
     ctx = make_context(hw, dtype, mode, layout)
@@ -183,4 +175,5 @@ def simulate(graph: OpGraph, hw, dtype: str = "fp32", mode: str = "eager",
     return run_event_schedule(est, hw, rows, policy=policy, common=common)
 
 
-__all__ = ["simulate", "estimate_costs", "Estimate", "make_context", "ENGINES", "OpKind"]
+__all__ = ["simulate", "estimate_costs", "Estimate", "make_context", "async_dispatch",
+           "apply_launch_queue", "ENGINES", "OpKind"]

@@ -33,6 +33,7 @@ def test_trace_table_json_csv(capsys):
     assert capsys.readouterr().out.splitlines()[0].startswith("index,name,module")
 
 
+@pytest.mark.slow
 def test_trace_user_file_and_unsupported(tmp_path, capsys):
     f = tmp_path / "net.py"
     f.write_text(textwrap.dedent("""

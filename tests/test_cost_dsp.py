@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from codesign.cost import CostContext, registry
 from codesign.cost.base import op_bytes
-from codesign.cost.hexagon import PIPELINE_GRANULE_BYTES
-from codesign.cost.roofline import roofline_floor
+from codesign.cost.hexagon import PIPELINE_GRANULE_BYTES, spilled_activation_bytes
+from codesign.cost.roofline import executed_macs, roofline_floor
 from codesign.errors import HardwareError
 from codesign.ir.graph import (
     AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, PoolAttrs, ReduceAttrs, TensorSpec,
@@ -288,10 +288,19 @@ def test_latency_at_least_roofline_floor(op, name, dtype, mode):
     hw = preset(name)
     ctx = CostContext(dtype, mode)
     c = cost(op, hw, ctx)
-    floor = roofline_floor(op, hw, ctx)
+    act, w, out = op_bytes(op, dtype)
+    if mode == "fused":
+        # issue 13: a compiled graph keeps activations that fit on chip (hexagon-v73 onwards),
+        # so only the weights and the spilled activations are compulsory DRAM traffic, and the
+        # output write no longer belongs to the floor
+        act, out = spilled_activation_bytes(op, hw, dtype)
+        floor = np.maximum(executed_macs(op) / np.maximum(hw.peak_macs_per_s(dtype),
+                                                           hw.vector_macs_per_s(dtype)),
+                           w / hw.dram_bandwidth_bytes_per_s)
+    else:
+        floor = roofline_floor(op, hw, ctx)
     assert c.latency_s >= floor * (1 - 1e-9)
     assert np.maximum(c.compute_s, c.memory_s) >= floor * (1 - 1e-9)
-    act, w, out = op_bytes(op, dtype)
     assert c.dram_read_bytes >= (act + w) * (1 - 1e-12)
     assert c.dram_write_bytes == pytest.approx(out)
 

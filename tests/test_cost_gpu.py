@@ -188,12 +188,17 @@ def test_conv_macs_match_the_gemm_view(a100):
     assert c.macs == op.macs == 2 * 56 * 56 * 128 * 64 * 9
 
 
-def test_nchw_tensor_core_conv_pays_a_transpose(a100):
+def test_nchw_tensor_core_conv_pays_a_serial_input_transpose(a100):
+    # cuDNN transposes the input to NHWC in a kernel of its own, in series with the conv: each
+    # input byte is read and written once more and latency grows by that memory time + dispatch
     op = conv_op(64, 256, 56, 56, 64, r=1, pad=0)
     nchw = cost(op, a100, "fp16", layout="nchw")
     nhwc = cost(op, a100, "fp16", layout="nhwc")
     in_bytes = 64 * 256 * 56 * 56 * 2
     assert nchw.dram_bytes == pytest.approx(nhwc.dram_bytes + 2 * in_bytes)
+    bw = a100.dram_bandwidth_bytes_per_s * a100.eff("memory")
+    assert nchw.latency_s - nhwc.latency_s == pytest.approx(
+        2 * in_bytes / bw + a100.dispatch.eager_overhead_s, rel=1e-6)
     assert cost(op, a100, "fp32", layout="nchw").dram_bytes == \
         cost(op, a100, "fp32", layout="nhwc").dram_bytes
 

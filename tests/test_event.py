@@ -170,6 +170,7 @@ def test_swept_hardware_is_rejected_with_one_line():
 # --------------------------------------------------------------------------- equality with the sum
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
 def test_one_stream_equals_analytical_sum_on_zoo(name):
     g = zoo_graph(name)

@@ -29,6 +29,7 @@ def torch_flops(model, shape):
     return {str(k).split(".")[-1]: v for k, v in counts.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
 def test_flops_equal_flop_counter(name):
     entry = WORKLOADS[name]

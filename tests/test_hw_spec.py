@@ -17,14 +17,13 @@ from codesign.hardware import (
     list_hardware,
     load_hardware,
     load_spec_dict,
-    preset_path,
 )
 
 
 REQUIRED_PRESETS = {
     "v100-sxm2", "p100", "t4", "a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm", "h200",
     "rtx2080ti", "rtx3090", "rtx4090", "l4", "jetson-agx-orin", "hexagon-v68", "hexagon-v73",
-    "condensation-accelerator", "host-cpu",
+    "hexagon-v75", "hexagon-v79", "condensation-accelerator", "host-cpu",
 }
 REQUIRED_KNOBS = {
     "gpu": {"clock_hz", "dram_bandwidth_bytes_per_s", "sm_count", "l2_bytes"},
@@ -186,7 +185,7 @@ def test_unknown_top_level_and_efficiency_keys():
     ("efficiency.memory", 1.2, "hw_models/x.yaml: efficiency.memory = 1.2; expected a number in (0, 1]"),
     ("kind", "tpu", "hw_models/x.yaml: kind = 'tpu'; allowed: gpu, dsp, cpu, accelerator (did you mean 'gpu'?)"),
     ("schema_version", 2, "hw_models/x.yaml: schema_version = 2; allowed: 1"),
-    ("dtypes", ["fp32", "fp8"], "hw_models/x.yaml: dtypes[1] = 'fp8'; allowed: fp32, tf32, fp16, bf16, int8"),
+    ("dtypes", ["fp32", "fp8"], "hw_models/x.yaml: dtypes[1] = 'fp8'; allowed: fp32, tf32, fp16, bf16, int8, w8a16"),
     ("layouts", ["nchw", "nhwcc"], "hw_models/x.yaml: layouts[1] = 'nhwcc'; allowed: nchw, nhwc, ccp (did you mean 'nhwc'?)"),
     ("layouts", [], "hw_models/x.yaml: layouts = []; expected a non-empty list from: nchw, nhwc, ccp"),
     ("energy.dram_pj_per_byte", -5, "hw_models/x.yaml: energy.dram_pj_per_byte = -5; expected a number >= 0"),
@@ -377,11 +376,15 @@ def test_knob_names_all_resolve():
         names = spec.knob_names()
         assert len(names) == len(set(names))
         for knob in names:
-            spec.with_knobs({knob: 1})  # every listed name is accepted
+            try:
+                spec.with_knobs({knob: 1})  # every listed name is accepted ...
+            except HardwareError as e:      # ... though 1 may not be a legal value for it
+                assert str(e).startswith(f"knob {knob!r} = 1; "), e
 
 
 def test_dtype_constants():
-    assert DTYPES == ("fp32", "tf32", "fp16", "bf16", "int8")
+    # w8a16 (issue 13: int8 weights, int16 activations) appended last: existing indices unchanged
+    assert DTYPES == ("fp32", "tf32", "fp16", "bf16", "int8", "w8a16")
 
 
 def test_cpu_half_work_macs_optional_and_validated():

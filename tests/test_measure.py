@@ -81,6 +81,7 @@ def test_quantile():
 
 # --- measuring -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_measure_cpu_end_to_end_and_per_op():
     m = measure(tiny(), (1, 3, 8, 8), warmup=1, repeat=3, profile_runs=1)
     assert m.latency_s > 0 and len(m.times_s) == 3 and m.p10_s <= m.latency_s <= m.p90_s
@@ -133,6 +134,7 @@ def test_bad_input_errors_are_one_line():
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_cli_measure(capsys, tmp_path):
     from codesign.cli import main
 

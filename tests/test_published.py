@@ -283,3 +283,19 @@ def test_trace_cache_roundtrip(tmp_path):
     assert cache.get(k1) == {"graph": 1} and cache.get_failure(k2) == "trace_error: boom"
     assert TraceCache(tmp_path).get(k1) == {"graph": 1}
     assert not TraceCache.cacheable("my.py:build") and TraceCache.cacheable("timm:x")
+
+
+@pytest.mark.slow
+def test_public_api_validate_and_calibrate_take_published(tmp_path):
+    """design.md: codesign.validate(published=..., hardware=...) and
+    codesign.calibrate(published=..., hardware=..., out=...) are the published-data calls."""
+    import codesign
+
+    frame = _rows(3)
+    res = codesign.validate(published=frame, hardware="rtx3090", out=tmp_path / "v")
+    assert res.summary()["scored"] == 3 and (tmp_path / "v" / "rows.parquet").is_file()
+    fit = codesign.calibrate(published=frame, hardware="rtx3090", out=tmp_path / "fit.yaml",
+                             lfo=False)
+    assert fit.spec is not None and (tmp_path / "fit.yaml").is_file()
+    with pytest.raises(codesign.CodesignError, match="not both"):
+        codesign.validate("resnet50", published=frame)

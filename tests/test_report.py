@@ -154,6 +154,7 @@ def assert_self_contained(html: str) -> None:
 
 # --------------------------------------------------------------------------- simulate
 
+@pytest.mark.slow
 def test_simulate_frame_report_has_every_section(tmp_path):
     html = report(simulate_frame(), out=tmp_path / "r")
     m = meta(html)
@@ -194,6 +195,7 @@ def test_unknown_hardware_roofline_says_peaks_unknown(tmp_path):
     assert "peak roofs unknown (no preset)" in m["figures"]["roofline_my-board.png"]["legend"]
 
 
+@pytest.mark.slow
 def test_codesign_report_is_callable_after_submodule_import(tmp_path):
     import codesign
     import codesign.reporting.document  # binds the name codesign.reporting.document to the submodule
@@ -253,6 +255,7 @@ def test_validate_folder_report(tmp_path):
     assert "| all ops |" in md and "error.mape_per_op" in md
 
 
+@pytest.mark.slow
 def test_end_to_end_validate_report(tmp_path):
     _presets("host-cpu")
     from codesign.validation.host import validate
@@ -303,6 +306,7 @@ def test_cli_report_default_out(tmp_path, monkeypatch):
     assert (tmp_path / "reports" / "val1" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_no_pyplot_and_no_global_style(tmp_path):
     code = (
         "import sys, matplotlib\n"
@@ -328,6 +332,7 @@ def _presets(*names):
     assert not missing, f"presets missing: {', '.join(missing)}"
 
 
+@pytest.mark.slow
 def test_end_to_end_trace_simulate_save_report(tmp_path):
     import torch
     from torch import nn
@@ -367,6 +372,7 @@ def test_end_to_end_trace_simulate_save_report(tmp_path):
     assert report(runs[0], out=tmp_path / "r1").is_file()
 
 
+@pytest.mark.slow
 def test_end_to_end_sweep_report(tmp_path):
     _presets("condensation-accelerator")
     from codesign.sweeps.runner import sweep
@@ -383,6 +389,7 @@ def test_end_to_end_sweep_report(tmp_path):
     assert "12 configuration(s)" in md and "mac_count" in md and "factor" in md
 
 
+@pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     _presets("a100-sxm4-40gb", "hexagon-v68", "condensation-accelerator")
     from codesign.cli.demo import run_demo

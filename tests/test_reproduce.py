@@ -19,6 +19,8 @@ from codesign.cli import main
 from codesign.errors import CodesignError
 from codesign.reproductions.claims import CLAIMS, VERDICTS, Session, reproduce, run_claims, write_report
 
+pytestmark = pytest.mark.slow  # the reproductions trace and simulate every claim
+
 GOLDEN = Path(__file__).parent / "golden" / "reproductions.json"
 REL_TOL = {"count": 1e-6, "sim": 1e-3}
 

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from codesign.errors import CodesignError, SpecError
-from codesign.results.pareto import pareto_front, pareto_mask
-from codesign.sweeps.runner import evaluate_chunk, plan_points, register_cli, run_sweep, sweep
+from codesign.results.pareto import pareto_front, pareto_front_by, pareto_mask
+from codesign.cli.sweep import register_cli
+from codesign.sweeps.runner import evaluate_chunk, plan_points, run_sweep, sweep
 from codesign.sweeps.spec import load_sweep_spec
 
 warnings.filterwarnings("ignore", message="no cost model")
@@ -99,7 +100,7 @@ BAD = [
     ("random without samples", GOOD + "search: {strategy: random}\n", "search.samples",
      "required for strategy random"),
     ("bad strategy", GOOD + "search: {strategy: bayes}\n", "search.strategy", "allowed"),
-    ("negative batch", GOOD + "batch: [0]\n", "batch", "positive"),
+    ("negative batch", GOOD + "batch: [0]\n", "batch[0]", "positive"),
     ("knobs not a mapping", GOOD.replace("{factor: [2, 4]}", "[factor]"), "workloads[0].knobs",
      "expected a mapping"),
     ("missing workloads", "hardware: [{preset: t4}]\n", "workloads", "missing required key"),
@@ -115,7 +116,7 @@ def test_bad_spec_one_line_before_any_work(tmp_path, label, text, key, fragment)
         sweep(path, output=out, progress=False)
     msg = str(info.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{path}: {key}: "), msg
+    assert msg.startswith((f"{path}: {key}: ", f"{path}: {key} = ")), msg
     assert fragment in msg, msg
     assert not out.exists()  # nothing was started
 
@@ -238,6 +239,7 @@ def test_vectorized_equals_pointwise_simulate(presets):
 # --------------------------------------------------------------------------- resume
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_identical_table(tmp_path):
     spec = small_spec()
     full = sweep(spec, output=tmp_path / "full", progress=False, chunk_size=7)
@@ -300,7 +302,7 @@ def test_results_pareto_and_manifest_written(tmp_path):
     front = pd.read_parquet(tmp_path / "pareto.parquet")
     assert len(front) == run.summary.pareto_points >= 1
     assert (tmp_path / "pareto.csv").read_text().startswith("point,config_id,")
-    expected = pareto_front(frame, ["latency_s", "energy_j"]).reset_index(drop=True)
+    expected = pareto_front_by(frame, ["latency_s", "energy_j"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(front, expected)
     import json
 
@@ -311,6 +313,7 @@ def test_results_pareto_and_manifest_written(tmp_path):
 # --------------------------------------------------------------------------- backends
 
 
+@pytest.mark.slow
 def test_process_pool_same_table(tmp_path):
     spec = small_spec()
     local = sweep(spec, output=tmp_path / "a", progress=False, chunk_size=9)
@@ -318,6 +321,7 @@ def test_process_pool_same_table(tmp_path):
     pd.testing.assert_frame_equal(local, pooled)
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_dask_local_cluster_same_table(tmp_path):
     distributed = pytest.importorskip("distributed")
@@ -357,26 +361,24 @@ def test_event_engine_per_point(tmp_path):
     assert math.isclose(row["latency_s"], r.latency_s, rel_tol=1e-12)
 
 
-def test_trace_cache_hit_skips_tracing(tmp_path, monkeypatch):
-    import codesign.capture.references as ws
-    from codesign.sweeps.runner import _trace
+def test_trace_cache_is_explicit_and_hits_skip_tracing(tmp_path, monkeypatch):
+    import codesign.capture.references as refs
 
-    monkeypatch.setenv("CODESIGN_TRACE_CACHE", str(tmp_path / "cache"))
-    variants = list(plan_points(load_sweep_spec(small_spec(workloads=[CCP]))).variants.values())
-    first = _trace(variants)
-    assert len(list((tmp_path / "cache").glob("*.pkl"))) == len(variants) == 2
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    spec = small_spec(workloads=[CCP])
+    first = sweep(spec, output=tmp_path / "a", progress=False, trace_cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").rglob("*.pkl"))) == 2        # two workload variants
+    assert not (tmp_path / "home").exists()                           # nothing under $HOME
 
     def no_trace(*a, **k):
         raise AssertionError("traced although cached")
 
-    monkeypatch.setattr(ws, "trace_workload", no_trace)
-    second = _trace(variants)
-    for k in first:
-        assert [op.name for op in second[k].ops] == [op.name for op in first[k].ops]
-        assert second[k].macs == first[k].macs
-    monkeypatch.setenv("CODESIGN_TRACE_CACHE", "off")
+    monkeypatch.setattr(refs, "trace_workload", no_trace)
+    second = sweep(spec, output=tmp_path / "b", progress=False, trace_cache=tmp_path / "cache")
+    pd.testing.assert_frame_equal(first, second)
     with pytest.raises(AssertionError, match="traced although cached"):
-        _trace(variants)
+        sweep(spec, output=tmp_path / "c", progress=False)            # no cache unless given
 
 
 # --------------------------------------------------------------------------- pareto

@@ -55,6 +55,7 @@ class FakeCudaTimer:
         return "Fake GPU"
 
 
+@pytest.mark.slow
 def test_validate_cuda_path_with_fake_timer(tmp_path):
     res = validate(tiny(), torch.randn(2, 3, 16, 16), hardware="t4", device="cuda",
                    rounds=2, repeat=2, timer=FakeCudaTimer(), out=tmp_path, profile_runs=1)
@@ -80,6 +81,7 @@ def test_validate_bad_input():
         validate(["no_such_workload"], hardware="host-cpu")
 
 
+@pytest.mark.slow
 def test_cli_calibrate_quick_then_validate(tmp_path, capsys):
     from codesign.cli import main
 
@@ -108,6 +110,7 @@ def test_cli_calibrate_quick_then_validate(tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_validate_interleaves_calibration_rounds_and_fits_after(tmp_path):
     """between_rounds runs after every measurement round; a callable hardware is resolved
     once, after them (benchmarks/accuracy.py fits the spec from the interleaved rounds)."""

@@ -96,6 +96,7 @@ def test_resnet50_macs_and_params():
     assert out == (1, 1000)
 
 
+@pytest.mark.slow
 def test_resnet50_nl_placement_counts():
     base, _, _ = count_default("resnet50")
     one, _, _ = count_default("resnet50_nl")  # nl_blocks=1 by default
@@ -111,6 +112,7 @@ def params_of(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_r101_c2d_five_blocks_is_about_1_2x():
     # NL paper Table 2e: R101 C2D baseline 43.2M params, 5-block NL C2D 1.2x.
     p_base = params_of(build_workload("c2d_resnet50_nl", depth=101, nl_blocks=0))
@@ -127,6 +129,7 @@ def test_mobilenetv2_macs_and_params():
     assert within(params, 3.50e6, 0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, macs_ref, params_ref", [("autonl_s", 267e6, 4.4e6), ("autonl_l", 353e6, 5.6e6)])
 def test_autonl_within_3_percent(name, macs_ref, params_ref):
     macs, params, _ = count_default(name)
@@ -188,6 +191,7 @@ def test_nonlocal_family_real_forward(name):
 
 # --- registry --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
 def test_every_workload_builds_and_runs(name):
     entry = get_workload(name)

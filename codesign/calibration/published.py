@@ -172,12 +172,8 @@ def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progres
     """Build the :class:`OpModel` of ``items`` [(graph, RunSettings)] at log parameters ``x``."""
     from scipy import sparse
 
-    from codesign.simulation import (
-        ASYNC_DISPATCH_KINDS,
-        apply_launch_queue,
-        estimate_costs,
-        make_context,
-    )
+    from codesign.simulation import (apply_launch_queue, async_dispatch, estimate_costs,
+                                     make_context)
 
     P = len(names)
     theta = np.exp(np.asarray(x, float))
@@ -195,7 +191,7 @@ def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progres
             warnings.simplefilter("ignore")
             raw = _costed(estimate_costs(graph, spec, ctx, launch_queue=False))
         # the full model's latency at the reference point (column 0), launch queue included
-        queued = apply_launch_queue(raw) if hw.kind in ASYNC_DISPATCH_KINDS else raw
+        queued = apply_launch_queue(raw) if async_dispatch(hw.kind) else raw
         exact = float(np.sum([np.asarray(c.latency_s, float).reshape(-1)[0] for c in queued]))
         if raw:
             C = np.stack([np.broadcast_to(np.asarray(c.compute_s, float), (P + 1,)) for c in raw])
@@ -217,7 +213,7 @@ def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progres
         offs.append(exact)
     model = OpModel(
         tuple(names), np.asarray(x, float), np.asarray(starts),
-        np.array([hw.kind in ASYNC_DISPATCH_KINDS] * len(items), dtype=bool),
+        np.array([async_dispatch(hw.kind)] * len(items), dtype=bool),
         np.concatenate(c0s) if c0s else np.zeros(0), np.concatenate(m0s) if m0s else np.zeros(0),
         np.concatenate(o0s) if o0s else np.zeros(0),
         sparse.vstack(gcs).tocsr() if gcs else sparse.csr_matrix((0, P)),

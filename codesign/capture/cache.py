@@ -1,6 +1,7 @@
 """On-disk cache of traced graphs, keyed by content: an explicit object the caller creates
-with a folder (never a hidden default of the library; the CLI's default is
-``~/.cache/codesign/traces``).
+with a folder (never a hidden default of the library). The CLI passes
+:func:`default_trace_cache_dir`: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), else
+``$XDG_CACHE_HOME/codesign/graphs`` or ``~/.cache/codesign/graphs``.
 
 The key covers the workload reference, its knobs, the input shape (with batch), the phase and
 optimizer, plus a fingerprint of what shapes a trace: the codesign version, the sources of the
@@ -20,6 +21,20 @@ import pickle
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+
+
+_OFF = ("", "0", "off", "no", "false")
+
+
+def default_trace_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The CLI's cache folder from the environment (None when disabled)."""
+    env = os.environ if environ is None else environ
+    where = env.get("CODESIGN_TRACE_CACHE")
+    if where is not None and where.strip().lower() in _OFF:
+        return None
+    if where:
+        return Path(where)
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codesign" / "graphs"
 
 
 def _versions() -> str:
@@ -58,6 +73,13 @@ class TraceCache:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
         self._fingerprints: dict[bool, str] = {}
+
+    @classmethod
+    def of(cls, cache: "TraceCache | str | os.PathLike | None") -> "TraceCache | None":
+        """A cache from a cache, a folder, or None (no cache)."""
+        if cache is None or isinstance(cache, TraceCache):
+            return cache
+        return cls(cache)
 
     def fingerprint(self, workload: str = "") -> str:
         """The code/version fingerprint that applies to ``workload`` (hub or zoo)."""
@@ -125,4 +147,4 @@ class TraceCache:
                     lambda tmp: tmp.write_text(json.dumps({"reason": reason})))
 
 
-__all__ = ["TraceCache", "trace_fingerprint"]
+__all__ = ["TraceCache", "trace_fingerprint", "default_trace_cache_dir"]

@@ -150,11 +150,12 @@ def resolve_workload(spec: str, knobs: Mapping[str, object] | None = None,
 
 
 def trace_workload(spec: str, knobs=None, input_shape=None, phase: str = "inference",
-                   strict: bool = False, optimizer: str | None = None):
-    """resolve + trace -> (ResolvedWorkload, OpGraph)."""
+                   strict: bool = False, optimizer: str | None = None, **trace_kw):
+    """resolve + trace -> (ResolvedWorkload, OpGraph); ``trace_kw`` go to ``trace`` (e.g.
+    ``autocast="fp16"``)."""
     from codesign.capture.tracer import trace
 
     wl = resolve_workload(spec, knobs, input_shape)
     graph = trace(wl.model, wl.input_shape, phase=phase, strict=strict, optimizer=optimizer,
-                  name=spec)
+                  name=spec, **trace_kw)
     return wl, graph

@@ -57,7 +57,7 @@ ATTENTION_BACKWARD = frozenset({
     "_scaled_dot_product_flash_attention_backward",
     "_scaled_dot_product_efficient_attention_backward",
 })
-SOFTMAX = frozenset({"_softmax", "softmax", "_log_softmax", "log_softmax",
+SOFTMAX = frozenset({"_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax",
                      "_softmax_backward_data", "_log_softmax_backward_data"})
 NORM = frozenset({
     "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
@@ -74,6 +74,7 @@ POOL = frozenset({
     "max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
     "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
     "_adaptive_avg_pool3d_backward", "mkldnn_max_pool2d", "_low_memory_max_pool_with_offsets",
+    "adaptive_max_pool2d_backward",
 })
 RESAMPLE = frozenset({
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "upsample_linear1d",
@@ -96,6 +97,9 @@ DATA_MOVEMENT = frozenset({
     "zero", "new_ones", "new_full", "as_strided_scatter", "diagonal_scatter", "tril", "triu",
     "_unsafe_index", "expand_copy", "permute_copy", "col2im", "im2col", "unfold_backward",
     "split_with_sizes_copy", "unsafe_split", "tile", "narrow_copy", "_cdist_forward",
+    # a fill (eye) and the scatter of a gradient into a zero tensor (backward of a slice /
+    # select: cls-token models): write-dominated copies
+    "eye", "select_backward", "slice_backward",
 })
 ELEMENTWISE_EXTRA = frozenset({
     "native_dropout", "native_dropout_backward", "_foreach_add", "_foreach_mul",
@@ -276,6 +280,7 @@ class _Recorder:
         self.ignored = 0
         self.unsupported: Counter = Counter()
         self.phase = Phase.FORWARD
+        self.paused = False   # calls made while paused are not recorded
         self.next_tid = 0
         self.where_made: dict[int, tuple[str, str]] = {}
         self.views: set[int] = set()   # ids of traced tensors that are views of another
@@ -326,6 +331,8 @@ class _Recorder:
         name = packet[:-1] if packet.endswith("_") else packet
         in_t = _tensors((args, kwargs))
         out_t = _tensors(out)
+        if inplace and not out_t and args:  # _foreach_*_ return None: they write their first list
+            out_t = _tensors(args[0])
         import torch
 
         if name in IGNORED or func.is_view or torch.Tag.inplace_view in func.tags or (func._schema.returns and all(
@@ -390,7 +397,7 @@ def _make_mode(rec: _Recorder):
     class _CaptureMode(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
-            if func.namespace == "aten":
+            if func.namespace == "aten" and not rec.paused:
                 rec.record(func, args, kwargs, out)
             return out
 
@@ -415,14 +422,104 @@ def _as_fake_inputs(fake_mode, inputs: Sequence[Any]):
     return fakes
 
 
+#: autocast dtypes ``trace(..., autocast=)`` accepts (CUDA autocast's lower-precision dtype)
+AUTOCAST_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
+
+
+#: CUDA autocast's fp32 policy (aten/src/ATen/autocast_mode.h, AT_FORALL_FP32): half inputs
+#: are cast to float (a ``_to_copy`` kernel) -- torch function names
+CUDA_AUTOCAST_FP32 = frozenset({
+    "layer_norm", "group_norm", "exp", "log", "log2", "log10", "log1p", "expm1", "reciprocal",
+    "rsqrt", "pow", "__pow__", "__rpow__", "acos", "asin", "cosh", "sinh", "tan", "erfinv",
+    "softplus", "cdist", "dist", "pdist", "interpolate", "upsample", "mse_loss", "l1_loss",
+    "smooth_l1_loss", "huber_loss", "kl_div", "binary_cross_entropy_with_logits",
+    "cosine_similarity", "logsumexp", "renorm", "nll_loss",
+})
+#: AT_FORALL_FP32_SET_OPT_DTYPE: run with ``dtype=float32`` (the kernel reads half, computes
+#: and writes fp32; no separate cast)
+CUDA_AUTOCAST_FP32_OUT = frozenset({"softmax", "log_softmax", "sum", "prod", "cumsum",
+                                    "cumprod"})
+
+
+def _cuda_autocast_on_cpu(half):
+    """A torch-function mode that, together with CPU autocast (which runs convs, linears,
+    matmuls and attention in ``half`` like CUDA autocast), applies CUDA autocast's fp32
+    policies that CPU autocast lacks. Used for ``phase="train"``: PyTorch's autograd engine
+    cannot run backward on fake CUDA tensors without a GPU. Only the calls the model makes
+    directly are seen (not those inside another torch function), which is where these ops are
+    called from in practice."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    def cast(x):
+        if isinstance(x, torch.Tensor) and x.dtype == half:
+            return x.float()
+        if isinstance(x, (list, tuple)):
+            return type(x)(cast(v) for v in x)
+        return x
+
+    class _Fp32Policy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            name = getattr(func, "__name__", "")
+            if name in CUDA_AUTOCAST_FP32:
+                args, kwargs = cast(args), {k: cast(v) for k, v in kwargs.items()}
+            elif (name in CUDA_AUTOCAST_FP32_OUT and args and isinstance(args[0], torch.Tensor)
+                  and args[0].dtype == half and kwargs.get("dtype") is None):
+                kwargs["dtype"] = torch.float32
+            return func(*args, **kwargs)
+
+    return _Fp32Policy()
+
+
+def _fused_sdpa(orig):
+    """``F.scaled_dot_product_attention`` as PyTorch picks it on a GPU, for fake CUDA tensors
+    (whose device cannot be queried, so PyTorch would fall back to the unfused math path):
+    autocast's cast to half precision, then FlashAttention-2 without a mask, the
+    memory-efficient kernel (which takes an additive bias) with one."""
+    import torch
+
+    def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+             **kw):
+        if not query.is_cuda or kw:
+            return orig(query, key, value, attn_mask, dropout_p, is_causal, scale=scale, **kw)
+        if torch.is_autocast_enabled("cuda"):
+            half = torch.get_autocast_dtype("cuda")
+            query, key, value = (t.to(half) if t.dtype == torch.float32 else t
+                                 for t in (query, key, value))
+        if query.dtype == torch.float32:
+            return orig(query, key, value, attn_mask, dropout_p, is_causal, scale=scale)
+        if attn_mask is None:
+            return torch.ops.aten._scaled_dot_product_flash_attention(
+                query, key, value, dropout_p, is_causal, False, scale=scale)[0]
+        if attn_mask.dtype == torch.bool:
+            attn_mask = torch.zeros_like(attn_mask, dtype=query.dtype).masked_fill(
+                ~attn_mask, float("-inf"))
+        return torch.ops.aten._scaled_dot_product_efficient_attention(
+            query, key, value, attn_mask.to(query.dtype), False, dropout_p, is_causal,
+            scale=scale)[0]
+
+    return sdpa
+
+
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
-          strict: bool = False, name: str = "") -> OpGraph:
+          strict: bool = False, name: str = "", autocast: str | None = None,
+          foreach: bool = True) -> OpGraph:
     """Trace ``model`` on ``inputs`` (tensors or shapes) into an :class:`OpGraph`.
 
     ``phase="train"`` records forward, backward of ``sum(outputs)`` and, with ``optimizer``
-    ("sgd" or "adamw"), one optimizer step. No real compute or memory is spent: parameters and
+    ("sgd" or "adamw"), one steady-state optimizer step (the second: the first creates the
+    state), with the multi-tensor ``foreach`` kernels (PyTorch >= 2.0 on CUDA) or, with
+    ``foreach=False``, a loop of per-parameter kernels (PyTorch 1.x). No real compute or memory is spent: parameters and
     inputs are fake tensors. Unsupported ops become ``OpKind.OTHER`` rows (or a ``TraceError``
     with ``strict``).
+
+    ``autocast="fp16"`` (or ``"bf16"``) traces on fake CUDA tensors under CUDA autocast, as
+    ``torch.autocast("cuda")`` runs the model: no GPU is needed (autocast's dispatch key is
+    switched on directly). Each tensor then carries the dtype autocast gives it (convs and
+    matmuls in half precision, layer_norm / group_norm / softmax / sum / pow in fp32, binary
+    ops promoted by their fp32 operands such as layer-scale gammas), and autocast's casts
+    (``_to_copy`` of weights and activations; their backward in training) are graph ops.
     """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -437,6 +534,9 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     if not inputs:
         raise TraceError("trace needs at least one input tensor or shape")
 
+    if autocast not in (None, *AUTOCAST_DTYPES):
+        raise TraceError(f"autocast = {autocast!r}; allowed: {', '.join(AUTOCAST_DTYPES)}")
+
     fake_mode = FakeTensorMode(allow_non_fake_inputs=False)
     train = phase == "train"
     was_training = model.training
@@ -445,6 +545,13 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         params = {k: fake_mode.from_tensor(p, static_shapes=True) for k, p in model.named_parameters()}
         buffers = {k: fake_mode.from_tensor(b, static_shapes=True) for k, b in model.named_buffers()}
     fake_inputs = _as_fake_inputs(fake_mode, inputs)
+    cuda_fake = bool(autocast) and not train
+    if cuda_fake:  # fake CUDA tensors (nothing is allocated; no GPU needed)
+        with fake_mode:
+            params = {k: p.detach().to("cuda").requires_grad_(p.requires_grad)
+                      for k, p in params.items()}
+            buffers = {k: b.to("cuda") for k, b in buffers.items()}
+            fake_inputs = [x.to("cuda") for x in fake_inputs]
     if train:
         for p in params.values():
             p.requires_grad_(True)
@@ -473,11 +580,29 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
 
     state = {**params, **buffers}
+    ac_prev = None
+    sdpa_orig = torch.nn.functional.scaled_dot_product_attention
+    import contextlib
+
+    policy = contextlib.nullcontext()
+    if autocast:
+        torch.nn.functional.scaled_dot_product_attention = _fused_sdpa(sdpa_orig)
+        # torch.autocast("cuda") refuses to switch on without a GPU; the dispatch key works on
+        # fake CUDA tensors all the same. Training: CPU autocast + CUDA's fp32 policies.
+        dev = "cuda" if cuda_fake else "cpu"
+        half = getattr(torch, AUTOCAST_DTYPES[autocast])
+        ac_prev = (dev, torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev))
+        torch.set_autocast_enabled(dev, True)
+        torch.set_autocast_dtype(dev, half)
+        if not cuda_fake:
+            policy = _cuda_autocast_on_cpu(half)
     try:
         with fake_mode, _make_mode(rec):
             grad_ctx = torch.enable_grad() if train else torch.no_grad()
-            with grad_ctx:
+            with grad_ctx, policy:
                 out = functional_call(model, state, tuple(fake_inputs))
+            if ac_prev is not None:  # backward runs in the dtypes autocast chose, never under it
+                torch.set_autocast_enabled(ac_prev[0], False)
             if train:
                 outs = [o for o in _tensors(out) if o.requires_grad]
                 if not outs:
@@ -491,7 +616,12 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
                     rec.module_stack = [("optimizer", optimizer)]
                     opt_cls = torch.optim.SGD if optimizer == "sgd" else torch.optim.AdamW
                     kw = {"momentum": 0.9} if optimizer == "sgd" else {}
-                    opt = opt_cls(list(params.values()), lr=0.1, foreach=True, **kw)
+                    opt = opt_cls(list(params.values()), lr=0.1, foreach=foreach, **kw)
+                    # the first step only creates the optimizer state (momentum = a copy of
+                    # the gradient): record a steady-state step, the second
+                    rec.paused = True
+                    opt.step()
+                    rec.paused = False
                     opt.step()
     except TraceError:
         raise
@@ -503,6 +633,11 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         for h in handles:
             h.remove()
         model.train(was_training)
+        torch.nn.functional.scaled_dot_product_attention = sdpa_orig
+        if ac_prev is not None:
+            torch.set_autocast_enabled(ac_prev[0], ac_prev[1])
+            torch.set_autocast_dtype(ac_prev[0], ac_prev[2])
+            torch.clear_autocast_cache()
 
     outputs = tuple(rec.spec(t) for t in _tensors(out))
     inputs_spec = tuple(rec.spec(t) for t in fake_inputs)
@@ -518,5 +653,5 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
                       stacklevel=2)
     graph = OpGraph(ops=tuple(rec.ops), inputs=inputs_spec, outputs=outputs,
                     params_count=int(n_params), coverage=coverage,
-                    name=name or type(model).__name__, phase=phase)
+                    name=name or type(model).__name__, phase=phase, autocast=autocast or "")
     return annotate_patterns(graph)

@@ -86,8 +86,10 @@ def run_demo(out="reports/demo", log=None, workloads=WORKLOADS) -> Path:
     from codesign.simulation import simulate
     from codesign.capture.references import trace_workload
 
+    from codesign.results.paths import check_output_dir
+
     say = log or _Progress()
-    out = Path(out)
+    out = check_output_dir(out)
     missing = [p for p in (GPU, DSP, ACC) if p not in list_hardware()]
     if missing:
         raise CodesignError(f"demo: hardware preset(s) {', '.join(missing)} not found in codesign/hardware/presets/")
@@ -135,10 +137,13 @@ def run_demo(out="reports/demo", log=None, workloads=WORKLOADS) -> Path:
     except ModuleNotFoundError as exc:
         say(f"sweep module not available ({exc.name}); the report has no sweep section")
     else:
+        from codesign.capture.cache import default_trace_cache_dir
+
         spec = sweep_spec(out / "sweep")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame = sweep(spec, output=out / "sweep", progress=False)
+            frame = sweep(spec, output=out / "sweep", progress=False,
+                          trace_cache=default_trace_cache_dir())
         say(f"swept {len(frame)} configurations of tiny_yolov2_ccp on "
             f"{frame['preset'].nunique() if 'preset' in frame else '?'} presets")
 

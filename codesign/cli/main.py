@@ -12,11 +12,12 @@ import sys
 import warnings
 
 from codesign.errors import CodesignError
+from codesign.types import DType, Engine, Layout, Mode, values
 
 # modules that add their own verbs with ``register_cli(subparsers)``
-_PLUGINS = ("codesign.measurement.runner", "codesign.calibration.host", "codesign.validation.host",
-            "codesign.sweeps.runner", "codesign.reporting.document", "codesign.cli.demo",
-            "codesign.reproductions.claims")
+_PLUGINS = ("codesign.cli.measure", "codesign.cli.calibrate", "codesign.cli.validate",
+            "codesign.cli.sweep", "codesign.cli.report", "codesign.cli.demo",
+            "codesign.cli.reproduce")
 
 
 def _fmt_num(x: float, unit: str = "") -> str:
@@ -138,6 +139,21 @@ def cmd_hw_check(args) -> int:
     return 0
 
 
+#: event-engine options of `simulate` and their defaults: given with the analytical engine they
+#: would be ignored silently, so simulate warns and names them
+_EVENT_ONLY = (("streams", 1, "--streams"), ("threads", 1, "--threads"),
+               ("no_double_buffering", False, "--no-double-buffering"),
+               ("issue_order", "program", "--issue-order"), ("trace_tiles", False, "--trace-tiles"))
+
+
+def _ignored_options(args) -> list[str]:
+    """Options the chosen engine does not use (issue 14, item 8)."""
+    if args.engine == "event":
+        return []
+    return [f"{flag} {getattr(args, k)}" if not isinstance(d, bool) else flag
+            for k, d, flag in _EVENT_ONLY if getattr(args, k) != d]
+
+
 def _policy_from_args(args):
     if args.engine != "event":
         return None
@@ -151,6 +167,11 @@ def cmd_simulate(args) -> int:
 
     from codesign.simulation import simulate
 
+    _check_simulate_outputs(args)
+    ignored = _ignored_options(args)
+    if ignored:
+        print(f"warning: {', '.join(ignored)} ignored by the analytical engine "
+              "(add --engine event to use them)", file=sys.stderr)
     hw = load_hardware(args.hw)
     _, graph = _trace_from_args(args)
     res = simulate(graph, hw, dtype=args.dtype, mode=args.mode, engine=args.engine,
@@ -177,6 +198,7 @@ def cmd_simulate(args) -> int:
           ", ".join(f"{k} {v * 1e3:.3g} mJ" for k, v in res.energy_breakdown().items()))
     print("bound         " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(res.bound_breakdown().items())))
     print(f"fused ops     {res.fused_ops}")
+    _print_memory(graph, hw, res.dtype)
     if res.unsupported:
         print(f"UNSUPPORTED   {len(res.unsupported)} op(s) not costed: " +
               ", ".join(sorted({r.name for r in res.unsupported})[:10]))
@@ -189,6 +211,41 @@ def cmd_simulate(args) -> int:
         res.timeline.write_chrome_trace(args.trace_out)
         print(f"timeline      {args.trace_out} (open in https://ui.perfetto.dev)")
     return 0
+
+
+def _check_simulate_outputs(args) -> None:
+    """--out and --trace-out are checked before tracing (one line, exit 2), not after."""
+    from codesign.results.paths import check_output_dir, check_output_file
+
+    if args.trace_out and args.engine != "event":
+        raise CodesignError("--trace-out needs --engine event")
+    if args.out:
+        if str(args.out).endswith((".csv", ".json")):
+            check_output_file(args.out)
+        else:
+            check_output_dir(args.out)
+    if args.trace_out:
+        check_output_file(args.trace_out, what="--trace-out")
+
+
+def _print_memory(graph, hw, dtype: str) -> None:
+    """Peak memory line; a warning when it exceeds the device's memory (issue 14, item 8)."""
+    from codesign.results.memory import memory_footprint
+
+    m = memory_footprint(graph, hw, dtype)
+    parts = [f"weights {_fmt_num(m.weights_bytes, 'B')}"]
+    if m.gradients_bytes:
+        parts.append(f"gradients {_fmt_num(m.gradients_bytes, 'B')}")
+    parts.append(f"activations {_fmt_num(m.activations_peak_bytes, 'B')}")
+    parts.append(f"workspace {_fmt_num(m.workspace_bytes, 'B')}")
+    if m.optimizer_bytes:
+        parts.append(f"optimizer {_fmt_num(m.optimizer_bytes, 'B')}")
+    print(f"memory        peak {_fmt_num(m.total_bytes, 'B')} ({', '.join(parts)}) of "
+          f"{_fmt_num(m.device_bytes, 'B')} on the device")
+    if not m.fits:
+        print(f"warning: the run needs {_fmt_num(m.total_bytes, 'B')} of memory but {hw.name} has "
+              f"{_fmt_num(m.device_bytes, 'B')}: it would not run there (lower the batch)",
+              file=sys.stderr)
 
 
 def _write_result(res, out: str) -> None:
@@ -209,10 +266,18 @@ def _write_result(res, out: str) -> None:
         save_result(res, path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other user mistake; the
+    subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codesign import __version__
 
-    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="codesign", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"codesign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -238,10 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="estimate latency, DRAM traffic and energy on hardware")
     _add_workload_args(p)
     p.add_argument("--hw", required=True, help="preset name or YAML path")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "tf32", "fp16", "bf16", "int8"))
-    p.add_argument("--mode", default="eager", choices=("eager", "fused"))
-    p.add_argument("--layout", default="nchw", choices=("nchw", "nhwc", "ccp"))
-    p.add_argument("--engine", default="analytical", choices=("analytical", "event"))
+    p.add_argument("--dtype", default="fp32", choices=values(DType))
+    p.add_argument("--mode", default="eager", choices=values(Mode))
+    p.add_argument("--layout", default="nchw", choices=values(Layout))
+    p.add_argument("--engine", default="analytical", choices=values(Engine))
     p.add_argument("--streams", type=int, default=1, help="event engine: GPU streams")
     p.add_argument("--threads", type=int, default=1, help="event engine: DSP/CPU threads")
     p.add_argument("--no-double-buffering", action="store_true")

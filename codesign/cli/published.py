@@ -8,7 +8,8 @@ from pathlib import Path
 
 from codesign.errors import CodesignError
 
-DEFAULT_CACHE = "~/.cache/codesign/traces"
+#: shown in --help; the folder itself comes from codesign.capture.cache.default_trace_cache_dir
+DEFAULT_CACHE = "$CODESIGN_TRACE_CACHE or ~/.cache/codesign/graphs"
 
 
 def _common(p) -> None:
@@ -19,7 +20,7 @@ def _common(p) -> None:
     g.add_argument("--limit", type=int, default=None, metavar="N",
                    help="N rows spread evenly over the dataset")
     g.add_argument("--family", action="append", metavar="F", help="only rows of family F (repeatable)")
-    g.add_argument("--cache", default=DEFAULT_CACHE, metavar="DIR",
+    g.add_argument("--cache", default=None, metavar="DIR",
                    help=f"trace cache folder (default {DEFAULT_CACHE})")
     g.add_argument("--no-cache", action="store_true", help="trace every row, store nothing")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,9 +49,9 @@ def extend_parsers(subparsers) -> None:
 def _cache(args):
     if args.no_cache:
         return None
-    from codesign.capture.cache import TraceCache
+    from codesign.capture.cache import TraceCache, default_trace_cache_dir
 
-    return TraceCache(Path(args.cache).expanduser())
+    return TraceCache.of(Path(args.cache).expanduser() if args.cache else default_trace_cache_dir())
 
 
 class _Bar:

@@ -7,15 +7,12 @@ import importlib
 from codesign.cost.base import CostContext, OpCost, Tile  # noqa: F401
 from codesign.cost.registry import REGISTRY
 
-_MODULES = ("gpu", "dsp", "cpu", "accelerator")
+#: the module of each hardware kind (hardware kind "dsp" is the Hexagon NPU)
+_MODULES = ("gpu", "hexagon", "cpu", "accelerator")
 
 
 def registry():
     """The populated registry (imports every hardware module once; later calls are no-ops)."""
     for name in _MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")
     return REGISTRY

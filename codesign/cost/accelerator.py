@@ -67,6 +67,7 @@ from codesign.cost.hexagon import (
     sweep_zero,
 )
 from codesign.cost.registry import REGISTRY
+from codesign.hardware.spec import HardwareSpec
 
 #: input channels reduced per MAC-array cycle (dot-product depth), assumption
 ARRAY_CI = 8
@@ -85,23 +86,23 @@ _VECTOR_EFF_KEY = {
 # --------------------------------------------------------------------------- array geometry
 
 
-def array_co(hw):
+def array_co(hw: HardwareSpec):
     """Output-channel lanes T_co = max(1, floor(mac_count / (ARRAY_CI x 4)))."""
     per_co = ARRAY_CI * ARRAY_PX[0] * ARRAY_PX[1]
     return np.maximum(1.0, np.floor(hw.accelerator.mac_count / per_co))
 
 
-def array_macs(hw):
+def array_macs(hw: HardwareSpec):
     """MACs the array actually instantiates with this mapping: 8 x T_co x 4."""
     return ARRAY_CI * ARRAY_PX[0] * ARRAY_PX[1] * array_co(hw)
 
 
-def post_lanes(hw):
+def post_lanes(hw: HardwareSpec):
     """Output-stage lanes: one per (output channel, pixel) the array produces per cycle."""
     return array_co(hw) * ARRAY_PX[0] * ARRAY_PX[1]
 
 
-def _check(hw, dtype: str) -> float:
+def _check(hw: HardwareSpec, dtype: str) -> float:
     check_dtype(hw, dtype)
     if dtype not in DTYPE_SLOWDOWN:
         raise HardwareError(f"dtype {dtype!r} has no accelerator rate; allowed: "
@@ -119,7 +120,7 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return math.prod(s[:-2]), s[-2], s[-1]
 
 
-def conv_cycles(op: Op, hw):
+def conv_cycles(op: Op, hw: HardwareSpec):
     """MAC-array cycles of a conv op (module docstring); transposed and backward convs use
     MACs / (array MACs x channel quantization) instead of the pixel-exact form."""
     a: ConvAttrs = op.attrs
@@ -135,7 +136,7 @@ def conv_cycles(op: Op, hw):
             * math.ceil(cin_g / ARRAY_CI) * np.ceil(cout_g / t_co))
 
 
-def conv_utilisation(op: Op, hw):
+def conv_utilisation(op: Op, hw: HardwareSpec):
     """Useful MACs / (cycles x array MACs) of a conv on the array (numpy)."""
     return conv_macs(op) / (conv_cycles(op, hw) * array_macs(hw))
 
@@ -143,19 +144,19 @@ def conv_utilisation(op: Op, hw):
 # --------------------------------------------------------------------------- the common frame
 
 
-def _bandwidth(hw):
+def _bandwidth(hw: HardwareSpec):
     return np.minimum(hw.accelerator.dma_bandwidth_bytes_per_s,
                       hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
 
 
-def _weight_refetch(streamed_b: float, weight_b: float, rows: int, hw):
+def _weight_refetch(streamed_b: float, weight_b: float, rows: int, hw: HardwareSpec):
     """Extra DRAM bytes when weights exceed the SRAM: min(input per extra weight chunk,
     weights per extra output row); zero when they fit."""
     n_w = np.maximum(1.0, np.ceil(weight_b / hw.accelerator.sram_bytes))
     return np.where(n_w > 1.0, np.minimum((n_w - 1.0) * streamed_b, (rows - 1) * weight_b), 0.0)
 
 
-def _streamed_cost(hw, ctx: CostContext, compute_s, reads, writes, rows: int, macs: float,
+def _streamed_cost(hw: HardwareSpec, ctx: CostContext, compute_s, reads, writes, rows: int, macs: float,
                    vector_ops: float, unit: str, note: str, onchip_extra=0.0) -> OpCost:
     memory_s = hw.dram_latency_s + (reads + writes) / _bandwidth(hw) + sweep_zero(hw)
     compute_s = compute_s + 0.0 * memory_s
@@ -185,7 +186,7 @@ def _granules(nbytes: float) -> int:
 
 
 @registrar(REGISTRY, OpKind.CONV, "accelerator")
-def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Convolution on the MAC array with line-buffered input and SRAM-resident weights.
 
     compute = max(cycles x slowdown / (clock x eff("conv.<variant>")), output-stage compares
@@ -229,7 +230,7 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.MATMUL, "accelerator")
-def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def matmul_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """[m, k] x [k, n] on the MAC array: m on the pixel axis (4), k on the input-channel axis
     (8), n on the output-channel axis (T_co).
 
@@ -249,7 +250,7 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "accelerator")
-def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def attention_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Attention without a fused kernel (fallback): S = Q K^T and O = P V on the MAC array,
     softmax on the output stage, the score matrix through DRAM.
 
@@ -285,7 +286,7 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 # --------------------------------------------------------------------------- output-stage ops
 
 
-def _post_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
+def _post_cost(op: Op, hw: HardwareSpec, ctx: CostContext, vector_ops: float) -> OpCost:
     slow = _check(hw, ctx.dtype)
     key = _VECTOR_EFF_KEY[op.kind]
     compute_s = vector_ops * slow / (post_lanes(hw) * hw.clock_hz * hw.eff(key))
@@ -296,7 +297,7 @@ def _post_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
 
 @registrar(REGISTRY, (OpKind.SOFTMAX, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.REDUCTION,
                       OpKind.POOL, OpKind.RESAMPLE), "accelerator")
-def vector_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def vector_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Non-MAC ops on the output-stage unit, streamed from DRAM (64 KiB granules).
 
     compute = op.vector_ops x slowdown / (4 T_co lanes x clock x eff(key)); key: softmax, norm,
@@ -308,7 +309,7 @@ def vector_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.CROSS_CHANNEL_POOL, "accelerator")
-def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def cross_channel_pool_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Cross-channel pooling stored unfused: read the full pre-pooling map [B, C, k, H, W] from
     DRAM, reduce groups of k channels on the output stage (B C H W k ops, eff "pool"), write the
     pooled map [B, C, H, W]. When fused (layout "ccp", ``cross_channel_pool``), the fusion pass
@@ -320,7 +321,7 @@ def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.DATA_MOVEMENT, "accelerator")
-def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def data_movement_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Copies, concatenations, materialized permutes: DMA only, compute 0.
 
     memory = dram_latency + (read + write) / min(dma_bw, dram_bw x eff("memory"))."""

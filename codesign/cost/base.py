@@ -11,39 +11,46 @@ Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Union
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.ir.graph import Op, OpKind
+from codesign.types import DType, HardwareKind, Layout, Mode, values
 
 Num = Union[float, np.ndarray]
 
-DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
-MODES = ("eager", "fused")
-LAYOUTS = ("nchw", "nhwc", "ccp")
-HW_KINDS = ("gpu", "dsp", "cpu", "accelerator")
+#: simulated precisions: the compute dtypes, plus "amp" = CUDA autocast (fp16) on GPUs, where
+#: each tensor keeps the dtype autocast gives it (a graph traced with ``trace(...,
+#: autocast="fp16")``; on a plain fp32 trace "amp" is costed as "fp16" with the weight casts)
+DTYPES = values(DType)
+PRECISIONS = DTYPES
+MODES = values(Mode)
+LAYOUTS = values(Layout)
+HW_KINDS = values(HardwareKind)
 
 #: bytes per element of each compute dtype (tf32 is stored as fp32)
-DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2, "amp": 2}
+#: dtype of the weights where it differs from the activations' (w8a16: int8 weights)
+WEIGHT_DTYPE = {"w8a16": "int8"}
 #: torch dtype name of the stored tensors for each compute dtype
 STORAGE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16",
-                 "int8": "int8"}
+                 "int8": "int8", "w8a16": "int16", "amp": "float16"}
 
 
 @dataclass(frozen=True, slots=True)
 class CostContext:
     """The run settings every cost function sees (Python values, never arrays)."""
 
-    dtype: str = "fp32"
-    mode: str = "eager"
-    layout: str = "nchw"
+    dtype: DType = DType.FP32
+    mode: Mode = Mode.EAGER
+    layout: Layout = Layout.NCHW
 
     @property
     def eager(self) -> bool:
-        return self.mode == "eager"
+        return self.mode == Mode.EAGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,9 @@ class OpCost:
 
 
 CostFn = Callable[[Op, object, CostContext], OpCost]
+#: a graph-level pass of one hardware kind over the per-op costs:
+#: ``(costs, hw, ctx, ops, graph) -> costs`` (``ops[i]`` the merged op costed in ``costs[i]``)
+GraphPass = Callable[[list, object, CostContext, list, object], list]
 
 
 @dataclass
@@ -104,6 +114,7 @@ class CostRegistry:
     """(OpKind, hardware kind) -> cost function. A second registration raises (style rule 3)."""
 
     table: dict[tuple[OpKind, str], CostFn] = field(default_factory=dict)
+    passes: dict[str, list[tuple[str, GraphPass]]] = field(default_factory=dict)
 
     def register(self, kind: OpKind, hw_kind: str, fn: CostFn) -> None:
         if hw_kind not in HW_KINDS:
@@ -118,6 +129,18 @@ class CostRegistry:
 
     def lookup(self, kind: OpKind, hw_kind: str) -> CostFn | None:
         return self.table.get((kind, hw_kind))
+
+    def register_pass(self, hw_kind: str, name: str, fn: GraphPass) -> None:
+        """Add a graph-level pass that runs, in registration order, after the per-op costs of
+        ``hw_kind`` (the GPU's asynchronous launch queue, a compiled graph's launch cost)."""
+        if hw_kind not in HW_KINDS:
+            raise ValueError(f"unknown hardware kind {hw_kind!r}; allowed: {', '.join(HW_KINDS)}")
+        if any(n == name for n, _ in self.passes.get(hw_kind, ())):
+            raise ValueError(f"graph pass {name!r} on {hw_kind} registered twice")
+        self.passes.setdefault(hw_kind, []).append((name, fn))
+
+    def graph_passes(self, hw_kind: str) -> tuple[tuple[str, GraphPass], ...]:
+        return tuple(self.passes.get(hw_kind, ()))
 
     def covers(self) -> Mapping[tuple[OpKind, str], str]:
         return {k: f"{f.__module__}.{f.__qualname__}" for k, f in self.table.items()}
@@ -144,17 +167,21 @@ def check_choice(name: str, value: str, allowed) -> str:
 def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
     """(activation read, weight read, write) bytes of ``op`` when run in ``dtype``.
 
-    Floating tensors take the compute dtype's size; integer tensors (indices) keep theirs.
+    Floating tensors take the compute dtype's size (weights that of ``WEIGHT_DTYPE`` where the
+    dtype names one); integer tensors (indices) keep theirs.
     """
     act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
-    w = sum(tensor_bytes(t, dtype) for t in op.inputs if t.is_weight)
+    w = sum(tensor_bytes(t, WEIGHT_DTYPE.get(dtype, dtype)) for t in op.inputs if t.is_weight)
     out = sum(tensor_bytes(t, dtype) for t in op.outputs)
     return act, w, out
 
 
 def tensor_bytes(t, dtype: str) -> float:
     """Bytes of tensor ``t`` when run in ``dtype``: floating tensors take the compute dtype's
-    size, integer tensors (indices) keep theirs."""
+    size, integer tensors (indices) keep theirs; under "amp" every tensor keeps its traced
+    dtype (autocast decided it)."""
+    if dtype == "amp":
+        return float(t.nbytes)
     if t.dtype.startswith(("float", "bfloat")):
         return float(t.numel * DTYPE_BYTES[dtype])
     return float(t.nbytes)
@@ -183,3 +210,31 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     if tiles is not None and shape and np.ndim(tiles.compute_s) == 0:
         tiles = replace(tiles, compute_s=np.broadcast_to(float(tiles.compute_s), shape))
     return replace(cost, tiles=tiles, **changes)
+
+
+#: the cost of an op fused into another (its leader carries the work)
+ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def apply_launch_queue(costs: list) -> list:
+    """Asynchronous launch: the host issues kernel i at h_i = h_{i-1} + dispatch_i, the device
+    ends it at e_i = max(h_i, e_{i-1}) + busy_i (busy = max(compute, memory)). Each op keeps
+    as ``overhead_s`` only the dispatch time it exposes, max(0, h_i - e_{i-1}), so the sum of
+    per-op latencies is the end-to-end time e_n. Small kernels at batch 1 stay dispatch-bound
+    (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
+    Fused-away ops (zero cost) and unsupported ops (None) pass through.
+    """
+    from dataclasses import replace
+
+    host = 0.0
+    end = 0.0
+    out = []
+    for c in costs:
+        if c is None or c is ZERO:
+            out.append(c)
+            continue
+        host = host + c.overhead_s
+        exposed = np.maximum(host - end, 0.0)
+        end = end + exposed + np.maximum(c.compute_s, c.memory_s)
+        out.append(replace(c, overhead_s=exposed))
+    return out

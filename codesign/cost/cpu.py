@@ -12,8 +12,10 @@ and sweeps can vary them):
               | weight bytes / (DRAM bw * eff[memory])  GEMV (one row) and fused graphs
     reorder_s = (input + output bytes) / cpu.reorder_bytes_per_s              eager oneDNN conv
     gather_s  = non-contiguous input bytes / cpu.gather_bytes_per_s      eager conv and copies
+    im2col_s  = rows x cpu.im2col_row_s + column bytes / cpu.im2col_bytes_per_s
+                                   depthwise conv on oneDNN's GEMM fallback (NCHW, left pad > 6)
     overhead_s = dispatch.eager_overhead_s (eager) | dispatch.graph_overhead_s (fused)
-                + weight_s + reorder_s + gather_s
+                + weight_s + reorder_s + gather_s + im2col_s
                 + first touch of fresh outputs >= the mmap threshold
     latency   = max(compute_s, memory_s) + overhead_s
 
@@ -68,6 +70,17 @@ and sweeps can vary them):
   takes 1.6-2.4x as long, ``python benchmarks/cpu_effects.py strided``), and a copy of a
   permuted view is the gather itself. Other kernels take strided operands directly.
   ``cpu.gather_bytes_per_s`` is fitted by calibration.
+* ``im2col_s``: oneDNN runs a depthwise conv on plain NCHW tensors with its jit kernel
+  (``jit_dw``, blocked layout) only while the left padding fits the kernel's unroll (6 output
+  columns with AVX-512, :data:`DW_JIT_MAX_LEFT_PAD`); a 15x15 kernel with 'same' padding, RepLKNet's
+  31x31, DCLS's 17x17, SLaK's 5x51 or a 5x5 dilated 4 falls back to ``x64:gemm:jit``: im2col
+  into a column buffer of one element per MAC (rows of ``OW`` elements, one per channel, tap
+  and output row), then a one-row GEMM per channel. The column is written and streamed once:
+  a per-row cost and a per-byte rate, both fitted by calibration from 15x15..27x27 / dilated /
+  band depthwise microbenchmarks. On this project's host a 31x31 depthwise conv on 128
+  channels at 56x56 takes ~0.4 s on 2 cores this way against ~1.5 ms for a 13x13 on the jit
+  kernel (``python benchmarks/cpu_effects.py dwkernel``); channels-last tensors take oneDNN's
+  ``brdgmm_dw`` at any kernel size and pay no such term.
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
@@ -95,9 +108,10 @@ import math
 
 import numpy as np
 
-from codesign.ir.graph import AttentionAttrs, MatMulAttrs, Op, OpKind
+from codesign.ir.graph import DTYPE_BYTES, AttentionAttrs, MatMulAttrs, Op, OpKind
 from codesign.cost.base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
 from codesign.cost.registry import REGISTRY
+from codesign.hardware.spec import HardwareSpec
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
 SOFTMAX_OPS_PER_SCORE = 5         # max, subtract, exp, sum, divide per attention score
@@ -166,7 +180,7 @@ def active_threads(op: Op, cores):
     return np.minimum(np.asarray(cores, dtype=float), float(chunks))
 
 
-def cache_bandwidth(hw, working_set_bytes: float):
+def cache_bandwidth(hw: HardwareSpec, working_set_bytes: float):
     """Bandwidth of the smallest level holding ``working_set_bytes`` (all cores together)."""
     c = hw.cpu
     l2_total = c.l2_bytes * c.cores
@@ -176,7 +190,7 @@ def cache_bandwidth(hw, working_set_bytes: float):
                              c.l3_bandwidth_bytes_per_s, dram))
 
 
-def half_work(hw, key: str):
+def half_work(hw: HardwareSpec, key: str):
     """``cpu.half_work_macs[key]``, falling back to the family (``conv``), then 0."""
     table = hw.cpu.half_work_macs
     for k in (key, key.split(".", 1)[0]):
@@ -196,7 +210,7 @@ def reduction_length(op: Op) -> int:
     return 0
 
 
-def short_reduction_factor(op: Op, hw):
+def short_reduction_factor(op: Op, hw: HardwareSpec):
     """``1 + cpu.half_reduction / K``: a GEMM micro-kernel loads and stores each output tile
     once per call and amortises that over the K loop, so short reductions (a 1x1 conv on 16
     input channels) run well below the class's efficiency; 1 for non-GEMM ops."""
@@ -204,7 +218,7 @@ def short_reduction_factor(op: Op, hw):
     return 1.0 + hw.cpu.half_reduction / k if k else 1.0
 
 
-def weight_stream_s(op: Op, hw, weight_bytes, ctx: CostContext | None = None):
+def weight_stream_s(op: Op, hw: HardwareSpec, weight_bytes, ctx: CostContext | None = None):
     """Seconds to bring a conv/matmul's (cold) weights in, in a pass of their own: packed or
     reordered at ``cpu.weight_pack_bytes_per_s`` in eager mode, streamed at the achieved DRAM
     bandwidth by a GEMV (one row) or a fused graph (weights prepacked)."""
@@ -239,13 +253,75 @@ def uses_onednn(op: Op, cores):
     return np.logical_and(not_single_1x1, enough)
 
 
-def reorder_s(op: Op, hw, ctx: CostContext, act, out):
+def reorder_s(op: Op, hw: HardwareSpec, ctx: CostContext, act, out):
     """Seconds of oneDNN activation reorders (input to the blocked layout, output back to
     NCHW) around an eager CPU conv; 0 for other ops and for channels-last (nhwc) tensors,
     which oneDNN takes as they are."""
     if op.kind != OpKind.CONV or not ctx.eager or ctx.layout != "nchw":
         return 0.0
     return np.where(uses_onednn(op, hw.cpu.cores), (act + out) / hw.cpu.reorder_bytes_per_s, 0.0)
+
+
+#: left (W) padding oneDNN's jit depthwise kernel (``jit_dw``, blocked nChw16c / nChw8c) accepts,
+#: by SIMD width: the kernel unrolls ``ur_w`` output columns and handles at most that much
+#: left padding. Measured on this project's AVX-512 host with ``ONEDNN_VERBOSE=1``
+#: (``python benchmarks/cpu_effects.py dwkernel``): a 13x13 (pad 6), 31x31 with pad 6 or a
+#: 51x5 kernel (W pad 2) run ``jit_dw``; 14x14 / 15x15 (pad 7), a 1x17 band (W pad 8), a 5x5
+#: conv dilated 4 (pad 8) and 3x3 with pad 7 run ``x64:gemm:jit``; the H padding and the
+#: right padding do not matter. AVX2 (4) and SSE4.1 (3): oneDNN's ``ur_w`` for those ISAs,
+#: from its source, not measured here.
+DW_JIT_MAX_LEFT_PAD = {512: 6, 256: 4, 128: 3}
+
+
+def dw_jit_max_left_pad(simd_width_bits):
+    """Widest left padding oneDNN's jit depthwise kernel takes at ``simd_width_bits``."""
+    w = np.asarray(simd_width_bits)
+    return np.where(w >= 512, DW_JIT_MAX_LEFT_PAD[512],
+                    np.where(w >= 256, DW_JIT_MAX_LEFT_PAD[256], DW_JIT_MAX_LEFT_PAD[128]))
+
+
+def is_depthwise_2d(op: Op) -> bool:
+    a = op.attrs
+    return (op.kind == OpKind.CONV and a.spatial_dims == 2 and not a.transposed
+            and a.groups > 1 and a.groups == a.in_channels == a.out_channels)
+
+
+def dw_gemm_fallback(op: Op, hw: HardwareSpec, ctx: CostContext):
+    """Whether oneDNN runs depthwise conv ``op`` as im2col + GEMM (``x64:gemm:jit``) instead of
+    its jit depthwise kernel: plain NCHW tensors (channels-last ones take ``brdgmm_dw``, which
+    has no such limit) and a left padding wider than :func:`dw_jit_max_left_pad`. This is the
+    path of RepLKNet's 31x31, DCLS's 17x17 and SLaK's 5x51 kernels in eager PyTorch on a CPU."""
+    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+        return False
+    pad_w = op.attrs.padding[-1]
+    return np.logical_and(pad_w > dw_jit_max_left_pad(hw.cpu.simd_width_bits),
+                          uses_onednn(op, hw.cpu.cores))
+
+
+def column_shape(op: Op) -> tuple[int, int]:
+    """(rows, elements) of the im2col column buffer of conv ``op`` over the batch: one row per
+    (image, input channel, kernel tap, output row), ``OW`` elements each."""
+    a = op.attrs
+    n, c = op._conv_input.shape[:2]
+    oh, ow = op.outputs[0].shape[-2:]
+    rows = n * c * math.prod(a.kernel) * oh
+    return rows, rows * ow
+
+
+def im2col_s(op: Op, hw: HardwareSpec, ctx: CostContext):
+    """Seconds of oneDNN's im2col + GEMM fallback beyond the conv's MACs (0 on the jit path):
+    per column row ``cpu.im2col_row_s`` (the copy loop over one output row, with its padding
+    checks) plus the column bytes at ``cpu.im2col_bytes_per_s`` (written by im2col, streamed by
+    the one-row GEMM). A depthwise conv's column holds one element per MAC, so a 31x31 kernel
+    at 56x56 on 128 channels writes and reads 1.5 GB: ~0.4 s on a 2-core host, against ~5 ms for
+    the jit kernel's MACs."""
+    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+        return 0.0
+    rows, elems = column_shape(op)
+    nbytes = elems * DTYPE_BYTES.get(ctx.dtype, 4)
+    c = hw.cpu
+    return np.where(dw_gemm_fallback(op, hw, ctx),
+                    rows * c.im2col_row_s + nbytes / c.im2col_bytes_per_s, 0.0)
 
 
 #: ops that gather a non-contiguous activation input in a pass of their own on a CPU: eager
@@ -262,15 +338,26 @@ def strided_inputs(op: Op) -> list:
     return [t for t in op.inputs if not t.is_weight and not t.contiguous]
 
 
-def gather_s(op: Op, hw, ctx: CostContext):
+#: ATen ops that are gathers by construction: ``F.unfold`` / ``F.fold`` (aten ``im2col`` /
+#: ``col2im``) compute a source index per output element in a plain loop; on this project's
+#: host ``F.unfold`` of a 3x3 neighbourhood runs at 1-2.3 GB/s of output on one thread, 5-10x
+#: slower than a copy of the same bytes (measured in the issue 15 notes), so their output
+#: bytes are gathered at ``cpu.gather_bytes_per_s``
+GATHER_ATENS = frozenset({"im2col", "col2im"})
+
+
+def gather_s(op: Op, hw: HardwareSpec, ctx: CostContext):
     """Seconds to gather the op's non-contiguous activation inputs (transposed, permuted or
-    sliced views) at ``cpu.gather_bytes_per_s``; 0 for other ops, whose kernels take strided
-    operands directly (a GEMM's transpose flags, TensorIterator's strides)."""
+    sliced views) at ``cpu.gather_bytes_per_s``, or the whole output of an unfold/fold
+    (:data:`GATHER_ATENS`); 0 for other ops, whose kernels take strided operands directly (a
+    GEMM's transpose flags, TensorIterator's strides)."""
     nbytes = sum(tensor_bytes(t, ctx.dtype) for t in strided_inputs(op)) if ctx.eager else 0.0
+    if op.kind == OpKind.DATA_MOVEMENT and _aten_name(op) in GATHER_ATENS:
+        nbytes = nbytes + sum(tensor_bytes(t, ctx.dtype) for t in op.outputs)
     return nbytes / hw.cpu.gather_bytes_per_s if nbytes else 0.0
 
 
-def first_touch_s(op: Op, hw, dtype: str):
+def first_touch_s(op: Op, hw: HardwareSpec, dtype: str):
     """Seconds the kernel spends faulting in fresh output pages: every output of an
     out-of-place op of at least ``cpu.mmap_threshold_bytes`` is a new mmap'ed buffer whose
     pages are zeroed on first write at ``cpu.page_fault_bytes_per_s`` (measured by calibrate)."""
@@ -285,11 +372,11 @@ def first_touch_s(op: Op, hw, dtype: str):
     return total
 
 
-def dispatch_overhead(hw, ctx: CostContext):
+def dispatch_overhead(hw: HardwareSpec, ctx: CostContext):
     return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
 
 
-def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def _cpu_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Cache-aware roofline of any modelled op on a CPU (formula in the module docstring)."""
     act, w, out = op_bytes(op, ctx.dtype)
     traffic = act + w + out
@@ -326,7 +413,7 @@ def _cpu_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         compute_s=compute, memory_s=memory,
         overhead_s=(dispatch_overhead(hw, ctx) + weight_stream_s(op, hw, w, ctx)
                     + reorder_s(op, hw, ctx, act, out) + first_touch_s(op, hw, ctx.dtype)
-                    + gather_s(op, hw, ctx)),
+                    + gather_s(op, hw, ctx) + im2col_s(op, hw, ctx)),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=traffic,
         l2_bytes=traffic, macs=macs, vector_ops=vector_ops, unit=unit,
         note=key,
@@ -337,4 +424,5 @@ registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_c
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
            "weight_stream_s", "reorder_s", "gather_s", "strided_inputs", "reduction_length",
-           "uses_onednn", "GRAIN"]
+           "uses_onednn", "GRAIN", "dw_gemm_fallback", "dw_jit_max_left_pad", "im2col_s",
+           "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD"]

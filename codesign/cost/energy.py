@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codesign.cost.base import Num, OpCost
+from codesign.hardware.spec import HardwareSpec
 
 PJ = 1e-12
 
@@ -30,8 +31,9 @@ class Energy:
         return self.compute_j + self.sram_j + self.dram_j + self.static_j
 
 
-def op_energy(cost: OpCost, hw, dtype: str) -> Energy:
+def op_energy(cost: OpCost, hw: HardwareSpec, dtype: str) -> Energy:
     e = hw.energy
+    dtype = "fp16" if dtype == "amp" else dtype  # autocast: the MACs run in fp16
     mac_pj = e.mac_pj.get(dtype, e.mac_pj.get("fp32", 0.0))
     compute = (cost.macs * mac_pj + cost.vector_ops * e.vector_op_pj) * PJ
     sram = (cost.onchip_bytes * e.sram_pj_per_byte + cost.l2_bytes * e.l2_pj_per_byte) * PJ

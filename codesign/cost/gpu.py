@@ -40,18 +40,40 @@ Model (shared/reference/hardware.md section 5):
   ``torch.autocast``: every conv/linear weight is cast per call, one extra kernel (read the
   fp32 weight, write the half copy) -- that is why published eager AMP batch-1 latencies are
   *higher* than fp32 (hardware.md 4: V100 12.78 vs 10.37 ms).
+* ``dtype="amp"`` (CUDA autocast, what timm's ``benchmark.py --amp`` runs) on a graph traced
+  with ``trace(..., autocast="fp16")``: every tensor keeps the dtype autocast gave it, so
+  layer_norm / group_norm / softmax / sum / pow run in fp32, fp32 parameters (layer-scale
+  gammas, position embeddings, cls tokens) keep the residual stream of LayerNorm / layer-scale
+  models in fp32, and autocast's casts are ops of the graph (``_to_copy``), as are the fp32
+  gradient casts in training; a MAC op computes in its inputs' dtype (``compute_dtype``).
+  Evidence: timm RTX 3090 AMP inference, the plain fp16 costing left ConvNeXt-V2 / ConvFormer /
+  PoolFormer / Swin-V2 25-60% too fast (issue 16); ``benchmarks/gpu_timm_fidelity.py`` measures it.
+
+Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
+cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
+and pass (``conv_cost``), the second pass of training batch norm and norm backward and the
+GroupNorm channels-last copies (``norm_cost``), a steady-state optimizer step traced per
+parameter or with foreach kernels (``trace(foreach=)``).
+
+MAC convention: ``op.macs`` counts multiply-accumulates of convs, matmuls and attention only
+(torch.utils.flop_counter's count / 2). timm's published ``infer_gmacs`` (fvcore) also counts
+batch norm at 2 per element; our counts match it on 98.5% of timm models within 2% once that
+is added (87% without), so the difference is the convention, not the graphs (issue 16).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
-from codesign.cost.base import DTYPE_BYTES, CostContext, Num, OpCost, op_bytes, registrar
+from codesign.cost.base import (
+    DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
+)
 from codesign.cost.registry import REGISTRY
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
@@ -139,9 +161,26 @@ def _scalarize(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
+#: traced tensor dtype -> compute dtype of a GEMM under "amp"; fp32 GEMMs under autocast keep
+#: PyTorch's defaults: cuDNN convs in TF32 (``allow_tf32`` True), cuBLAS matmuls in fp32
+AMP_COMPUTE = {"float16": "fp16", "bfloat16": "bf16"}
+
+
+def compute_dtype(op: Op, ctx: CostContext, conv: bool = False) -> str:
+    """The dtype a MAC op computes in: ``ctx.dtype``, or under "amp" (an autocast trace) the
+    dtype autocast gave its first floating input."""
+    if ctx.dtype != "amp":
+        return ctx.dtype
+    for t in op.inputs:
+        if t.dtype.startswith(("float", "bfloat")):
+            return AMP_COMPUTE.get(t.dtype, "tf32" if conv else "fp32")
+    return "fp16"
+
+
 def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
     """(extra kernels, extra DRAM read, extra DRAM write) of eager autocast casting the fp32
-    weights of a conv / linear to half precision on every call."""
+    weights of a conv / linear to half precision on every call. Under "amp" (an autocast
+    trace) the casts are ops of the graph already."""
     if not (ctx.eager and ctx.dtype in ("fp16", "bf16")) or op.phase is not Phase.FORWARD:
         return 0, 0.0, 0.0
     w = [t for t in op.inputs if t.is_weight and t.dtype.startswith(("float", "bfloat"))]
@@ -219,8 +258,9 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
-              note: str = "") -> OpCost:
-    """The best (lowest-latency) candidate over tile shapes and split-K factors."""
+              note: str = "", dtype: str | None = None) -> OpCost:
+    """The best (lowest-latency) candidate over tile shapes and split-K factors, computing in
+    ``dtype`` (default ``ctx.dtype``)."""
     g = hw.gpu
     hit = l2_hit_fraction(act_read, hw)
     first_dram = act_read * (1.0 - hit) + weight_read + extra_dram_read
@@ -236,7 +276,7 @@ def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_k
     tn = np.maximum(np.floor(g.cta_tile_n * col([c[1] for c in cand])), MIN_TILE)
     split = col([c[2] for c in cand])
     c = gemm_candidate(
-        hw, m=m, n=n, k=k, count=count, dtype=ctx.dtype, tensor_core=tensor_core,
+        hw, m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
         eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
         first_read_dram=first_dram, first_read_l2=first_l2,
         write_bytes=write + extra_dram_write)
@@ -275,6 +315,28 @@ def _float_numel_bytes(t, dtype: str) -> float:
 
 @registrar(REGISTRY, OpKind.CONV, "gpu")
 def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+    """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
+    (:func:`gather_copies`)."""
+    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+
+
+def gather_copies(cost: OpCost, op: Op, hw, ctx: CostContext) -> OpCost:
+    """A conv or norm kernel takes dense tensors: PyTorch makes a non-contiguous activation
+    input (a channel slice, a permuted view) contiguous first, a copy kernel in series (read +
+    write of its bytes). Elementwise ops read strided tensors directly (TensorIterator) and
+    cuBLAS takes transposed operands, so neither pays it. Evidence: InceptionNeXt's branches
+    (channel slices of one tensor) and ConvNeXt's permuted gradients; the A100 training ratio
+    InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it."""
+    moved = sum(tensor_bytes(t, ctx.dtype) for t in op.inputs
+                if not t.is_weight and not t.contiguous)
+    if not moved:
+        return cost
+    seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
+    return serial_kernels(cost, seconds, 1, moved, moved, hw, ctx,
+                          "gather of non-contiguous inputs")
+
+
+def _conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
 
     GEMM-M = N*P*Q (input positions for transposed convs), GEMM-N = K/g, GEMM-K = C/g*R*S,
@@ -282,14 +344,19 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     when the dtype has them and C/g, K/g are aligned; efficiency ``conv.<variant>``. In NCHW a
     tensor-core conv pays cuDNN's NCHW->NHWC transpose of its input (read + write) -- the reason
     channels_last is recommended (hardware.md 5.2).
-    Depthwise: CUDA cores, compute = MACs / CUDA-core rate / eff("conv.depthwise"), memory from
-    input + weights + output (no GEMM mapping; hardware.md 5.2).
+    Depthwise: CUDA cores, compute = MACs / CUDA-core rate / eff, memory from input + weights +
+    output (no GEMM mapping; hardware.md 5.2). eff is ``conv.depthwise`` (cuDNN, channels-last),
+    ``conv.depthwise_nchw`` (PyTorch's own conv_depthwise2d kernels, which NCHW tensors get),
+    and ``conv.depthwise_wgrad`` for the weight-gradient pass of a backward op (a reduction
+    over N*H*W per tap). Evidence: timm RTX 3090 AMP, depthwise-heavy nets (MobileNet/
+    EfficientNet/MnasNet/LCNet families) came out ~10% too fast in NCHW and ~1% in NHWC with one
+    depthwise efficiency; MobileNet-V2/V3 and EfficientNet training 60-117% too fast.
     """
     a = op.attrs
     if not isinstance(a, ConvAttrs):
         return _bandwidth_cost(op, hw, ctx, "conv", "cuda_core")
-    dtype = ctx.dtype
-    act, w, out = op_bytes(op, dtype)
+    dtype = compute_dtype(op, ctx, conv=True)
+    act, w, out = op_bytes(op, ctx.dtype)
     casts, cast_r, cast_w = _autocast_cast(op, ctx)
     variant = a.variant
     eff_key = f"conv.{variant.value}"
@@ -297,8 +364,16 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         hit = l2_hit_fraction(act, hw)
         dram_r = act * (1.0 - hit) + w + cast_r
         dram_w = out + cast_w
-        compute = op.macs / (hw.gpu.sm_count * mac_rate_per_sm(hw, dtype, False)
-                             * hw.clock_hz) / hw.eff(eff_key)
+        rate = hw.gpu.sm_count * mac_rate_per_sm(hw, dtype, False) * hw.clock_hz
+        # forward / grad-input: cuDNN's NHWC kernels in channels-last, PyTorch's own
+        # conv_depthwise2d kernels on NCHW tensors (efficiency conv.depthwise_nchw); the
+        # weight gradient is a reduction over N*H*W per filter tap (conv.depthwise_wgrad)
+        fwd_key = "conv.depthwise_nchw" if ctx.layout == "nchw" else "conv.depthwise"
+        per_pass = op.macs / max(a.passes, 1)
+        wgrad = a.passes > 1 or ("backward" in op.aten and len(op.outputs) == 1
+                                 and op.outputs[0].is_weight)
+        compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
+                   + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad"))
         memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
         return OpCost(
             compute_s=_scalarize(compute), memory_s=_scalarize(memory),
@@ -318,14 +393,14 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     count = g * a.passes
     tc = tensor_core_eligible(hw, dtype, cin_g, cout_g)
     a_bytes = _float_numel_bytes(x, dtype)
-    extra_r = extra_w = 0.0
-    if tc and ctx.layout == "nchw":
-        extra_r = extra_w = a_bytes  # cuDNN NCHW -> NHWC transpose of the input
     direct = gemm_cost(
         hw, ctx, m=m, n=n, k=k, count=count, eff_key=eff_key, tensor_core=tc,
         a_bytes=a_bytes, b_bytes=max(w, 1.0), act_read=act, weight_read=w, write=out,
-        macs=op.macs, extra_kernels=casts, extra_dram_read=extra_r + cast_r,
-        extra_dram_write=extra_w + cast_w, note=f"implicit GEMM {m}x{n}x{k} x{count}")
+        macs=op.macs, extra_kernels=casts, extra_dram_read=cast_r,
+        extra_dram_write=cast_w, note=f"implicit GEMM {m}x{n}x{k} x{count}",
+        dtype=dtype)
+    if tc and ctx.layout == "nchw":
+        return nchw_transposes(direct, act, out, hw, ctx)
     if tc or not winograd_eligible(op):
         return direct
     # Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; cuDNN CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD):
@@ -338,8 +413,36 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         tensor_core=False, a_bytes=a_bytes, b_bytes=max(w, 1.0) * WINOGRAD_TILE_ELEMENTS / 9,
         act_read=act, weight_read=w, write=out,
         macs=op.macs / WINOGRAD_MULT_REDUCTION, extra_kernels=casts, extra_dram_read=cast_r,
-        extra_dram_write=cast_w, note=f"winograd F(2x2,3x3) 16 x GEMM {wm}x{n}x{cin_g}")
+        extra_dram_write=cast_w, note=f"winograd F(2x2,3x3) 16 x GEMM {wm}x{n}x{cin_g}",
+        dtype=dtype)
     return pick_faster(direct, wino)
+
+
+def serial_kernels(cost: OpCost, seconds: Num, kernels: int, dram_r: float, dram_w: float,
+                   hw, ctx: CostContext, note: str) -> OpCost:
+    """``cost`` followed by ``kernels`` more kernels that run ``seconds`` in series with it
+    (added to both compute and memory time, so latency grows by exactly ``seconds``), each
+    with its own dispatch."""
+    return replace(
+        cost, compute_s=_scalarize(cost.compute_s + seconds),
+        memory_s=_scalarize(cost.memory_s + seconds),
+        overhead_s=cost.overhead_s + overhead_s(hw, ctx, kernels),
+        dram_read_bytes=_scalarize(cost.dram_read_bytes + dram_r),
+        dram_write_bytes=_scalarize(cost.dram_write_bytes + dram_w),
+        note=f"{cost.note}; {note}")
+
+
+def nchw_transposes(cost: OpCost, act: float, out: float, hw, ctx: CostContext) -> OpCost:
+    """cuDNN's tensor-core convolutions are NHWC kernels: on NCHW tensors cuDNN first transposes
+    the activation input to NHWC (``nchwToNhwcKernel``), a bandwidth-bound kernel in series with
+    the conv (read + write of the input). The output is taken as written in NCHW by the conv's
+    epilogue (``out`` is not moved again). Evidence: timm RTX 3090 AMP inference, channels-last
+    runs ResNets 1.14-1.19x faster (resnet50 at 224: 3730 vs 3219 img/s); the same transpose
+    folded into the conv's own DRAM traffic (hidden under its compute time) gave 1.04x, and
+    transposing the output back as well gives 1.32x."""
+    del out
+    seconds = memory_time_s(2.0 * act, 2.0 * act, hw)
+    return serial_kernels(cost, seconds, 1, act, act, hw, ctx, "NCHW->NHWC input transpose (cuDNN)")
 
 
 def winograd_eligible(op: Op) -> bool:
@@ -370,9 +473,9 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     a = op.attrs
     if not isinstance(a, MatMulAttrs):
         return _bandwidth_cost(op, hw, ctx, "matmul", "cuda_core")
-    dtype = ctx.dtype
+    dtype = compute_dtype(op, ctx)
     bs = DTYPE_BYTES[dtype]
-    act, w, out = op_bytes(op, dtype)
+    act, w, out = op_bytes(op, ctx.dtype)
     casts, cast_r, cast_w = _autocast_cast(op, ctx)
     tc = tensor_core_eligible(hw, dtype, a.k, a.n)
     return gemm_cost(
@@ -380,7 +483,7 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
         a_bytes=float(a.batch * a.m * a.k * bs), b_bytes=float(a.batch * a.k * a.n * bs),
         act_read=act, weight_read=w, write=out, macs=op.macs, extra_kernels=casts,
         extra_dram_read=cast_r, extra_dram_write=cast_w,
-        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}")
+        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}", dtype=dtype)
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "gpu")
@@ -400,9 +503,9 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     if not isinstance(a, AttentionAttrs):
         return _bandwidth_cost(op, hw, ctx, "attention", "cuda_core")
     g = hw.gpu
-    dtype = ctx.dtype
+    dtype = compute_dtype(op, ctx)
     bs = DTYPE_BYTES[dtype]
-    act, w, out = op_bytes(op, dtype)
+    act, w, out = op_bytes(op, ctx.dtype)
     bh = a.batch * a.heads
     tc = tensor_core_eligible(hw, dtype, a.head_dim, a.v_dim)
     bq = np.minimum(g.cta_tile_m, a.q_len)
@@ -477,8 +580,40 @@ def softmax_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 @registrar(REGISTRY, OpKind.NORM, "gpu")
 def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Batch/layer/group norm: statistics and normalization in one kernel, activations read and
-    written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``."""
-    return _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
+    written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``. Then:
+
+    * a second pass over the activation inputs (one more kernel reading them again, from DRAM
+      unless they fit L2) where the statistics need a full pass before the output can be
+      written: training-mode batch norm (batch statistics, then normalisation) and every norm
+      backward (BN: the dgamma/dbeta reduction, then dx; LN/GN: dx per row, then PyTorch's
+      separate gamma/beta-gradient kernel re-reading dy and x);
+    * GroupNorm on channels-last tensors: PyTorch's CUDA group_norm takes contiguous NCHW
+      (``input.contiguous()``), so the input is transposed and the NCHW output transposed back
+      for the next channels-last op: two copies.
+
+    Evidence: timm RTX 3090 AMP training, BatchNorm nets (MobileNet-V2/V3, EfficientNet) 60-117%
+    too fast with single-pass norms; PoolFormer (GroupNorm) measures 0.96x in channels-last vs
+    NCHW where the convs alone predict 1.06x.
+    """
+    c = _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
+    act, _, out = op_bytes(op, ctx.dtype)
+    if "backward" in op.aten or op.aten in TRAINING_BATCH_NORM:
+        hit = l2_hit_fraction(act, hw)
+        seconds = memory_time_s(act * (1.0 - hit), act, hw)
+        c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
+                           "second pass over the inputs")
+    if ctx.layout == "nhwc" and "group_norm" in op.aten:
+        moved = act + out
+        c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
+                           hw, ctx, "channels-last <-> NCHW copies around group_norm")
+    return gather_copies(c, op, hw, ctx)
+
+
+#: batch norm in training mode (batch statistics): the aten ops autograd records for it
+TRAINING_BATCH_NORM = frozenset({
+    "aten::native_batch_norm", "aten::_native_batch_norm_legit",
+    "aten::_native_batch_norm_legit_functional", "aten::_batch_norm_with_update",
+})
 
 
 @registrar(REGISTRY, OpKind.REDUCTION, "gpu")
@@ -523,3 +658,11 @@ __all__ = [
     "matmul_cost", "memory_time_s", "norm_cost", "overhead_s", "pool_cost", "reduction_cost",
     "resample_cost", "softmax_cost", "tensor_core_eligible", "vector_rate",
 ]
+
+
+def _launch_queue_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+    """CUDA streams: the host enqueues kernels asynchronously (see ``apply_launch_queue``)."""
+    return apply_launch_queue(costs)
+
+
+REGISTRY.register_pass("gpu", "launch_queue", _launch_queue_pass)

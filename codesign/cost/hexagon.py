@@ -1,4 +1,4 @@
-"""Qualcomm Hexagon DSP cost model: HVX vector units, HMX matrix unit, VTCM tiles fed by DMA.
+"""Qualcomm Hexagon NPU (HTP) cost model: HVX vector units, HMX matrix unit, VTCM tiles fed by DMA.
 
 One pure function per op kind, registered for hardware kind ``"dsp"``. Every formula is written
 with numpy ufuncs so that any numeric field of the spec (``vtcm_bytes``, ``hvx_units``,
@@ -44,6 +44,35 @@ HTP backend ``use_conv_hmx``, ``vtcm_size_in_mb``):
   (eager: one FastRPC/QNN op per aten op) or ``dispatch.graph_overhead_s`` (fused).
   ``onchip_bytes`` = 2 x DRAM traffic (every DMA'd byte is written into and read out of VTCM once).
 
+Compiled graphs (``mode="fused"``, a QNN / TFLite-delegate graph on the HTP; issue 13):
+
+* **Activation residency.** An activation tensor (op input or output that is not a weight) of
+  at most ``R = dsp.activation_vtcm_fraction x vtcm_bytes`` bytes stays on chip between the
+  layers of a compiled graph: it is neither written to nor read from DRAM. Larger tensors
+  spill and stream through DRAM whole; weights always stream from DRAM (once, plus the tiling
+  re-fetch above). ``dram = weights + sum(t for activation tensors t if t > R) + refetch``.
+  Non-increasing in ``vtcm_bytes``. Eager mode keeps every activation in DRAM (each op is a
+  separate offload whose tensors live in shared DDR buffers).
+* **On-chip traffic.** Resident activations are read and written at
+  ``dsp.onchip_bandwidth_bytes_per_s`` (VTCM / L2 moves between the HMX/HVX and the memory
+  that holds them): ``memory = dram_latency + dram / bw + resident / onchip_bw``.
+* **Fixed costs.** Each op of the compiled graph pays ``dispatch.graph_overhead_s`` (the
+  per-layer cost of the graph executor: ~1-2 us per small layer including its compute); one
+  execution of the whole graph pays ``dsp.graph_launch_s`` once (:func:`apply_graph_launch`,
+  called by :func:`codesign.simulation.estimate_costs` for hardware kind "dsp").
+* **Channel padding.** HMX pads the reduction of a conv (input channels per group x kernel
+  taps, the taps packed as in an im2col) and its output channels to ``dsp.hmx_channel_block``:
+  ``util = q(cin/g * kh * kw) x q(cout)``; a grouped conv is run as a block-diagonal dense
+  conv, so groups narrower than a block pay for the padding. Depthwise convs run on HVX
+  with ``q(C)`` at ``dsp.hvx_channel_block``. Matmuls: ``q(k) x q(n)``.
+* **Dtypes.** int8 (w8a8), w8a16 (int8 weights, int16 activations: 2-byte activations,
+  1-byte weights) and fp16 each have their own HMX rate in ``dsp.hmx_macs_per_cycle``; softmax
+  and norms run in 16-bit on HVX whatever the dtype (quantized graphs keep them in int16 /
+  fp16: assumption), other vector work at the dtype's lane width.
+* **Fusion.** Activations, norms and residual adds that follow their producer are folded
+  into it by :mod:`codesign.ir.fusion` in ``fused`` mode (their tensors never leave VTCM);
+  ``eager`` keeps one offloaded op per aten op, each paying ``dispatch.eager_overhead_s``.
+
 Known limits: HMX and HVX never run concurrently; threads are folded into ``hvx_units``;
 halo re-reads and DMA descriptor costs are ignored; softmax/norm rows are assumed to fit VTCM.
 """
@@ -59,8 +88,11 @@ from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttr
 from codesign.cost.base import DTYPE_BYTES, CostContext, OpCost, Tile, op_bytes, registrar
 from codesign.cost.registry import REGISTRY
 
-#: HTP channel block depth: HMX pads in/out channels (HVX its channel lanes) to this multiple.
+#: HTP channel block depth of the default spec (dsp.hmx_channel_block / hvx_channel_block).
 CHANNEL_QUANTUM = 32
+#: ops whose vector work runs in 16-bit lanes on HVX even in an int8 graph (assumption: QNN
+#: keeps softmax and norm statistics in int16 / fp16)
+_WIDE_VECTOR_KINDS = (OpKind.SOFTMAX, OpKind.NORM)
 #: Bytes of working set a DSP kernel streams per pipeline step when the op fits VTCM anyway
 #: (assumption: 64 KiB DMA chunks; sets the exposed prologue/epilogue, not the traffic).
 PIPELINE_GRANULE_BYTES = 64 * 1024
@@ -157,20 +189,99 @@ def as_count(n):
 
 
 def sweep_zero(hw):
-    """0 broadcast to the sweep shape of the spec's top-level and own-unit numeric fields, so
-    that every column of a cost has the same shape even where a swept knob does not enter it."""
-    zero = 0.0 * (hw.clock_hz + hw.dram_bandwidth_bytes_per_s + hw.dram_latency_s)
-    unit = hw.dsp if hw.kind == "dsp" else hw.accelerator if hw.kind == "accelerator" else None
-    if unit is not None:
-        for name in unit.__dataclass_fields__:
-            value = getattr(unit, name)
-            if isinstance(value, np.ndarray):
-                zero = zero + 0.0 * value
-    return zero
+    """0 with the spec's configuration-batch shape (:attr:`HardwareSpec.batch_shape`), for
+    terms computed before :func:`codesign.cost.base.conform` broadcasts a cost."""
+    return np.zeros(hw.batch_shape)[()]
 
 
 def _granules(working_set_bytes: float) -> int:
     return max(1, math.ceil(working_set_bytes / PIPELINE_GRANULE_BYTES))
+
+
+def resident_budget_bytes(hw):
+    """Largest activation tensor a compiled graph keeps on chip between layers:
+    ``activation_vtcm_fraction x vtcm_bytes`` (module docstring)."""
+    return hw.dsp.activation_vtcm_fraction * hw.dsp.vtcm_bytes
+
+
+def spilled_activation_bytes(op: Op, hw, dtype: str):
+    """(input, output) activation bytes that go through DRAM in a compiled graph: every
+    activation tensor larger than :func:`resident_budget_bytes` (whole), none of the others.
+    Weights are not included (they always stream)."""
+    budget = resident_budget_bytes(hw)
+    ins = 0.0
+    for t in op.inputs:
+        if not t.is_weight:
+            b = tensor_bytes(t, dtype)
+            ins = ins + np.where(b <= budget, 0.0, b)
+    outs = 0.0
+    for t in op.outputs:
+        b = tensor_bytes(t, dtype)
+        outs = outs + np.where(b <= budget, 0.0, b)
+    return ins, outs
+
+
+def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements: float = 0.0) -> list:
+    """Graph-level terms of a compiled graph (fused mode; eager ops are offloaded one by one
+    and keep their own costs). ``ops[i]`` is the (merged) op costed in ``costs[i]`` (its weight
+    bytes size the prefetch window); without it every op counts as weightless.
+
+    * **Launch.** One execution pays ``dsp.graph_launch_s[dtype]`` once, before the first op,
+      plus the conversion of the graph's float32 inputs and outputs (``io_elements`` of them,
+      4 bytes each on the host side) at ``dsp.graph_io_bytes_per_s``.
+    * **Weight prefetch across layers.** The DMA engine runs ahead of HMX/HVX into a window of
+      ``P = dsp.weight_prefetch_vtcm_fraction x vtcm_bytes``: the DRAM traffic of op i (its
+      memory time ``m_i``) may start once op k has started computing, k the earliest op with
+      ``W_i - W_k <= P`` (``W`` cumulative weight bytes; at least op i-1), and the previous
+      transfer has finished. With ``o_i`` the op's overhead and ``c_i`` its compute time:
+      ``dma_i = max(dma_{i-1}, start_k) + m_i``, ``end_i = max(end_{i-1} + o_i + c_i, dma_i)``,
+      ``start_i = end_i - c_i`` (all from 0; the launch is part of the first op's overhead, so
+      the first weights load during it). ``c_i`` and ``m_i`` are the op's own pipelined
+      compute and memory columns (each already carries the exposed first/last tile), so an op
+      alone still takes ``max(c_i + o_i, m_i)``. Each op keeps ``compute_s = c_i`` and
+      ``overhead_s = o_i`` and gets ``memory_s = end_i - end_{i-1} - o_i`` (its share of the
+      end time, including any wait for the DMA), so per-op latencies sum to the end time.
+      Non-increasing in DRAM bandwidth and VTCM.
+
+    Source: QNN HTP prefetches weights into VTCM ahead of the op that uses them (assumption,
+    consistent with the AI Hub rows: Inception-v3 int8 streams 22 MB of weights, 0.33 ms at
+    67 GB/s, in a 0.63 ms run that includes the ~0.25 ms launch); launch and window fitted to
+    the AI Hub Snapdragon 8 Gen 2 rows (benchmarks/hexagon_fidelity.py)."""
+    from dataclasses import replace
+
+    if ctx.eager:
+        return costs
+    d = hw.dsp
+    launch = d.graph_launch_s.get(ctx.dtype, 0.0) + 4.0 * io_elements / d.graph_io_bytes_per_s
+    window = d.weight_prefetch_vtcm_fraction * d.vtcm_bytes + 0.0 * sweep_zero(hw)
+    out = list(costs)
+    shape = tuple(hw.batch_shape)
+    live = [i for i, c in enumerate(out) if c is not None and c.unit != "none"]
+    starts = np.zeros((len(live),) + shape)  # compute start of each costed op
+    cum = np.zeros(len(live))                # cumulative weight bytes after each costed op
+    end = dma = 0.0
+    total = 0.0
+    for j, i in enumerate(live):
+        c = out[i]
+        # fused members (unit "none") and unsupported rows (None) are skipped above
+        over = c.overhead_s + (launch if j == 0 else 0.0)
+        if ops is not None and ops[i] is not None:
+            total += op_bytes(ops[i], ctx.dtype)[1]
+        if j:
+            k = np.minimum(np.searchsorted(cum[:j], total - window, side="left"), j - 1)
+            gate = (np.take_along_axis(starts[:j], np.asarray(k)[None, ...], 0)[0]
+                    if shape else starts[int(k)])
+        else:
+            gate = 0.0
+        comp = c.compute_s
+        dma = np.maximum(dma, gate) + c.memory_s
+        new_end = np.maximum(end + over + comp, dma)
+        out[i] = replace(c, compute_s=comp + 0.0 * new_end, memory_s=new_end - end - over,
+                         overhead_s=over + 0.0 * new_end)
+        starts[j] = new_end - comp
+        cum[j] = total
+        end = new_end
+    return out
 
 
 # --------------------------------------------------------------------------- DSP rates
@@ -185,10 +296,11 @@ def _hvx_macs_per_cycle(hw, dtype: str):
     return lanes, f"no HVX MAC rate for {dtype}: one MAC per lane per cycle assumed"
 
 
-def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str):
-    """Element ops/s of all HVX units: one op per lane per cycle, derated by eff(eff_key)."""
+def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str, min_bytes: int = 1):
+    """Element ops/s of all HVX units: one op per lane per cycle, derated by eff(eff_key);
+    lanes of ``max(bytes(dtype), min_bytes)`` bytes."""
     d = hw.dsp
-    lanes = d.vector_width_bits / (8 * DTYPE_BYTES[dtype])
+    lanes = d.vector_width_bits / (8 * max(DTYPE_BYTES[dtype], min_bytes))
     return d.hvx_units * lanes * hw.clock_hz * hw.eff(eff_key)
 
 
@@ -221,10 +333,16 @@ def _tiled_cost(op: Op, hw, ctx: CostContext, compute_s, macs: float, vector_ops
         extra = (n_min - 1.0) * np.minimum(wt_streamed, in_streamed)
     else:
         extra = 0.0 * n_min
-    reads = in_b + wt_b + extra
-    writes = out_b
+    if ctx.eager:
+        in_dram, out_dram = in_b, out_b
+    else:
+        in_dram, out_dram = spilled_activation_bytes(op, hw, ctx.dtype)
+    reads = in_dram + wt_b + extra
+    writes = out_dram
+    resident = (in_b - in_dram) + (out_b - out_dram)  # activations kept on chip (fused mode)
     bw = np.minimum(d.dma_bandwidth_bytes_per_s, hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
-    memory_s = hw.dram_latency_s + (reads + writes) / bw + sweep_zero(hw)
+    memory_s = (hw.dram_latency_s + (reads + writes) / bw + resident / d.onchip_bandwidth_bytes_per_s
+                + sweep_zero(hw))
     compute_s = compute_s + 0.0 * memory_s  # broadcast to the sweep shape
     n_g = _granules(working)
     compute_col, memory_col = pipelined(compute_s, memory_s, n_g)
@@ -259,9 +377,10 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     """Convolution on HMX (or HVX for depthwise / dtypes without HMX), tiled through VTCM.
 
     compute = MACs / (rate x clock x eff("conv.<variant>") x util), rate = HMX MACs/cycle or
-    hvx_units x HVX MACs/cycle/unit; util = q(cin/g) x q(cout/g) on HMX, q(cout/g) on HVX,
-    q(C) for depthwise, with q(c) = c / (32 ceil(c / 32)) (HTP 32-deep channel blocks,
-    assumption). A conv merged with the cross-channel pool after it (fused mode) has the pooled
+    hvx_units x HVX MACs/cycle/unit; util = q(cin/g x kh x kw) x q(cout) on HMX (taps packed
+    into the reduction, groups as a block-diagonal dense conv), q(cout/g) on HVX, q(C) for
+    depthwise, with q(c) = c / (b ceil(c / b)), b = dsp.hmx_channel_block / hvx_channel_block
+    (HTP 32-deep channel blocks, assumption). A conv merged with the cross-channel pool after it (fused mode) has the pooled
     map as output: MACs of the full conv, plus (k-1) compares per stored element on HVX
     (eff "pool"), and only the pooled map is written. Memory, re-fetch, double buffering and
     dispatch: module docstring. Source: hardware.md §2.1 (HTP ``use_conv_hmx``)."""
@@ -272,9 +391,11 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     variant = a.variant
     cin_g, cout_g = a.in_channels // a.groups, a.out_channels // a.groups
     depthwise = variant == ConvVariant.DEPTHWISE
-    q = CHANNEL_QUANTUM
-    hmx_util = quantized_fraction(cin_g, q) * quantized_fraction(cout_g, q)
-    hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, q)
+    d = hw.dsp
+    taps = math.prod(a.kernel)
+    hmx_util = (quantized_fraction(cin_g * taps, d.hmx_channel_block)
+                * quantized_fraction(a.out_channels, d.hmx_channel_block))
+    hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, d.hvx_channel_block)
     compute_s, unit, note = _mac_time(hw, ctx.dtype, macs, f"conv.{variant.value}",
                                       hmx_util, hvx_util, allow_hmx=not depthwise)
     vector_ops = 0.0
@@ -296,8 +417,9 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     check_dtype(hw, ctx.dtype)
     a = op.attrs
     k, n = (a.k, a.n) if isinstance(a, MatMulAttrs) else (1, 1)
-    hmx_util = quantized_fraction(k, CHANNEL_QUANTUM) * quantized_fraction(n, CHANNEL_QUANTUM)
-    hvx_util = quantized_fraction(n, CHANNEL_QUANTUM)
+    blk = hw.dsp.hmx_channel_block
+    hmx_util = quantized_fraction(k, blk) * quantized_fraction(n, blk)
+    hvx_util = quantized_fraction(n, hw.dsp.hvx_channel_block)
     compute_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "matmul", hmx_util, hvx_util, True)
     return _tiled_cost(op, hw, ctx, compute_s, op.macs, 0.0, unit, note, refetch=True)
 
@@ -315,12 +437,12 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     a = op.attrs
     if isinstance(a, AttentionAttrs):
         scores = a.batch * a.heads * a.q_len * a.kv_len * a.passes
-        util = quantized_fraction(a.head_dim, CHANNEL_QUANTUM)
+        util = quantized_fraction(a.head_dim, hw.dsp.hmx_channel_block)
     else:
         scores, util = 0, 1.0
     gemm_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "attention", util, util, True)
     vector_ops = 5.0 * scores
-    compute_s = gemm_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "softmax")
+    compute_s = gemm_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "softmax", 2)
     return _tiled_cost(op, hw, ctx, compute_s, op.macs, vector_ops, unit, note, refetch=True)
 
 
@@ -330,7 +452,8 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 def _vector_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
     check_dtype(hw, ctx.dtype)
     key = _VECTOR_EFF_KEY[op.kind]
-    compute_s = vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, key)
+    min_bytes = 2 if op.kind in _WIDE_VECTOR_KINDS else 1
+    compute_s = vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, key, min_bytes)
     return _tiled_cost(op, hw, ctx, compute_s, 0.0, vector_ops, "hvx", "", refetch=False)
 
 
@@ -369,3 +492,12 @@ def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     descriptors are assumed to run at full DMA bandwidth."""
     check_dtype(hw, ctx.dtype)
     return _tiled_cost(op, hw, ctx, 0.0, 0.0, 0.0, "dma", "", refetch=False)
+
+
+def _graph_launch_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+    """A compiled graph's per-inference terms (see :func:`apply_graph_launch`)."""
+    io_elements = sum(t.numel for t in graph.inputs + graph.outputs)
+    return apply_graph_launch(costs, hw, ctx, ops, io_elements)
+
+
+REGISTRY.register_pass("dsp", "graph_launch", _graph_launch_pass)

@@ -16,6 +16,7 @@ import numpy as np
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, Op, OpKind
 from codesign.cost.base import CostContext, Num, op_bytes
+from codesign.hardware.spec import HardwareSpec
 
 
 def executed_macs(op: Op) -> float:
@@ -32,21 +33,23 @@ def executed_macs(op: Op) -> float:
     return float(op.macs)
 
 
-def roofline_floor(op: Op, hw, ctx: CostContext) -> Num:
+def roofline_floor(op: Op, hw: HardwareSpec, ctx: CostContext) -> Num:
     """Lower bound on ``max(compute_s, memory_s)`` of ``op`` on ``hw`` (no overheads)."""
     act, w, out = op_bytes(op, ctx.dtype)
+    unit_dtype = "fp16" if ctx.dtype == "amp" else ctx.dtype   # autocast computes in fp16
     # the faster of the main unit and the vector path (a swept spec may make tensor cores slower)
-    peak = np.maximum(hw.peak_macs_per_s(ctx.dtype), hw.vector_macs_per_s(ctx.dtype))
+    peak = np.maximum(hw.peak_macs_per_s(unit_dtype), hw.vector_macs_per_s(unit_dtype))
     floor = np.maximum(executed_macs(op) / peak,
                        (w + out) / hw.dram_bandwidth_bytes_per_s)
     if op.vector_ops:
-        floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, ctx.dtype))
-    if hw.kind == "gpu":
-        floor = np.maximum(floor, (act + w + out) / hw.gpu.l2_bandwidth_bytes_per_s)
+        floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, unit_dtype))
+    cache_bw = hw.unit.cache_bandwidth_bytes_per_s()    # GPU: every operand crosses L2
+    if cache_bw is not None:
+        floor = np.maximum(floor, (act + w + out) / cache_bw)
     return floor
 
 
-def _vector_ops_per_s(hw, dtype: str) -> Num:
+def _vector_ops_per_s(hw: HardwareSpec, dtype: str) -> Num:
     """Peak elementwise rate: the vector path's MAC rate counted as one op per MAC slot."""
     return hw.vector_macs_per_s(dtype)
 

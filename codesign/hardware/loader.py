@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from codesign.errors import HardwareError, SpecError, did_you_mean
 
@@ -33,8 +33,9 @@ from codesign.hardware.spec import (
     GpuSpec,
     HardwareSpec,
     load_spec_dict,
-    parse_yaml,
 )
+from codesign.hardware import spec as _spec
+from codesign.config.yaml import check_yaml_bounds, read_yaml_text
 
 __all__ = [
     "AcceleratorSpec", "CpuSpec", "DispatchSpec", "DspSpec", "EnergySpec", "GpuSpec",
@@ -44,6 +45,14 @@ __all__ = [
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """YAML text -> Python objects with the spec loader (:func:`codesign.hardware.spec.parse_yaml`:
+    duplicate keys and syntax errors as SpecError), after the size, alias-expansion and depth
+    bounds of :mod:`codesign.config.yaml` (an alias bomb is one line, not a hang)."""
+    check_yaml_bounds(text, file)
+    return _spec.parse_yaml(text, file)
 
 
 def list_hardware() -> list[str]:
@@ -88,11 +97,7 @@ def load_spec_file(path: str | os.PathLike) -> HardwareSpec:
     if not p.is_file():
         raise HardwareError(f"hardware file not found: {p}")
     label = _display(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise HardwareError(f"cannot read hardware file {p}: {e}") from None
-    data = parse_yaml(text, label)
+    data = parse_yaml(read_yaml_text(p, label), label)
     if data is None:
         raise SpecError(label, "", "empty file")
     return load_spec_dict(data, file=label)

@@ -24,169 +24,49 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 import re
 from functools import lru_cache
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import yaml
 
 from codesign.errors import HardwareError, SpecError, did_you_mean
+from codesign.types import DType, HardwareKind, Layout, values
 
 SCHEMA_VERSION = 1
-KINDS: tuple[str, ...] = ("gpu", "dsp", "cpu", "accelerator")
-DTYPES: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8")
-LAYOUTS: tuple[str, ...] = ("nchw", "nhwc", "ccp")  # ccp: cross-channel pooling before the store
+# w8a16: int8 weights with int16 activations (Qualcomm AI Hub's "w8a16" precision); stored
+# activations take 2 bytes.
+KINDS: tuple[str, ...] = values(HardwareKind)
+DTYPES: tuple[str, ...] = tuple(d for d in values(DType) if d != DType.AMP)  # amp: a precision
+LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before the store
 # Achieved/peak fractions by op class. "conv" is the family fallback for every "conv.*" key
 # (eff() tries the prefix before the first '.'); "memory" is the achieved fraction of DRAM
 # bandwidth; the others derate compute of the unit that runs the op.
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "attention", "memory", "vector", "vector.transcendental",
-    "vector.resample", "softmax", "norm", "reduction", "pool",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory",
+    "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
+#: the dtype CUDA autocast ("amp") runs convs and matmuls in: peaks of "amp" are fp16's
+AMP_MAC_DTYPE = "fp16"
 NO_DERATING = 1.0  # eff() when neither the key, its family, "default" nor a default is given
-DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+DTYPE_BYTES: Mapping[str, int] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "w8a16": 2}
 # CUDA-core int8 throughput: dp4a does 4 int8 MACs per FP32 lane per clock (CC >= 6.1).
 GPU_DP4A_MACS_PER_LANE = 4
 
 
-# --------------------------------------------------------------------------- immutable mapping
-
-
-class FrozenDict(Mapping):
-    """A read-only, hashable, picklable mapping (MappingProxyType does not pickle, which Dask needs)."""
-
-    __slots__ = ("_d",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._d = dict(*args, **kwargs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._d[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._d.items()))
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self._d!r})"
-
-    def __reduce__(self):
-        return (FrozenDict, (self._d,))
-
-
-def _deep_freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return FrozenDict({str(k): _deep_freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(_deep_freeze(v) for v in value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 # --------------------------------------------------------------------------- field checks
+# (the one validation engine, shared with the sweep spec)
 
-
-@dataclass(frozen=True)
-class _Num:
-    """A number: integer or real, with a lower bound, optional upper bound or allowed set."""
-
-    integer: bool = False
-    lower: float = 0.0
-    lower_inclusive: bool = False
-    upper: float | None = None
-    allowed: tuple[int, ...] | None = None
-
-    def expected(self) -> str:
-        if self.allowed:
-            return "allowed: " + ", ".join(str(a) for a in self.allowed)
-        if self.upper is not None:
-            lo = "[" if self.lower_inclusive else "("
-            return f"expected a number in {lo}{self.lower:g}, {self.upper:g}]"
-        what = "an integer" if self.integer else "a number"
-        if self.lower == 0 and not self.lower_inclusive:
-            return f"expected a positive {what.split(' ', 1)[1]}"
-        return f"expected {what} {'>=' if self.lower_inclusive else '>'} {self.lower:g}"
-
-    def convert(self, v: Any) -> int | float | None:
-        """The converted value, or None when v does not satisfy the check."""
-        # numbers.Real admits numpy scalars (calibration output); bools are not numbers here
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-            return None
-        if not math.isfinite(v):
-            return None
-        if self.integer:
-            if isinstance(v, float) and not v.is_integer():
-                return None
-            v = int(v)
-        else:
-            v = float(v)
-        if self.allowed is not None:
-            return v if v in self.allowed else None
-        if v < self.lower or (v == self.lower and not self.lower_inclusive):
-            return None
-        if self.upper is not None and v > self.upper:
-            return None
-        return v
-
-
-@dataclass(frozen=True)
-class _Str:
-    allowed: tuple[str, ...] | None = None
-    nonempty: bool = False
-
-
-@dataclass(frozen=True)
-class _StrSet:
-    """A non-empty list of distinct strings from ``allowed``; stored as a tuple."""
-
-    allowed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _NumMap:
-    """A mapping from a closed key set to numbers; stored as a FrozenDict."""
-
-    keys: tuple[str, ...]
-    value: _Num
-
-
-@dataclass(frozen=True)
-class _Bool:
-    pass
-
-
-@dataclass(frozen=True)
-class _Section:
-    cls: type
-
-
-@dataclass(frozen=True)
-class _Free:
-    """Free-form YAML mapping (provenance); deep-frozen."""
-
-
-_POS_INT = _Num(integer=True)
-_POS = _Num()
-_NONNEG = _Num(lower_inclusive=True)
-_FRACTION = _Num(upper=1.0)
-
-
-def _f(check: Any, default: Any = MISSING, *, default_factory: Any = MISSING) -> Any:
-    """A dataclass field carrying its load-time check in metadata."""
-    return field(default=default, default_factory=default_factory, metadata={"check": check})
+from codesign.config.schema import (  # noqa: E402
+    FRACTION as _FRACTION, NONNEG as _NONNEG, POS as _POS, POS_INT as _POS_INT, Bool as _Bool,
+    Free as _Free, FrozenDict, Num as _Num, NumMap as _NumMap, Section as _Section, Str as _Str,
+    StrSet as _StrSet, build as _build, show as _show, spec_field as _f,
+)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -214,6 +94,25 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class EventResources:
+    """What the event engine (:mod:`codesign.schedule.event`) builds for a hardware kind; the
+    kind's section says it (:meth:`GpuSpec.event_resources`, ...). Values are the spec's own
+    (the engine checks they are scalars)."""
+
+    lanes: str                        # "streams" (GPU) or "threads"
+    lane_limit: Any = None            # a cap on threads (cores, DSP threads), None: none
+    lane_limit_key: str = ""
+    sm_count: Any = 0                 # SMs shared by concurrent kernels (0: no SM pool)
+    dma_bandwidth_bytes_per_s: Any = None   # a DMA engine between DRAM and on-chip memory
+    dma_engines: Any = 0
+    onchip_name: str = ""             # the on-chip buffer tiles occupy (vtcm, sram)
+    onchip_bytes: Any = 0.0
+    host_dispatch: bool = True        # one host thread issues every op (CPU: each thread its own)
+    pool: str | None = ""             # compute pool: None none, "" one per unit, else this name
+    tile_pipeline: bool = False       # tiled ops pipeline DMA and compute tile by tile
+
+
+@dataclass(frozen=True)
 class GpuSpec:
     sm_count: int = _f(_POS_INT)
     fp32_lanes_per_sm: int = _f(_POS_INT)
@@ -230,6 +129,36 @@ class GpuSpec:
     # packed half2 (and bf16x2) throughput on CUDA cores relative to FP32
     fp16_vector_speedup: float = _f(_POS, 2.0)
 
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """Tensor cores where the dtype has them, else CUDA cores."""
+        if dtype in self.tensor_flops_per_clock_per_sm:
+            return self.sm_count * self.tensor_flops_per_clock_per_sm[dtype] / 2 * hw.clock_hz
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """CUDA cores: one FMA per lane per clock; packed half2 for fp16/bf16; dp4a for int8."""
+        lanes = self.sm_count * self.fp32_lanes_per_sm * hw.clock_hz
+        if dtype in ("fp32", "tf32"):
+            return lanes
+        if dtype in ("fp16", "bf16"):
+            return lanes * self.fp16_vector_speedup
+        return lanes * GPU_DP4A_MACS_PER_LANE
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        """The last-level cache every operand crosses (the roofline's cache floor)."""
+        return self.l2_bandwidth_bytes_per_s
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        for i, dt in enumerate(hw.dtypes):
+            if dt not in ("fp32", "fp16") and dt not in self.tensor_flops_per_clock_per_sm \
+                    and dt != "int8":
+                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a tensor-core rate in "
+                                "gpu.tensor_flops_per_clock_per_sm (CUDA cores run fp32, fp16, int8)")
+
+    def event_resources(self) -> EventResources:
+        """Streams over a pool of SMs; the host enqueues kernels on one thread."""
+        return EventResources(lanes="streams", sm_count=self.sm_count, pool=None)
+
 
 @dataclass(frozen=True)
 class DspSpec:
@@ -241,6 +170,53 @@ class DspSpec:
     dma_bandwidth_bytes_per_s: float = _f(_POS)
     dma_engines: int = _f(_POS_INT)
     threads: int = _f(_POS_INT)
+    # --- compiled-graph (QNN HTP) model, codesign.cost.hexagon; defaults keep the pre-issue-13
+    # behaviour (every activation through DRAM, no per-inference cost, 32-deep blocks).
+    # Fraction of VTCM that holds activations between the layers of a compiled graph: an
+    # activation tensor of at most this x vtcm_bytes stays on chip; larger ones spill to DRAM.
+    activation_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Fraction of VTCM into which the DMA prefetches weights of the ops ahead of the one
+    # computing (0: one op ahead only).
+    weight_prefetch_vtcm_fraction: float = _f(_Num(lower_inclusive=True, upper=1.0), 0.0)
+    # Conversion rate of a compiled graph's float32 inputs and outputs (bytes/s, host side).
+    graph_io_bytes_per_s: float = _f(_POS, 1.0e15)
+    # Bandwidth at which resident activations move between VTCM/L2 and the compute units.
+    onchip_bandwidth_bytes_per_s: float = _f(_POS, 1.0e15)
+    # Fixed cost of one execution of a compiled graph (host call, FastRPC, graph start/finish,
+    # input/output conversion), by run dtype; an absent dtype pays none.
+    graph_launch_s: Mapping[str, float] = _f(_NumMap(DTYPES, _NONNEG), default_factory=FrozenDict)
+    # HMX tile depth: the reduction (input channels per group x kernel taps) and the output
+    # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
+    hmx_channel_block: float = _f(_POS, 32.0)
+    hvx_channel_block: float = _f(_POS, 32.0)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """HMX where present for the dtype, else all HVX units."""
+        if dtype in self.hmx_macs_per_cycle:
+            return self.hmx_macs_per_cycle[dtype] * hw.clock_hz
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        if dtype not in self.macs_per_cycle_per_unit:
+            raise HardwareError(f"{hw.name!r} has no HVX rate for {dtype!r} "
+                                f"(dsp.macs_per_cycle_per_unit)")
+        return self.hvx_units * self.macs_per_cycle_per_unit[dtype] * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        for i, dt in enumerate(hw.dtypes):
+            if dt not in self.macs_per_cycle_per_unit and dt not in self.hmx_macs_per_cycle:
+                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a rate in "
+                                "dsp.macs_per_cycle_per_unit or dsp.hmx_macs_per_cycle")
+
+    def event_resources(self) -> EventResources:
+        """Hardware threads, a DMA engine into VTCM, tiles pipelined."""
+        return EventResources(lanes="threads", lane_limit=self.threads, lane_limit_key="dsp.threads",
+                              dma_bandwidth_bytes_per_s=self.dma_bandwidth_bytes_per_s,
+                              dma_engines=self.dma_engines, onchip_name="vtcm",
+                              onchip_bytes=self.vtcm_bytes, tile_pipeline=True)
 
 
 @dataclass(frozen=True)
@@ -275,6 +251,30 @@ class CpuSpec:
     # Non-contiguous (transposed / permuted / sliced) activation inputs gathered before an
     # eager conv, or by a copy: bytes per second.
     gather_bytes_per_s: float = _f(_POS, default=3.0e9)
+    # oneDNN's im2col + GEMM fallback for depthwise convs its jit kernel refuses (NCHW, left
+    # padding wider than the kernel's unroll): column-buffer bytes per second, and seconds per
+    # column row (one row = one output row of one tap of one channel). Fitted by calibration.
+    im2col_bytes_per_s: float = _f(_POS, default=5.0e9)
+    im2col_row_s: float = _f(_NONNEG, default=1.5e-8)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """All cores' SIMD FMA pipes."""
+        lanes = self.simd_width_bits / (8 * DTYPE_BYTES[dtype])
+        return self.cores * self.fma_units * lanes * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        pass
+
+    def event_resources(self) -> EventResources:
+        """Threads up to the core count, each dispatching its own ops, sharing the cores."""
+        return EventResources(lanes="threads", lane_limit=self.cores, lane_limit_key="cpu.cores",
+                              host_dispatch=False, pool="cores")
 
 
 @dataclass(frozen=True)
@@ -284,6 +284,26 @@ class AcceleratorSpec:
     dma_bandwidth_bytes_per_s: float = _f(_POS)
     cross_channel_pool: bool = _f(_Bool())
     line_buffer_bytes: float = _f(_NONNEG)
+
+    def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        return self.vector_macs_per_s(hw, dtype)
+
+    def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
+        """The MAC array."""
+        return self.mac_count * hw.clock_hz
+
+    def cache_bandwidth_bytes_per_s(self) -> Any:
+        return None
+
+    def cross_check(self, hw: "HardwareSpec", file: str) -> None:
+        pass
+
+    def event_resources(self) -> EventResources:
+        """A DMA engine into the SRAM, tiles pipelined."""
+        return EventResources(lanes="threads",
+                              dma_bandwidth_bytes_per_s=self.dma_bandwidth_bytes_per_s,
+                              dma_engines=1, onchip_name="sram", onchip_bytes=self.sram_bytes,
+                              tile_pipeline=True)
 
 
 SECTIONS: Mapping[str, type] = {
@@ -307,7 +327,7 @@ class HardwareSpec:
     dtypes: tuple[str, ...] = _f(_StrSet(DTYPES))
     layouts: tuple[str, ...] = _f(_StrSet(LAYOUTS))
     dispatch: DispatchSpec = _f(_Section(DispatchSpec))
-    efficiency: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _FRACTION))
+    efficiency: Mapping[str, float] = _f(_NumMap(EFFICIENCY_KEYS, _FRACTION, empty_ok=True))
     energy: EnergySpec = _f(_Section(EnergySpec))
     gpu: GpuSpec | None = _f(_Section(GpuSpec), None)
     dsp: DspSpec | None = _f(_Section(DspSpec), None)
@@ -324,7 +344,8 @@ class HardwareSpec:
         return getattr(self, self.kind)
 
     def eff(self, key: str, default: float | None = None) -> float:
-        """Achieved/peak for an op class: exact key, then the family before the first '.'
+        """Achieved/peak for an op class: exact key, then its parent class before a '_'
+        (``conv.depthwise_wgrad`` -> ``conv.depthwise``), then the family before the first '.'
         (``conv.depthwise`` -> ``conv``), then ``default`` in the table, then ``default`` here,
         then 1.0 (no derating). Unknown keys raise, so a typo in a cost model cannot pass silently."""
         if key not in EFFICIENCY_KEYS:
@@ -333,7 +354,8 @@ class HardwareSpec:
                 f"allowed: {', '.join(EFFICIENCY_KEYS)}")
         table = self.efficiency
         family = key.split(".", 1)[0]
-        for k in (key, family, "default"):
+        parent = key.split("_", 1)[0] if "." in key else key
+        for k in (key, parent, family, "default"):
             if k in table:
                 return table[k]
         return NO_DERATING if default is None else default
@@ -349,45 +371,18 @@ class HardwareSpec:
     def peak_macs_per_s(self, dtype: str) -> Any:
         """Headline dense MAC/s for ``dtype`` on the main unit: GPU tensor cores where the dtype
         has them, else CUDA cores; DSP HMX where present for the dtype, else all HVX units;
-        CPU all cores' SIMD FMA pipes; accelerator the MAC array. Works on knob arrays."""
+        CPU all cores' SIMD FMA pipes; accelerator the MAC array (the kind's section says
+        which). Works on knob arrays. ``"amp"`` (CUDA autocast) is its MAC dtype, fp16."""
+        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
         self._check_dtype(dtype)
-        clk = self.clock_hz
-        if self.kind == "gpu":
-            g = self.gpu
-            if dtype in g.tensor_flops_per_clock_per_sm:
-                return g.sm_count * g.tensor_flops_per_clock_per_sm[dtype] / 2 * clk
-            return self.vector_macs_per_s(dtype)
-        if self.kind == "dsp":
-            d = self.dsp
-            if dtype in d.hmx_macs_per_cycle:
-                return d.hmx_macs_per_cycle[dtype] * clk
-            return self.vector_macs_per_s(dtype)
-        return self.vector_macs_per_s(dtype)
+        return self.unit.peak_macs_per_s(self, dtype)
 
     def vector_macs_per_s(self, dtype: str) -> Any:
         """MAC/s of the general-purpose vector path (GPU CUDA cores, DSP HVX, CPU SIMD); the rate
         depthwise convs and elementwise work get. Accelerator: its MAC array."""
+        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
         self._check_dtype(dtype)
-        clk = self.clock_hz
-        if self.kind == "gpu":
-            g = self.gpu
-            lanes = g.sm_count * g.fp32_lanes_per_sm * clk  # one FMA per lane per clock
-            if dtype in ("fp32", "tf32"):
-                return lanes
-            if dtype in ("fp16", "bf16"):
-                return lanes * g.fp16_vector_speedup
-            return lanes * GPU_DP4A_MACS_PER_LANE
-        if self.kind == "dsp":
-            d = self.dsp
-            if dtype not in d.macs_per_cycle_per_unit:
-                raise HardwareError(f"{self.name!r} has no HVX rate for {dtype!r} "
-                                    f"(dsp.macs_per_cycle_per_unit)")
-            return d.hvx_units * d.macs_per_cycle_per_unit[dtype] * clk
-        if self.kind == "cpu":
-            c = self.cpu
-            lanes = c.simd_width_bits / (8 * DTYPE_BYTES[dtype])
-            return c.cores * c.fma_units * lanes * clk
-        return self.accelerator.mac_count * clk
+        return self.unit.vector_macs_per_s(self, dtype)
 
     # ------------------------------------------------------------------ knobs
 
@@ -406,6 +401,20 @@ class HardwareSpec:
             except HardwareError:
                 out.append(path)
         return tuple(out)
+
+    def knob_value(self, name: str) -> Any:
+        """Current value of the knob ``name`` (short name or dotted path, as :meth:`with_knobs`
+        takes it); efficiency keys without an entry give what :meth:`eff` falls back to."""
+        path = self._leaves()[self._resolve(name, self._leaves())]
+        obj: Any = self
+        for part in path:
+            if isinstance(obj, Mapping):
+                if part not in obj and path[0] == "efficiency":
+                    return self.eff(part)
+                obj = obj[part]
+            else:
+                obj = getattr(obj, part)
+        return obj
 
     def _resolve(self, name: str, leaves: Mapping[str, tuple[str, ...]]) -> str:
         if name in leaves:
@@ -431,9 +440,13 @@ class HardwareSpec:
         hint = did_you_mean(name, choices + list(leaves)) or "; see knob_names()"
         raise HardwareError(f"unknown knob {name!r} for {self.name!r}{hint}")
 
-    def with_knobs(self, knobs: Mapping[str, object]) -> "HardwareSpec":
+    def with_knobs(self, knobs: Mapping[str, object], *, check: bool = True) -> "HardwareSpec":
         """A copy with numeric leaves replaced. Values may be scalars or numpy arrays (lists
-        become arrays) for vectorized cost evaluation; nothing is validated but the names."""
+        become arrays) for vectorized cost evaluation. Every element is checked by the same rule
+        the YAML loader applies to that key (a negative SM count or an efficiency above 1 is a
+        :class:`HardwareError` naming the knob, the value and what is expected). ``check=False``
+        is for fitting code that explores unbounded parameters (an efficiency above 1 before it
+        is folded into the clock) and never hands the spec to a user."""
         leaves = self._leaves()
         spec: HardwareSpec = self
         seen: dict[str, str] = {}
@@ -445,6 +458,8 @@ class HardwareSpec:
             seen[path] = str(name)
             if isinstance(value, (list, tuple)):
                 value = np.asarray(value)
+            if check:
+                _check_knob(str(name), leaves[path], value)
             spec = _set_leaf(spec, leaves[path], value)
             shapes.append(np.shape(value))
         try:
@@ -522,6 +537,31 @@ def _leaves_of(spec: HardwareSpec | None, all_sections: bool) -> dict[str, tuple
 def _all_paths() -> tuple[str, ...]:
     """Every knob path the schema allows, whatever sections a spec has (immutable, cached)."""
     return tuple(_leaves_of(None, all_sections=True))
+
+
+def _leaf_check(path: tuple[str, ...]) -> Any:
+    """The load-time check of the leaf at ``path`` (a field of a section, or a map entry)."""
+    cls: Any = HardwareSpec
+    check: Any = None
+    for part in path:
+        if isinstance(check, _NumMap):
+            return check.value
+        check = {f.name: f.metadata["check"] for f in dataclasses.fields(cls)}[part]
+        if isinstance(check, _Section):
+            cls = check.cls
+    return check.value if isinstance(check, _NumMap) else check
+
+
+def _check_knob(name: str, path: tuple[str, ...], value: Any) -> None:
+    """Every element of a knob value passes the YAML rule of its key, else HardwareError."""
+    check = _leaf_check(path)
+    for v in np.asarray(value, dtype=object).ravel():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(check, _Num) and check.convert(v) is None:
+            raise HardwareError(f"knob {name!r} = {_show(v)}; {check.expected()}")
+        if isinstance(check, _Bool) and v not in (0, 1):   # True/False, or 0/1 in arrays
+            raise HardwareError(f"knob {name!r} = {_show(v)}; expected true or false")
 
 
 def _set_leaf(obj: Any, path: tuple[str, ...], value: Any) -> Any:
@@ -607,121 +647,6 @@ def parse_yaml(text: str, file: str) -> Any:
         raise SpecError(file, "", f"invalid YAML{where}: {problem}") from None
 
 
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, str):
-        return repr(v)
-    text = json.dumps(v, default=str) if isinstance(v, (list, dict)) else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _bad_value(file: str, key: str, value: Any, expected: str) -> SpecError:
-    """``file: key = value; expected ...`` (the key path stays in .key for programs)."""
-    err = SpecError(file, key, f"{_show(value)}; {expected}")
-    err.args = (f"{file}: {key} = {_show(value)}; {expected}",)
-    return err
-
-
-def _unknown_key(file: str, prefix: str, key: Any, allowed: tuple[str, ...]) -> SpecError:
-    path = f"{prefix}.{key}" if prefix else str(key)
-    hint = did_you_mean(str(key), allowed)
-    tail = hint if hint else f"; allowed: {', '.join(allowed)}"
-    return SpecError(file, path, f"unknown key {str(key)!r}{tail}")
-
-
-def _build(cls: type, data: Any, file: str, prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise _bad_value(file, prefix or "<top level>", data, "expected a mapping of keys")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise _unknown_key(file, prefix, key, tuple(fields))
-    kwargs = {}
-    for name, f in fields.items():
-        path = f"{prefix}.{name}" if prefix else name
-        check = f.metadata["check"]
-        if name not in data:
-            if f.default is not MISSING or f.default_factory is not MISSING:
-                continue
-            if cls is HardwareSpec and name == "efficiency":
-                kwargs[name] = FrozenDict()
-                continue
-            raise SpecError(file, path, f"missing required key ({_describe(check)})")
-        kwargs[name] = _convert(check, data[name], file, path)
-    return cls(**kwargs)
-
-
-def _describe(check: Any) -> str:
-    if isinstance(check, _Num):
-        return check.expected()
-    if isinstance(check, _Str):
-        return "allowed: " + ", ".join(check.allowed) if check.allowed else "expected a string"
-    if isinstance(check, _StrSet):
-        return "a list from: " + ", ".join(check.allowed)
-    if isinstance(check, _NumMap):
-        return "a mapping with keys from: " + ", ".join(check.keys)
-    if isinstance(check, _Section):
-        return "a mapping"
-    if isinstance(check, _Bool):
-        return "true or false"
-    return "a mapping"
-
-
-def _convert(check: Any, v: Any, file: str, path: str) -> Any:
-    if isinstance(check, _Num):
-        out = check.convert(v)
-        if out is None:
-            raise _bad_value(file, path, v, check.expected())
-        return out
-    if isinstance(check, _Bool):
-        if not isinstance(v, bool):
-            raise _bad_value(file, path, v, "expected true or false")
-        return v
-    if isinstance(check, _Str):
-        if not isinstance(v, str) or (check.nonempty and not v.strip()):
-            raise _bad_value(file, path, v, "expected a non-empty string" if check.nonempty
-                             else "expected a string")
-        if check.allowed is not None and v not in check.allowed:
-            raise _bad_value(file, path, v, "allowed: " + ", ".join(check.allowed)
-                             + did_you_mean(v, check.allowed))
-        return v
-    if isinstance(check, _StrSet):
-        if isinstance(v, str) or not isinstance(v, (list, tuple)) or not v:
-            raise _bad_value(file, path, v, "expected a non-empty list from: "
-                             + ", ".join(check.allowed))
-        for i, item in enumerate(v):
-            if item not in check.allowed:
-                raise _bad_value(file, f"{path}[{i}]", item, "allowed: " + ", ".join(
-                    check.allowed) + did_you_mean(str(item), check.allowed))
-        if len(set(v)) != len(v):
-            raise _bad_value(file, path, v, "expected distinct entries")
-        return tuple(v)
-    if isinstance(check, _NumMap):
-        if v is None:
-            v = {}
-        if not isinstance(v, Mapping):
-            raise _bad_value(file, path, v, "expected a mapping with keys from: "
-                             + ", ".join(check.keys))
-        out = {}
-        for k, x in v.items():
-            if k not in check.keys:
-                raise _unknown_key(file, path, k, check.keys)
-            out[k] = _convert(check.value, x, file, f"{path}.{k}")
-        return FrozenDict(out)
-    if isinstance(check, _Section):
-        return _build(check.cls, v, file, path)
-    if isinstance(check, _Free):
-        if v is None:
-            return FrozenDict()
-        if not isinstance(v, Mapping):
-            raise _bad_value(file, path, v, "expected a mapping")
-        return _deep_freeze(v)
-    raise AssertionError(f"no converter for {check!r}")  # internal invariant
-
-
 def _cross_check(spec: HardwareSpec, file: str) -> None:
     """Rules spanning several keys."""
     if getattr(spec, spec.kind) is None:
@@ -730,18 +655,7 @@ def _cross_check(spec: HardwareSpec, file: str) -> None:
         if dt not in spec.energy.mac_pj:
             raise SpecError(file, "energy.mac_pj", f"missing entry for supported dtype {dt!r} "
                             f"(dtypes[{i}])")
-    if spec.kind == "gpu":
-        tensor = spec.gpu.tensor_flops_per_clock_per_sm
-        for i, dt in enumerate(spec.dtypes):
-            if dt not in ("fp32", "fp16") and dt not in tensor and dt != "int8":
-                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a tensor-core rate in "
-                                "gpu.tensor_flops_per_clock_per_sm (CUDA cores run fp32, fp16, int8)")
-    if spec.kind == "dsp":
-        d = spec.dsp
-        for i, dt in enumerate(spec.dtypes):
-            if dt not in d.macs_per_cycle_per_unit and dt not in d.hmx_macs_per_cycle:
-                raise SpecError(file, f"dtypes[{i}]", f"{dt!r} needs a rate in "
-                                "dsp.macs_per_cycle_per_unit or dsp.hmx_macs_per_cycle")
+    spec.unit.cross_check(spec, file)
     if "ccp" in spec.layouts and not (spec.accelerator and spec.accelerator.cross_channel_pool):
         raise SpecError(file, "layouts", "'ccp' needs accelerator.cross_channel_pool: true")
 

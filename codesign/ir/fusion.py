@@ -50,16 +50,22 @@ def plan_fusion(graph: OpGraph, mode: str, ccp: bool) -> FusionPlan:
     if mode == "eager" and not ccp:
         return FusionPlan(tuple(leader), {})
     succ = graph.successors
-    consumers_of_tid: dict[int, int] = {}
+    # Reads of each op's outputs. An in-place op (relu_, add_) writes a new version of its
+    # input's tid, so later readers count against that op, not against the first writer
+    # (counting by tid alone kept every conv -> BN -> relu_ chain from fusing).
+    reads: dict[int, int] = {}
+    writer: dict[int, int] = {}
     for op in graph.ops:
         for t in op.inputs:
-            consumers_of_tid[t.tid] = consumers_of_tid.get(t.tid, 0) + 1
+            if t.tid in writer:
+                reads[writer[t.tid]] = reads.get(writer[t.tid], 0) + 1
+        for t in op.outputs:
+            writer[t.tid] = op.index
     graph_outputs = {t.tid for t in graph.outputs}
 
     def single_use(op: Op) -> bool:
-        return (len(succ[op.index]) == 1 and all(
-            consumers_of_tid.get(t.tid, 0) <= 1 and t.tid not in graph_outputs
-            for t in op.outputs))
+        return (len(succ[op.index]) == 1 and reads.get(op.index, 0) <= 1
+                and all(t.tid not in graph_outputs for t in op.outputs))
 
     groups: dict[int, list[int]] = {}
     for op in graph.ops:

@@ -349,6 +349,9 @@ class OpGraph:
     patterns: tuple[PatternMatch, ...] = ()
     name: str = ""
     phase: str = "inference"
+    #: "" (traced in fp32) or the CUDA autocast dtype it was traced under ("fp16", "bf16"):
+    #: then every tensor carries the dtype autocast gives it
+    autocast: str = ""
 
     def __len__(self) -> int:
         return len(self.ops)

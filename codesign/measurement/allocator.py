@@ -4,9 +4,10 @@ PyTorch's CPU allocator takes every tensor from the C library's ``malloc``. With
 settings the same forward pass runs 2.5-3x slower and varies between processes, depending on
 what the process allocated before (MobileNetV2 at batch 8 on this project's 2-core host:
 93-108 ms with memory retained against 244-290 ms stock, ``python benchmarks/cpu_effects.py
-allocator``). The reason is glibc's dynamic mmap threshold: a block larger than the largest block freed so far (capped at 32 MiB) gets fresh
-``mmap`` pages, and the heap top is returned to the OS once more than twice that is free, so
-many outputs pay a page fault per 4 KiB on first write, and how many depends on history.
+allocator``). The reason is glibc's dynamic mmap threshold: a block larger than the largest
+block freed so far (capped at 32 MiB) gets fresh ``mmap`` pages, and the heap top is returned
+to the OS once more than twice that is free, so many outputs pay a page fault per 4 KiB on
+first write, and how many depends on history.
 
 ``retain`` sets the thresholds with ``mallopt`` (as ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_TOP_PAD_`` would): blocks below 1 GiB come from the heap
@@ -70,8 +71,12 @@ def _libc():
     return lib if hasattr(lib, "mallopt") and hasattr(lib, "gnu_get_libc_version") else None
 
 
-def configure(allocator: str) -> str:
-    """Put this process's malloc in the ``allocator`` regime; returns the regime applied."""
+def configure(allocator: str | None) -> str:
+    """Put this process's malloc in the ``allocator`` regime; returns the regime in effect.
+    ``None`` changes nothing (the library default: no process-wide side effect) and returns
+    the regime already in effect ("retain" once applied in this process, else "system")."""
+    if allocator is None:
+        return "retain" if "retain" in _applied else "system"
     check(allocator)
     if allocator == "system":
         if "retain" in _applied:

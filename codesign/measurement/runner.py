@@ -102,12 +102,19 @@ def check_device(device: str, need_gpu: bool = True) -> str:
     return device
 
 
+def check_threads(n) -> None:
+    """``threads`` is None (torch's setting) or a positive integer; anything else is one line."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise MeasureError(f"threads = {n!r}; expected a positive integer (torch intra-op threads)")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """torch's intra-op thread count set to ``n`` inside the block (None: unchanged), then
     restored."""
     import torch
 
+    check_threads(n)
     old = torch.get_num_threads()
     if n:
         torch.set_num_threads(int(n))
@@ -463,7 +470,7 @@ def _autocast(device: str, dtype: str):
 def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: int = 5,
             repeat: int = 20, cuda_graphs: bool = False, timer=None, per_op: bool = True,
             profile_runs: int = 3, threads: int | None = None, clock: str = "wall",
-            allocator: str = "retain") -> Measurement:
+            allocator: str | None = None) -> Measurement:
     """Time ``model(*inputs)`` on ``device`` (see module docstring).
 
     ``dtype``: fp32 | tf32 (CUDA matmul/conv in TF32) | fp16 | bf16 (autocast, "AMP").
@@ -473,7 +480,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
     ``threads``: torch intra-op threads for the run (default: torch's current setting).
     ``clock``: "wall" or "cpu" (process CPU time, see :class:`ProcessTimer`; CPU only).
     ``allocator``: host malloc regime, "retain" or "system" (:mod:`codesign.measurement.allocator`; it
-    changes how much a CPU run pays for page faults, so it is recorded in the result).
+    changes how much a CPU run pays for page faults, so it is recorded in the result); None (the
+    default) leaves the process's malloc as it is. The CLI passes "retain".
     """
     import torch
 
@@ -488,7 +496,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         raise MeasureError("measure needs at least one input tensor or shape")
     from codesign.measurement import allocator as alloc
 
-    alloc.configure(allocator)
+    allocator = alloc.configure(allocator)
     if timer is None:
         timer = make_timer(device, clock)
     if timer is None:
@@ -567,49 +575,6 @@ def _restoring_tf32(saved):
 
 # --- CLI -----------------------------------------------------------------------------------
 
-def cmd_measure(args) -> int:
-    from codesign.capture.references import parse_knobs, resolve_workload
-
-    wl = resolve_workload(args.workload, parse_knobs(args.set), args.input)
-    m = measure(wl.model, wl.input_shape, device=args.device, dtype=args.dtype,
-                warmup=args.warmup, repeat=args.repeat, cuda_graphs=args.cuda_graphs,
-                per_op=args.per_op or bool(args.csv), threads=args.threads, clock=args.clock,
-                allocator=args.allocator)
-    print(f"{wl.name} on {m.device} ({m.device_name}), {m.dtype}, {m.threads} thread(s), "
-          f"torch {m.torch_version}, allocator {m.allocator}")
-    print(f"latency: median {m.latency_s * 1e3:.3f} ms  p10 {m.p10_s * 1e3:.3f} ms  "
-          f"p90 {m.p90_s * 1e3:.3f} ms  IQR {m.iqr_s * 1e3:.3f} ms  ({m.repeats} runs after "
-          f"{m.warmup} warm-up)")
-    if m.ops:
-        frame = m.to_frame()
-        print(f"per-op: {int(frame.matched.sum())}/{len(frame)} traced ops matched to profiler "
-              f"events; {len(m.unmatched)} unmatched event(s)"
-              + (": " + ", ".join(m.unmatched[:10]) + (" ..." if len(m.unmatched) > 10 else "")
-                 if m.unmatched else ""))
-        if args.csv:
-            frame.to_csv(args.csv, index=False)
-            print(f"wrote {args.csv}")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("measure", help="time a real PyTorch run (end-to-end and per op)")
-    p.add_argument("workload", help="zoo name or path/file.py:factory")
-    p.add_argument("--input", help="input shape, e.g. 1,3,224,224 (default: the workload's)")
-    p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob (repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--dtype", default="fp32", help="fp32 | tf32 | fp16 | bf16 (autocast)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeat", type=int, default=20)
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--cuda-graphs", action="store_true", help="time CUDA-graph replay")
-    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
-    p.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
-                   "(see codesign.measurement.allocator)")
-    p.add_argument("--per-op", action="store_true", help="profile per-op times")
-    p.add_argument("--csv", help="write per-op times to this CSV (implies --per-op)")
-    p.set_defaults(func=cmd_measure)
-
 
 __all__ = ["measure", "Measurement", "OpTime", "match_ops", "ProfEvent", "profile_ops",
-           "CpuTimer", "ProcessTimer", "CudaEventTimer", "make_timer", "register_cli"]
+           "CpuTimer", "ProcessTimer", "CudaEventTimer", "make_timer"]

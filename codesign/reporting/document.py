@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesign.errors import CodesignError
+from codesign.results.manifest import ResultKind, read_manifest, require_columns, write_manifest
 
 RUN_KEYS = ("workload", "hardware", "dtype", "mode", "layout", "batch", "sim_engine")
 OP_REQUIRED = ("name", "kind", "latency_s")
@@ -70,10 +71,12 @@ def save_result(result, out_dir) -> Path:
     frame = result.to_frame()
     frame["sim_engine"] = result.engine
     try:
-        frame.to_parquet(out / "result.parquet", index=False)
+        table = out / "result.parquet"
+        frame.to_parquet(table, index=False)
         (out / "result.csv").unlink(missing_ok=True)
     except ImportError:
-        frame.to_csv(out / "result.csv", index=False)
+        table = out / "result.csv"
+        frame.to_csv(table, index=False)
     summary = dict(result.summary())
     summary.update(hardware_kind=result.hardware_kind, makespan_s=result.makespan_s,
                    format="codesign.simulate/1")
@@ -81,6 +84,7 @@ def save_result(result, out_dir) -> Path:
     if roof:
         summary["roofline"] = roof
     (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    write_manifest(out, ResultKind.SIMULATION, {"ops": table.name}, summary="summary.json")
     return out
 
 
@@ -163,6 +167,7 @@ def _classify(frame, col: Collected, source: str, is_pareto: bool = False) -> bo
     elif _measured_col(cols):
         col.validations.append(frame)
     elif set(OP_REQUIRED) <= cols:
+        require_columns(frame, ResultKind.SIMULATION, "ops", source)
         col.ops.append(frame)
     elif {"latency_s", "energy_j"} <= cols:
         col.sweeps.append(frame)
@@ -216,10 +221,64 @@ def _manifest_knobs(data) -> list[str]:
     return names
 
 
+def _collect_manifest(m, col: Collected) -> None:
+    """Read one folder by what its manifest says it holds (required columns checked)."""
+    kind = m.kind
+    if kind is ResultKind.SIMULATION:
+        table = m.table("ops")
+        frame = _read_table(table)
+        require_columns(frame, kind, "ops", str(table))
+        col.ops.append(frame)
+        col.summaries.append(_read_json(m.folder / m.data.get("summary", "summary.json")))
+        col.sources.append(str(table))
+    elif kind is ResultKind.SWEEP:
+        table = m.table("results")
+        if table is not None and table.is_file():
+            frames = [(table, _read_table(table))]
+        else:  # an interrupted sweep: the finished chunks
+            frames = [(t, _read_table(t)) for t in sorted((m.folder / "parts").glob("*.parquet"))]
+        for t, frame in frames:
+            require_columns(frame, kind, "results", str(t))
+            col.sweeps.append(frame)
+            col.sources.append(str(t))
+        col.sweep_knobs.extend(_manifest_knobs(m.data))
+        pareto = m.table("pareto")
+        if pareto is not None and pareto.is_file():
+            frame = _read_table(pareto)
+            require_columns(frame, kind, "pareto", str(pareto))
+            col.paretos.append(frame)
+    elif kind is ResultKind.VALIDATION:
+        col.validation_meta.append(_read_json(m.folder / m.data.get("summary", "validation.json")))
+        col.sources.append(str(m.folder / m.data.get("summary", "validation.json")))
+        table = m.table("ops")
+        if table is not None and table.is_file():
+            frame = _read_table(table)
+            require_columns(frame, kind, "ops", str(table))
+            col.validations.append(frame)
+
+
 def _collect_dir(root: Path, col: Collected) -> None:
     used: set[Path] = set()
+    # folders with a manifest are read by what it says they hold
+    described: set[Path] = set()
+    for mpath in sorted(root.rglob("manifest.json")):
+        if any(p.startswith(".") for p in mpath.relative_to(root).parts):
+            continue
+        m = read_manifest(mpath)
+        if m is not None:
+            _collect_manifest(m, col)
+            described.add(m.folder)
+    if described:
+        def under_described(p: Path) -> bool:
+            return any(d == p or d in p.parents for d in described)
+    else:
+        def under_described(p: Path) -> bool:
+            return False
+    # folders written before manifests existed: recognised by their file names
     # simulate outputs
     for summ in sorted(root.rglob("summary.json")):
+        if under_described(summ):
+            continue
         for name in ("result.parquet", "result.csv"):
             table = summ.parent / name
             if table.is_file():
@@ -231,12 +290,14 @@ def _collect_dir(root: Path, col: Collected) -> None:
                 break
     # validate outputs
     for vjson in sorted(root.rglob("validation.json")):
+        if under_described(vjson):
+            continue
         col.validation_meta.append(_read_json(vjson))
         col.sources.append(str(vjson))
         used.add(vjson)
     # sweep manifests with knob names
     for js in sorted(root.rglob("*.json")):
-        if js in used or js.name in ("report.json",):
+        if js in used or js.name in ("report.json",) or under_described(js):
             continue
         try:
             data = json.loads(js.read_text())
@@ -246,7 +307,8 @@ def _collect_dir(root: Path, col: Collected) -> None:
     # every other table (sweep results or parts, pareto, validation frames); a sweep folder's
     # parts/ are skipped where its results.parquet (the same rows, tidied) exists
     for table in sorted(list(root.rglob("*.parquet")) + list(root.rglob("*.csv"))):
-        if table in used or any(p.startswith(".") for p in table.relative_to(root).parts):
+        if table in used or under_described(table) or any(
+                p.startswith(".") for p in table.relative_to(root).parts):
             continue
         if table.parent.name == "parts" and (table.parent.parent / "results.parquet").is_file():
             continue
@@ -307,11 +369,7 @@ def collect(results) -> Collected:
 def _fill_run_keys(frame):
     frame = frame.copy()
     for k in ("workload", "hardware", "dtype", "mode", "layout"):
-        if k not in frame:
-            frame[k] = "?"
         frame[k] = frame[k].fillna("?").astype(str)
-    if "batch" not in frame:
-        frame["batch"] = 1
     if "sim_engine" not in frame:  # a bare to_frame(): event runs are those with start times
         frame["sim_engine"] = "analytical"
         if "start_s" in frame:
@@ -326,13 +384,7 @@ def _fill_run_keys(frame):
     for c in ("macs", "flops", "read_bytes", "write_bytes", "dram_read_bytes", "dram_write_bytes",
               "latency_s", "compute_s", "memory_s", "overhead_s", "energy_j", "energy_compute_j",
               "energy_sram_j", "energy_dram_j", "energy_static_j"):
-        if c not in frame:
-            frame[c] = 0.0
-        frame[c] = frame[c].astype(float).fillna(0.0)
-    if "bound" not in frame:
-        frame["bound"] = "compute"
-    if "supported" not in frame:
-        frame["supported"] = True
+        frame[c] = frame[c].astype(float).fillna(0.0)   # unsupported ops have no cost: 0
     return frame
 
 
@@ -485,7 +537,8 @@ def pareto_mask(sweep, paretos):
             keys = [c for c in ("config_id", "workload") if c in front and c in sweep]
             m = sweep[keys].merge(front[keys].drop_duplicates(), how="left", indicator=True)
             return pd.Series((m["_merge"] == "both").to_numpy(), index=sweep.index)
-    groups = sweep.groupby("workload").groups if "workload" in sweep else {"": sweep.index}
+    keys = [c for c in ("workload", "batch") if c in sweep]          # one front per batch too
+    groups = sweep.groupby(keys).groups if keys else {"": sweep.index}
     for _, idx in groups.items():
         sub = sweep.loc[idx].sort_values(["latency_s", "energy_j"])
         best = np.inf
@@ -787,8 +840,12 @@ def _sweep_sections(b: _Builder, col: Collected) -> None:
                      "its latency (ms)": _sig(low["latency_s"] * 1e3)})
     s.tables.append(("Best configuration per hardware", pd.DataFrame(best)))
     fr = sweep[front].sort_values("latency_s")
-    cols = [c for c in ("config_id", "workload", hw_col) if c in fr] + knobs
+    cols = [c for c in ("config_id", "workload", "batch", hw_col) if c in fr]
+    cols += [k for k in knobs if k not in cols]
     ft = fr[cols].astype(str).copy()
+    for k in cols:                                   # numbers as 3 significant digits, not repr
+        if k != "config_id" and pd.api.types.is_numeric_dtype(fr[k]) and not pd.api.types.is_bool_dtype(fr[k]):
+            ft[k] = fr[k].map(_sig)
     for m, scale, unit in (("latency_s", 1e3, "ms"), ("energy_j", 1e3, "mJ"), ("dram_bytes", 1e-6, "MB")):
         if m in fr:
             ft[f"{m.split('_')[0]} ({unit})"] = fr[m].map(lambda v, k=scale: _sig(v * k))
@@ -804,7 +861,9 @@ def _sweep_sections(b: _Builder, col: Collected) -> None:
                        "(workload, hardware) group, then the median over groups. ×1.00 = no effect.")
         s2.tables.append(("Sensitivity (max/min ratio of median)", st.reset_index(drop=True)))
         b.figure(s2, plots.sensitivity_heatmap(table))
-        top = list(table.max(axis=1).sort_values(ascending=False, na_position="last").index[:6])
+        # at most 4 knobs side by side: wider small multiples get scaled down on the page and
+        # their fonts fall below 9 px
+        top = list(table.max(axis=1).sort_values(ascending=False, na_position="last").index[:4])
         b.figure(s2, plots.sensitivity_lines(sweep, hw_col, top, metrics))
         b.sections.append(s2)
 
@@ -892,8 +951,10 @@ def report(results, out="reports/report", title: str | None = None) -> Path:
     """Write ``report.md``, ``report.html`` (self-contained), the PNGs and ``report.json`` to
     ``out`` for ``results`` (a folder, a table file, a SimResult, a DataFrame or a list of
     those). Returns the path of ``report.html``. A folder without results raises CodesignError."""
+    from codesign.results.paths import check_output_dir
+
+    out = check_output_dir(out)
     col = collect(results)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
@@ -927,24 +988,5 @@ def report(results, out="reports/report", title: str | None = None) -> Path:
 
 # =========================================================================== CLI
 
-def _cli_report(args) -> int:
-    out = Path(args.out) if args.out else default_out(args.results)
-    path = report(args.results, out=out)
-    print(f"report written to {path} (and {path.with_suffix('.md').name} beside it)")
-    return 0
 
-
-def register_cli(subparsers) -> None:
-    """Add ``codesign report RESULTS [--out DIR]``."""
-    p = subparsers.add_parser(
-        "report", help="write report.md + self-contained report.html from results",
-        description="Turn a simulate, sweep or validate output folder (or a result table) into "
-                    "report.md and a self-contained report.html with plots.")
-    p.add_argument("results", help="results folder or table (.parquet/.csv) written by "
-                                   "simulate --out, sweep or validate")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: reports/<name of RESULTS>)")
-    p.set_defaults(func=_cli_report)
-
-
-__all__ = ["report", "save_result", "collect", "register_cli", "default_out"]
+__all__ = ["report", "save_result", "collect", "default_out"]

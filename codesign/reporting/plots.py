@@ -140,7 +140,27 @@ def save_png(plot: Plot, path) -> dict:
 # --------------------------------------------------------------------------- helpers
 
 def _short(label: str, n: int = 28) -> str:
-    return label if len(label) <= n else "…" + label[-(n - 1):]
+    """``label`` in at most ``n`` characters, cut in the middle: the head (the workload of a
+    run label "workload · hardware · ...", the top module of a layer path) and the tail both
+    stay readable."""
+    if len(label) <= n:
+        return label
+    head = (n - 1 + 1) // 2
+    return label[:head] + "…" + label[len(label) - (n - 1 - head):]
+
+
+#: at most this many layer names under a per-layer bar chart: 13 inches hold about 60 labels
+#: at 7 points; more overlap (unreadable) and their layout dominated the report's time
+MAX_LAYER_LABELS = 60
+
+
+def _layer_ticks(ax, x, layers) -> None:
+    """Layer names under the bars, every k-th one when there are more than MAX_LAYER_LABELS."""
+    step = max(1, -(-len(layers) // MAX_LAYER_LABELS))
+    idx = list(range(0, len(layers), step))
+    ax.set_xticks([x[i] for i in idx], [_short(layers[i], 22) for i in idx], rotation=70,
+                  ha="right", fontsize=7)
+    ax.set_xticks(x, minor=True)
 
 
 def _fmt_ratio(x: float) -> str:
@@ -212,12 +232,12 @@ def layer_breakdown(ops, workload: str, runs, note: str = "") -> Plot:
                     continue
                 ax.bar(x, v, bottom=bottom, color=kind_color(k), label=k, width=0.8)
                 bottom += v
+            ax.margins(y=0.12)                   # headroom above the tallest bar
             ax.set_title(f"{what} by layer · {_short(run.split(' · ', 1)[-1], 60)}")
             ax.set_ylabel(f"{what} ({unit})")
             ax.set_xlabel("layer (module path)" if i == n - 1 else " ")
     for j in range(2):
-        axes[n - 1, j].set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right",
-                                  fontsize=6)
+        _layer_ticks(axes[n - 1, j], x, layers)
     handles, lab = [], []
     for ax in axes.flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
@@ -394,7 +414,7 @@ def dram_by_layer(ops, workload: str, runs) -> Plot:
              .groupby("layer")["d"].sum().reindex(layers, fill_value=0.0).to_numpy(float))
         ax.bar(x + (i - (len(labels) - 1) / 2) * w, v * MB, width=w, color=colors[run],
                label=_short(run.split(" · ", 1)[-1], 70))
-    ax.set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right", fontsize=6)
+    _layer_ticks(ax, x, layers)
     ax.set_xlabel("layer (module path)")
     ax.set_ylabel("DRAM traffic, read + write (MB)")
     title = f"{workload}: DRAM traffic per layer"
@@ -421,9 +441,9 @@ def ccp_saving(ops, pair: dict) -> Plot:
     for xi, s, b in zip(x, saved, vals["base"]):
         if b > 0 and s / b > 0.005:
             ax.annotate(f"-{s / b:.0%}", (xi, b * MB), xytext=(0, 2), textcoords="offset points",
-                        ha="center", fontsize=6, color="#2d6a2d")
+                        ha="center", fontsize=7, color="#2d6a2d")
     tot_b, tot_c = vals["base"].sum(), vals["ccp"].sum()
-    ax.set_xticks(x, [_short(l, 22) for l in layers], rotation=70, ha="right", fontsize=6)
+    _layer_ticks(ax, x, layers)
     ax.set_xlabel("layer (module path)")
     ax.set_ylabel("DRAM traffic, read + write (MB)")
     title = (f"{pair['workload']} on {pair['hardware']}: cross-channel pooling before the store "
@@ -451,7 +471,8 @@ def gantt(ops, run: str) -> Plot:
             if len(s):
                 ax.broken_barh(list(zip(s["start_s"] * MS, (s["end_s"] - s["start_s"]) * MS)),
                                (lane - 0.38, 0.76), facecolors=kind_color(k), edgecolor="white",
-                               linewidth=0.3, label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
+                               linewidth=0.3,
+                               label=k if lane == engines.index(s["engine"].astype(str).iloc[0]) else None)
     ax.set_yticks(range(len(engines)), engines)
     ax.invert_yaxis()
     ax.set_xlabel("time (ms)")
@@ -538,12 +559,18 @@ METRIC_NAMES = {"latency_s": "latency", "energy_j": "energy", "dram_bytes": "DRA
                 "throughput_per_s": "throughput", "power_w": "power"}
 
 
+#: knobs side by side in the small multiples: a wider figure is scaled down to the report's
+#: page width (1336 px) and its 8-point tick labels fall below 9 px
+MAX_KNOB_COLUMNS = 4
+
+
 @_styled
 def sensitivity_lines(sweep, hw_col: str, knobs: list, metrics: list) -> Plot:
     """Median metric (normalised to each hardware's median) against each knob's values;
     numeric knobs as multiples of that hardware's median knob value so presets compare."""
     from matplotlib.lines import Line2D
 
+    knobs = list(knobs)[:MAX_KNOB_COLUMNS]
     hws = list(dict.fromkeys(sweep[hw_col].astype(str)))
     colors = series_colors(hws)
     fig, axes = _figure(3.0 * len(knobs) + 1.8, 2.4 * len(metrics) + 0.6, len(metrics), len(knobs))

@@ -51,4 +51,22 @@ def pareto_front(frame, objectives: Sequence[str], directions: Mapping[str, int]
     return frame[pareto_mask(values)]
 
 
-__all__ = ["pareto_mask", "pareto_front"]
+def pareto_front_by(frame, objectives: Sequence[str], directions: Mapping[str, int] | None = None,
+                    by: Sequence[str] = ("workload", "batch")):
+    """The Pareto front computed separately within each group of ``by`` (columns missing from
+    ``frame`` are left out): configurations of different workloads or batch sizes do different
+    work, so one front across them would let batch 1 "dominate" batch 16 on latency."""
+    keys = [c for c in by if c in frame]
+    if not keys or len(frame) == 0:
+        return pareto_front(frame, objectives, directions)
+    directions = directions or {}
+    mask = np.zeros(len(frame), dtype=bool)
+    for _, idx in frame.groupby(keys, sort=False, dropna=False).indices.items():
+        sub = frame.iloc[idx]
+        cols = [np.asarray(sub[o], dtype=float) * directions.get(o, 1) for o in objectives]
+        values = np.column_stack(cols) if cols else np.empty((len(sub), 0))
+        mask[idx] = pareto_mask(values)
+    return frame[mask]
+
+
+__all__ = ["pareto_mask", "pareto_front", "pareto_front_by"]

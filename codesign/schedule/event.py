@@ -310,43 +310,32 @@ class EventSimulation:
         self.onchip_name = ""
         self.onchip_capacity = 0.0
         n_dma = 0
-        if self.kind == "gpu":
+        res = self.res = hw.unit.event_resources()      # what this hardware kind provides
+        if res.lanes == "streams":
             lanes, self.lane_prefix = pol.streams, "stream"
-            self.sm_count = int(_scalar(hw.gpu.sm_count, "gpu.sm_count"))
-            self.sm = simpy.Container(env, capacity=self.sm_count, init=self.sm_count)
         else:
-            self.sm_count, self.sm = 0, None
-            self.lane_prefix = "thread"
-            lanes = pol.threads
-            limit, what = None, ""
-            if self.kind == "dsp":
-                d = hw.dsp
-                limit, what = int(_scalar(d.threads, "dsp.threads")), "dsp.threads"
-                self.dma_rate = min(cap, _scalar(d.dma_bandwidth_bytes_per_s, "dsp.dma_bandwidth"))
-                n_dma = int(_scalar(d.dma_engines, "dsp.dma_engines"))
-                self.onchip_name = "vtcm"
-                self.onchip_capacity = float(math.floor(_scalar(d.vtcm_bytes, "dsp.vtcm_bytes")))
-            elif self.kind == "cpu":
-                limit, what = int(_scalar(hw.cpu.cores, "cpu.cores")), "cpu.cores"
-            elif self.kind == "accelerator":
-                a = hw.accelerator
-                self.dma_rate = min(cap, _scalar(a.dma_bandwidth_bytes_per_s,
-                                                 "accelerator.dma_bandwidth"))
-                n_dma = 1
-                self.onchip_name = "sram"
-                self.onchip_capacity = float(math.floor(_scalar(a.sram_bytes,
-                                                                "accelerator.sram_bytes")))
-            else:
-                raise CodesignError(f"hardware kind {self.kind!r} has no event model; "
-                                    f"allowed: gpu, dsp, cpu, accelerator")
-            if limit is not None and lanes > limit:
-                self.notes.append(f"threads = {lanes} capped at {what} = {limit}")
+            lanes, self.lane_prefix = pol.threads, "thread"
+        self.sm_count = int(_scalar(res.sm_count, f"{self.kind}.sm_count"))
+        self.sm = (simpy.Container(env, capacity=self.sm_count, init=self.sm_count)
+                   if self.sm_count else None)
+        if res.dma_bandwidth_bytes_per_s is not None:
+            self.dma_rate = min(cap, _scalar(res.dma_bandwidth_bytes_per_s,
+                                             f"{self.kind}.dma_bandwidth"))
+            n_dma = int(_scalar(res.dma_engines, f"{self.kind}.dma_engines"))
+        if res.onchip_name:
+            self.onchip_name = res.onchip_name
+            self.onchip_capacity = float(math.floor(_scalar(res.onchip_bytes,
+                                                            f"{self.kind}.{res.onchip_name}_bytes")))
+        if res.lane_limit is not None:
+            limit = int(_scalar(res.lane_limit, res.lane_limit_key))
+            if lanes > limit:
+                self.notes.append(f"threads = {lanes} capped at {res.lane_limit_key} = {limit}")
                 lanes = limit
         self.n_lanes = lanes
         # Host dispatch (framework / FastRPC / driver per op) is one host thread for GPU, DSP
         # and accelerator, so with several lanes kernels overlap but dispatches do not. A CPU
         # thread dispatches its own ops.
-        self.host = None if self.kind == "cpu" else simpy.PriorityResource(env, capacity=1)
+        self.host = simpy.PriorityResource(env, capacity=1) if res.host_dispatch else None
         self.host_busy = 0.0
         # lanes are handed out by a dispatcher that runs once per instant, so that ops made
         # ready at the same time are issued by priority, not by the order they were released
@@ -373,9 +362,9 @@ class EventSimulation:
 
     def _pool_for(self, unit: str) -> str:
         """Compute pool an op's unit draws from ("" = none shared: a private timer)."""
-        if self.kind == "gpu" or unit in ("none", "dma", "memory", "fused"):
+        if self.res.pool is None or unit in ("none", "dma", "memory", "fused"):
             return ""
-        name = "cores" if self.kind == "cpu" else unit
+        name = self.res.pool or unit
         if name not in self.pools:
             self.pools[name] = FluidShare(self.env, name, 1.0)
         return name
@@ -405,14 +394,14 @@ class EventSimulation:
         if memory > 0.0 and dram_bytes > 0.0:
             f_mem = min(1.0, dram_bytes / memory / self.mem_capacity)
         pipe = self._pipe(i, cost, compute, memory, overhead, dram_bytes)
-        sms = self._gpu_sms(op) if self.kind == "gpu" else 0
+        sms = self._gpu_sms(op) if self.sm_count else 0
         return _Work(op.name, overhead, compute, memory, f_mem, dram_bytes, cost.unit,
                      self._pool_for(cost.unit), sms, latency, pipe)
 
     def _pipe(self, i, cost, compute, memory, overhead, dram_bytes) -> _Pipe | None:
         pol = self.policy
         t = cost.tiles
-        if t is None or self.kind not in ("dsp", "accelerator") or pol.tile_policy == "per_op":
+        if t is None or not self.res.tile_pipeline or pol.tile_policy == "per_op":
             return None
         n = int(_scalar(t.count, f"op {i} tiles.count"))
         if n < 1:

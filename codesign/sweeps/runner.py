@@ -45,6 +45,8 @@ import hashlib
 import itertools
 import json
 import os
+import re
+import shlex
 import sys
 import time
 import uuid
@@ -52,16 +54,25 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+from codesign.capture.cache import TraceCache
 from codesign.errors import CodesignError
+from codesign.results.manifest import ResultKind, stamp
+from codesign.results.paths import check_output_dir
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
+from codesign.sweeps.workers import SweepBackendError
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
 GRAPH_COLUMNS = ("macs", "params", "ops", "unsupported_ops")
+#: peak memory of the point (codesign/results/memory.py) and whether it fits the device's DRAM
+MEMORY_COLUMNS = ("peak_memory_bytes", "fits_memory")
 PROVENANCE_COLUMNS = ("preset_hash", "codesign_version")
 FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "mode", "layout",
                  "engine")
@@ -69,7 +80,8 @@ FIXED_COLUMNS = ("point", "config_id", "workload", "batch", "preset", "dtype", "
 #: call whose fixed cost (Python over every op) dominates small pieces, so many small pieces
 #: spread over several chunks (and workers) instead of one
 PIECES_PER_CHUNK = 8
-RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + PROVENANCE_COLUMNS)
+RESERVED = frozenset(FIXED_COLUMNS + METRIC_COLUMNS + GRAPH_COLUMNS + MEMORY_COLUMNS
+                     + PROVENANCE_COLUMNS)
 
 
 def _version() -> str:
@@ -84,7 +96,8 @@ def model_fingerprint() -> str:
     mixing old and new results."""
     here = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(_version().encode())
-    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py")]
+    files = [here / f for f in ("simulation.py", "ir/fusion.py", "ir/graph.py", "results/records.py",
+                                "results/memory.py")]
     files += sorted((here / "cost").glob("*.py")) + sorted((here / "schedule").glob("*.py"))
     for f in files:
         if f.is_file():
@@ -349,6 +362,19 @@ def _metrics_event(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
+def _memory_columns(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+    """Peak memory (independent of the hardware knobs) and whether it fits ``dram_bytes``,
+    which may itself be a swept knob."""
+    from codesign.results.memory import memory_footprint
+
+    n = len(piece)
+    peak = memory_footprint(graph, hw, piece.dtype).total_bytes
+    knobs = dict(zip(piece.knob_names, piece.knob_values))
+    device = np.asarray(knobs.get("dram_bytes", hw.dram_bytes), dtype=float)
+    return {"peak_memory_bytes": np.full(n, peak, dtype=np.int64),
+            "fits_memory": np.broadcast_to(peak <= device, (n,)).copy()}
+
+
 def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
     """Evaluate one chunk; ``graphs`` are the OpGraphs of ``task.variants`` in that order.
     A pure function of its arguments: runs the same in-process, in a pool or on Dask."""
@@ -372,6 +398,7 @@ def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
         data.update({k: m[k] for k in METRIC_COLUMNS})
         data.update({"macs": graph.macs, "params": graph.params, "ops": len(graph.ops),
                      "unsupported_ops": len(graph.unsupported)})
+        data.update(_memory_columns(graph, task.hardware[piece.hardware], piece))
         frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -452,24 +479,42 @@ def _run_inprocess(tasks, graphs) -> Iterator[tuple[ChunkTask, Any]]:
 
 
 def _run_processes(tasks, graphs, workers: int) -> Iterator[tuple[ChunkTask, Any]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    """Local worker processes started as ``python -m codesign.sweeps.workers``: they never
+    import the caller's ``__main__`` (a plain script without a ``__main__`` guard works) and
+    end when this process dies (see :mod:`codesign.sweeps.workers`)."""
+    from codesign.sweeps.workers import run_local
 
-    # spawn: the parent may hold threads (torch, rich) that make fork unsafe
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = {}
+    return run_local(tasks, graphs, workers)
+
+
+_SCHEDULER_RE = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+
+
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a Dask scheduler address, or one line saying what is expected."""
+    m = _SCHEDULER_RE.match(address.strip()) if isinstance(address, str) else None
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise CodesignError(f"--scheduler {address!r}: expected a Dask scheduler address "
+                            "SCHEME://HOST:PORT, e.g. tcp://10.0.0.5:8786 (scheme tcp, tls, ws, "
+                            "wss or ucx; port 1-65535)")
+    return m.group(1) or "tcp", m.group(2).strip("[]"), int(m.group(3))
+
+
+def probe_scheduler(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (one line) when nothing listens at the scheduler's host:port, before any
+    tracing; Dask's own connect retries for its whole timeout and then raises a traceback."""
+    import socket
+
+    scheme, host, port = check_scheduler_address(address)
+    if scheme == "ucx":
+        return
     try:
-        for t in tasks:
-            futures[pool.submit(evaluate_chunk, t, *(graphs[k] for k in t.variants))] = t
-        for f in as_completed(futures):
-            try:
-                yield futures[f], f.result()
-            except BrokenProcessPool:
-                raise CodesignError("a sweep worker process died; finished chunks are kept, "
-                                    "rerun the sweep to resume") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise CodesignError(f"cannot reach the Dask scheduler at {address} ({reason}); start "
+                            "one (`dask scheduler`, then `dask worker ADDRESS`) or fix "
+                            "--scheduler") from None
 
 
 def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
@@ -479,8 +524,9 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
         raise CodesignError("--scheduler needs dask[distributed] installed") from None
     try:
         client = Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as e:
-        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError... one line each
+        raise CodesignError(f"cannot connect to Dask scheduler {address!r}: "
+                            f"{type(e).__name__}: {e}") from None
     futures = []
     try:
         needed = list(dict.fromkeys(k for t in tasks for k in t.variants))
@@ -493,11 +539,34 @@ def _run_dask(tasks, graphs, address: str) -> Iterator[tuple[ChunkTask, Any]]:
             futures.append(f)
             by_key[f.key] = t
         for f in as_completed(futures, loop=client.loop):
-            yield by_key[f.key], f.result()
+            try:
+                frame = f.result()
+            except CodesignError:
+                raise
+            except Exception as e:  # noqa: BLE001 - killed workers, a lost scheduler, ...
+                raise SweepBackendError(
+                    f"the Dask cluster at {address} failed ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else 'no message'}); finished chunks "
+                    "are kept, rerun the same command to resume") from None
+            yield by_key[f.key], frame
+    except SweepBackendError:
+        raise
+    except CodesignError:
+        raise
+    except (OSError, TimeoutError) as e:       # the scheduler went away while scattering
+        raise SweepBackendError(f"lost the Dask scheduler at {address} ({type(e).__name__}: "
+                                f"{e}); finished chunks are kept, rerun the same command to "
+                                "resume") from None
     finally:
         for f in futures:
-            f.cancel()
-        client.close()
+            try:
+                f.cancel()
+            except Exception:  # noqa: BLE001 - the cluster may already be gone
+                pass
+        try:
+            client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - the cluster may already be gone
+            pass
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -519,6 +588,7 @@ class SweepSummary:
     pareto_points: int
     backend: str
     stale_parts: int = 0                         # part files of an earlier spec / model, ignored
+    unfit_points: int = 0                        # points whose peak memory exceeds the device's
 
     @property
     def skipped_points(self) -> int:
@@ -533,108 +603,72 @@ class SweepRun:
     plan: SweepPlan = field(repr=False)
 
 
+#: seconds between progress lines when stderr is not a terminal (a log, CI, a pipe)
+LINE_PROGRESS_INTERVAL_S = 5.0
+
+
+class _LineProgress:
+    """Progress as plain lines on stderr, at most one every ``LINE_PROGRESS_INTERVAL_S`` (plus
+    the last), for output that is not a terminal: a sweep in a log or CI is never silent for
+    minutes. The subset of rich.progress.Progress that run_sweep uses."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tasks: dict[int, list] = {}              # id -> [description, total, done]
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: float = 0) -> int:
+        self.tasks[len(self.tasks)] = [description, total, 0]
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, n: float = 1) -> None:
+        t = self.tasks[task]
+        t[2] += n
+        now = time.perf_counter()
+        if now - self.last >= LINE_PROGRESS_INTERVAL_S or (t[1] and t[2] >= t[1]):
+            self.last = now
+            pct = f" ({t[2] / t[1]:.0%})" if t[1] else ""
+            print(f"{t[0]}: {int(t[2])}/{int(t[1])}{pct}, {now - self.t0:.0f} s elapsed",
+                  file=self.stream, flush=True)
+
+
 def _progress(enabled: Optional[bool]):
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     console = Console(file=sys.stderr)
+    if enabled is None and not console.is_terminal:
+        return _LineProgress()
     on = console.is_terminal if enabled is None else bool(enabled)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=console, disable=not on, transient=False)
 
 
-def _trace(variants: Iterable[Variant]) -> dict[str, Any]:
-    """Trace each variant once (through the trace cache for zoo workloads)."""
+def _trace(variants: Iterable[Variant], cache: Optional[TraceCache] = None) -> dict[str, Any]:
+    """Trace each variant once (through ``cache`` for zoo workloads; user factories
+    ``file.py:factory`` are never cached: their imports are unknown)."""
     from codesign.capture.references import trace_workload
 
-    cache = _TraceCache.from_env()
     out = {}
     for v in variants:
-        graph = cache.get(v) if cache else None
+        use = cache if cache is not None and cache.cacheable(v.workload) else None
+        key = use.key(v.workload, v.input_shape, knobs=dict(v.knobs)) if use else ""
+        graph = use.get(key) if use else None
         if graph is None:
             _, graph = trace_workload(v.workload, dict(v.knobs), v.input_shape)
-            if cache:
-                cache.put(v, graph)
+            if use:
+                use.put(key, graph)
         out[v.key] = graph
     return out
-
-
-class _TraceCache:
-    """Content-hashed cache of traced zoo graphs (tracing imports torch and its compiler
-    stack, seconds that dwarf a vectorized sweep). The key covers the workload, knobs, input
-    shape, the torch and codesign versions and the source of ``codesign/zoo/`` and of the
-    tracer (``codesign/{extract,patterns,graph,workload_spec}.py``), so editing a model or the
-    tracer misses. User factories (``file.py:factory``) are never cached: their imports are
-    unknown. Location: ``$CODESIGN_TRACE_CACHE`` (``0``/``off`` disables), default
-    ``~/.cache/codesign/graphs``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._fingerprint: Optional[str] = None
-
-    @classmethod
-    def from_env(cls) -> Optional["_TraceCache"]:
-        where = os.environ.get("CODESIGN_TRACE_CACHE")
-        if where is not None and where.strip().lower() in ("", "0", "off", "no", "false"):
-            return None
-        base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME")
-                                              or Path.home() / ".cache") / "codesign" / "graphs"
-        return cls(base)
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            import importlib.metadata
-
-            import codesign.zoo
-
-            h = hashlib.sha256(_version().encode())
-            try:
-                h.update(importlib.metadata.version("torch").encode())
-            except importlib.metadata.PackageNotFoundError:
-                pass
-            here = Path(__file__).resolve().parent.parent
-            files = sorted(Path(codesign.zoo.__file__).resolve().parent.glob("*.py"))
-            files += [here / f for f in ("capture/tracer.py", "ir/patterns.py", "ir/graph.py",
-                                         "capture/references.py")]
-            for f in files:
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-    def _path(self, v: Variant) -> Optional[Path]:
-        if ":" in v.workload:
-            return None
-        return self.root / f"{v.key}-{self.fingerprint()}.pkl"
-
-    def get(self, v: Variant):
-        import pickle
-
-        path = self._path(v)
-        if path is None or not path.is_file():
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
-            return None
-
-    def put(self, v: Variant, graph) -> None:
-        import pickle
-
-        path = self._path(v)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:  # a read-only home: run without the cache
-            pass
 
 
 def _tidy(frame, pp: PointPlan):
@@ -657,7 +691,8 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
     wl_cols = list(dict.fromkeys(pp.workload_columns.values()))
     hw_cols = list(dict.fromkeys(pp.hardware_columns.values()))
     order = (["point", "config_id", "workload", *wl_cols, "batch", "preset", *hw_cols, "dtype",
-              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *PROVENANCE_COLUMNS])
+              "mode", "layout", "engine", *METRIC_COLUMNS, *GRAPH_COLUMNS, *MEMORY_COLUMNS,
+              *PROVENANCE_COLUMNS])
     for c in order:
         if c not in frame:
             frame[c] = None
@@ -667,12 +702,13 @@ def _order_columns(frame, plan: SweepPlan, pp: PointPlan):
 def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optional[int] = None,
               scheduler: Optional[str] = None, output: Union[str, os.PathLike, None] = None,
               progress: Optional[bool] = None, *, chunk_size: Optional[int] = None,
-              on_chunk: Optional[Callable[[str, int, int], None]] = None) -> SweepRun:
+              on_chunk: Optional[Callable[[str, int, int], None]] = None,
+              trace_cache: Union[TraceCache, str, os.PathLike, None] = None) -> SweepRun:
     """Run (or resume) a sweep; see the module docstring. ``on_chunk(chunk_id, done, total)``
     is called after each newly computed chunk's part file is written."""
     import pandas as pd
 
-    from codesign.results.pareto import pareto_front
+    from codesign.results.pareto import pareto_front_by
 
     t0 = time.perf_counter()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -681,15 +717,22 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         raise CodesignError("give either workers (local processes) or scheduler (a Dask cluster), not both")
     if chunk_size is not None and chunk_size < 1:
         raise CodesignError(f"chunk_size = {chunk_size!r}; expected a positive integer")
+    if scheduler:
+        probe_scheduler(scheduler)               # before the spec pulls in torch
+    if output is not None:                       # before the spec pulls in torch
+        check_output_dir(output, what="sweep output")
     plan = load_sweep_spec(spec)
-    pp = plan_points(plan, chunk_size)
+    cache = TraceCache.of(trace_cache)
     out = Path(output if output is not None else (plan.output or Path("reports") / plan.name))
+    check_output_dir(out, what="sweep output")
+    pp = plan_points(plan, chunk_size)
     store = _Store(out)
     backend = f"dask {scheduler}" if scheduler else (f"{workers} processes" if workers and workers > 1
                                                       else "in-process")
     with store.locked():
         store.clean_temporaries()
         manifest = {
+            **stamp(ResultKind.SWEEP, {"results": "results.parquet", "pareto": "pareto.parquet"}),
             "name": plan.name, "spec_file": plan.file, "spec": plan.raw,
             "codesign_version": _version(), "model_fingerprint": model_fingerprint(),
             "engine": plan.engine, "points": pp.points,
@@ -708,7 +751,7 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
             if needed:
                 tr = bar.add_task("tracing", total=len(needed))
                 for key in sorted(needed, key=list(pp.variants).index):
-                    graphs.update(_trace([pp.variants[key]]))
+                    graphs.update(_trace([pp.variants[key]], cache))
                     bar.advance(tr)
             task = bar.add_task(f"sweep {plan.name}", total=sum(c.points for c in pending))
             if scheduler:
@@ -733,7 +776,8 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frame = frame.sort_values("point", kind="stable").reset_index(drop=True)
         frame = _order_columns(_tidy(frame, pp), plan, pp)
-        front = pareto_front(frame, plan.objectives, METRICS).reset_index(drop=True)
+        # one front per (workload, batch): different work is not comparable
+        front = pareto_front_by(frame, plan.objectives, METRICS).reset_index(drop=True)
         store.write_atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.parquet", lambda p: front.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.csv", lambda p: front.to_csv(p, index=False))
@@ -748,7 +792,9 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
                            if k in keep and not (np.ndim(v) == 0 and pd.isna(v))}
         summary = SweepSummary(plan.name, out, len(frame), pp.skipped, len(pp.chunks), computed,
                                reused, len(needed), time.perf_counter() - t0, plan.objectives,
-                               best, len(front), backend, stale)
+                               best, len(front), backend, stale,
+                               int((~frame["fits_memory"].astype(bool)).sum())
+                               if "fits_memory" in frame else 0)
         manifest["summary"] = {
             "points": summary.points, "skipped_points": summary.skipped_points,
             "computed_chunks": computed, "reused_chunks": reused,
@@ -763,15 +809,18 @@ def sweep(spec_path_or_dict: Union[str, os.PathLike, Mapping[str, Any]],
           workers: Optional[int] = None, scheduler: Optional[str] = None,
           output: Union[str, os.PathLike, None] = None, progress: Optional[bool] = None,
           *, chunk_size: Optional[int] = None,
-          on_chunk: Optional[Callable[[str, int, int], None]] = None):
+          on_chunk: Optional[Callable[[str, int, int], None]] = None,
+          trace_cache: Union[TraceCache, str, os.PathLike, None] = None):
     """Run or resume the sweep ``spec_path_or_dict`` (YAML path or dict); return one row per
     point (pandas.DataFrame, sorted by ``point``). Results, the Pareto front and a manifest are
     written under ``output`` (default: the spec's ``output``, else ``reports/<name>``).
 
     ``workers=N`` evaluates on N local processes, ``scheduler="tcp://host:port"`` on an
-    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal."""
+    existing Dask cluster; ``progress`` None shows a bar when stderr is a terminal.
+    ``trace_cache``: a :class:`~codesign.capture.cache.TraceCache` or folder for traced zoo
+    graphs (default None: trace every run, write nothing outside ``output``)."""
     return run_sweep(spec_path_or_dict, workers, scheduler, output, progress,
-                     chunk_size=chunk_size, on_chunk=on_chunk).frame
+                     chunk_size=chunk_size, on_chunk=on_chunk, trace_cache=trace_cache).frame
 
 
 # --------------------------------------------------------------------------- CLI
@@ -793,7 +842,11 @@ def format_summary(s: SweepSummary) -> str:
     for o, row in s.best.items():
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k not in (o, "config_id"))
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
-    lines.append(f"pareto front over {', '.join(s.objectives)}: {s.pareto_points} points")
+    lines.append(f"pareto front over {', '.join(s.objectives)} (per workload and batch): "
+                 f"{s.pareto_points} points")
+    if s.unfit_points:
+        lines.append(f"warning: {s.unfit_points} points need more memory than their device has "
+                     "(column fits_memory is false; filter them before choosing)")
     if s.stale_parts:
         lines.append(f"ignored {s.stale_parts} part files of an earlier spec or model version in "
                      f"{s.output / 'parts'} (safe to delete)")
@@ -802,37 +855,20 @@ def format_summary(s: SweepSummary) -> str:
     return "\n".join(lines)
 
 
-def _cli(args) -> int:
-    try:
-        run = run_sweep(args.spec, workers=args.workers, scheduler=args.scheduler,
-                        output=args.out, progress=False if args.no_progress else None,
-                        chunk_size=args.chunk_size)
-    except KeyboardInterrupt:
-        print("sweep interrupted: finished chunks are kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
-    print(format_summary(run.summary))
-    return 0
+def resume_command(args) -> str:
+    """The command line that resumes the sweep ``args`` describes."""
+    argv = ["codesign", "sweep", str(args.spec)]
+    if args.out:
+        argv += ["--out", str(args.out)]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    if args.scheduler:
+        argv += ["--scheduler", str(args.scheduler)]
+    if args.chunk_size:
+        argv += ["--chunk-size", str(args.chunk_size)]
+    return " ".join(shlex.quote(a) for a in argv)
 
 
-def register_cli(subparsers) -> None:
-    """Add ``codesign sweep SPEC [--workers N] [--scheduler ADDR] [--out DIR]``."""
-    p = subparsers.add_parser(
-        "sweep", help="run or resume a co-design sweep from a YAML spec",
-        description="Run (or resume) a sweep over workload and hardware knobs from a YAML spec; "
-                    "writes Parquet results and the Pareto front and prints a summary.")
-    p.add_argument("spec", help="sweep spec YAML (see workloads/sweeps/)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
-    p.add_argument("--scheduler", default=None, metavar="ADDR",
-                   help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: the spec's output, else reports/<name>)")
-    p.add_argument("--chunk-size", type=int, default=None,
-                   help="points per chunk (resume granularity; default 4096 analytical, 64 event)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cli)
-
-
-__all__ = ["sweep", "run_sweep", "plan_points", "evaluate_chunk", "register_cli",
+__all__ = ["sweep", "run_sweep", "plan_points", "evaluate_chunk",
            "format_summary", "SweepRun", "SweepSummary", "ChunkTask", "Piece", "PointPlan",
            "METRIC_COLUMNS"]

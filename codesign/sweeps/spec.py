@@ -2,7 +2,8 @@
 
 Two passes, both before anything is traced or evaluated:
 
-1. *Shape and types* (pydantic): unknown keys, wrong types, empty lists, bad enum values.
+1. *Shape and types* (the one validation engine, :mod:`codesign.config.schema`, the same that
+   checks hardware YAML): unknown keys, wrong types, empty lists, bad enum values.
 2. *Meaning*: presets load, hardware knobs exist on their preset, workloads exist, workload
    knobs exist on their factory and coerce to its defaults, objectives are metrics, at least
    one (dtype, preset) combination runs.
@@ -18,20 +19,24 @@ dtype or layout no preset runs at all is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from codesign.config.schema import (
+    POS_INT, AnyOf, FrozenDict, ListOf, MapOf, Num, Scalar, Section, Str, build, spec_field,
+)
 from codesign.cost.base import DTYPES, LAYOUTS, MODES
 from codesign.errors import CodesignError, SpecError, did_you_mean
+from codesign.types import Engine, SearchStrategy
+from codesign.types import values as choice_values
 
-ENGINES = ("analytical", "event")
-STRATEGIES = ("grid", "random")
+ENGINES = choice_values(Engine)
+STRATEGIES = choice_values(SearchStrategy)
 
 #: result metrics and whether a Pareto front minimizes (+1) or maximizes (-1) them
 METRICS: Mapping[str, int] = {
@@ -40,102 +45,65 @@ METRICS: Mapping[str, int] = {
 }
 DEFAULT_CHUNK = {"analytical": 4096, "event": 64}
 
-Scalar = Union[bool, int, float, str]
+# A knob value may be a scalar (fixed) or a list (swept); a workload knob value may itself be
+# a list (a tuple-valued knob such as a kernel size).
+_HW_VALUES = ListOf(Scalar(numeric=True), scalar_ok=True)
+_WL_VALUES = ListOf(AnyOf((Scalar(), ListOf(Scalar(), min_len=0)),
+                          "expected a number, a string, true/false or a list of them"),
+                    scalar_ok=True)
 
 
-def _as_list(v: Any) -> Any:
-    """A scalar knob value means a fixed knob: a one-element list."""
-    if isinstance(v, (list, tuple)):
-        return list(v)
-    if isinstance(v, (bool, int, float, str)):
-        return [v]
-    return v
+@dataclass(frozen=True)
+class WorkloadItem:
+    workload: str = spec_field(Str(nonempty=True))
+    input: Optional[tuple[int, ...]] = spec_field(ListOf(POS_INT), None)
+    knobs: Mapping[str, tuple] = spec_field(MapOf(_WL_VALUES), default_factory=FrozenDict)
 
 
-def _nonempty(v: list) -> list:
-    if not v:
-        raise ValueError("empty list; give at least one value")
-    return v
+@dataclass(frozen=True)
+class HardwareItem:
+    preset: str = spec_field(Str(nonempty=True))
+    knobs: Mapping[str, tuple] = spec_field(MapOf(_HW_VALUES), default_factory=FrozenDict)
 
 
-def _finite(v: list) -> list:
-    for x in _nonempty(v):
-        if not isinstance(x, bool) and not math.isfinite(x):
-            raise ValueError(f"{x!r} is not a finite number")
-    return v
+@dataclass(frozen=True)
+class SearchSpec:
+    strategy: str = spec_field(Str(allowed=STRATEGIES), "grid")
+    samples: Optional[int] = spec_field(POS_INT, None)
+    seed: int = spec_field(Num(integer=True, lower_inclusive=True), 0)
 
 
-WorkloadValues = Annotated[list[Union[Scalar, list[Scalar]]], AfterValidator(_nonempty)]
-HardwareValues = Annotated[list[Union[bool, int, float]], AfterValidator(_finite)]
+@dataclass(frozen=True)
+class SweepSpec:
+    """The YAML schema (pass 1); a lone value stands for a one-element list."""
+
+    workloads: tuple[WorkloadItem, ...] = spec_field(ListOf(Section(WorkloadItem)))
+    hardware: tuple[HardwareItem, ...] = spec_field(ListOf(Section(HardwareItem)))
+    name: Optional[str] = spec_field(Str(nonempty=True), None)
+    dtype: tuple[str, ...] = spec_field(ListOf(Str(allowed=DTYPES), scalar_ok=True, distinct=True),
+                                        ("fp32",))
+    mode: tuple[str, ...] = spec_field(ListOf(Str(allowed=MODES), scalar_ok=True, distinct=True),
+                                       ("eager",))
+    layout: tuple[str, ...] = spec_field(ListOf(Str(allowed=LAYOUTS), scalar_ok=True,
+                                                distinct=True), ("nchw",))
+    batch: Optional[tuple[int, ...]] = spec_field(ListOf(POS_INT, scalar_ok=True, distinct=True), None)
+    search: SearchSpec = spec_field(Section(SearchSpec), default_factory=SearchSpec)
+    engine: str = spec_field(Str(allowed=ENGINES), "analytical")
+    objectives: tuple[str, ...] = spec_field(ListOf(Str(nonempty=True), scalar_ok=True, distinct=True),
+                                             ("latency_s", "energy_j"))
+    output: Optional[str] = spec_field(Str(nonempty=True), None)
+    chunk_size: Optional[int] = spec_field(POS_INT, None)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class WorkloadItem(_Strict):
-    workload: str = Field(min_length=1)
-    input: Optional[list[int]] = None
-    # each value: a scalar, or a list for a tuple-valued knob
-    knobs: dict[str, WorkloadValues] = Field(default_factory=dict)
-
-    @field_validator("knobs", mode="before")
-    @classmethod
-    def _lists(cls, v):
-        return {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("input")
-    @classmethod
-    def _input_positive(cls, v):
-        if v is not None and (not v or any(d <= 0 for d in v)):
-            raise ValueError("expected a non-empty list of positive integers like [1, 3, 224, 224]")
-        return v
-
-
-class HardwareItem(_Strict):
-    preset: str = Field(min_length=1)
-    knobs: dict[str, HardwareValues] = Field(default_factory=dict)
-
-    @field_validator("knobs", mode="before")
-    @classmethod
-    def _lists(cls, v):
-        return {k: _as_list(x) for k, x in v.items()} if isinstance(v, dict) else v
-
-
-class SearchSpec(_Strict):
-    strategy: Literal["grid", "random"] = "grid"
-    samples: Optional[int] = Field(default=None, gt=0)
-    seed: int = 0
-
-
-class SweepSpecModel(_Strict):
-    """The YAML schema (pass 1)."""
-
-    name: Optional[str] = Field(default=None, min_length=1)
-    workloads: list[WorkloadItem] = Field(min_length=1)
-    hardware: list[HardwareItem] = Field(min_length=1)
-    dtype: list[Literal["fp32", "tf32", "fp16", "bf16", "int8"]] = Field(default=["fp32"], min_length=1)
-    mode: list[Literal["eager", "fused"]] = Field(default=["eager"], min_length=1)
-    layout: list[Literal["nchw", "nhwc", "ccp"]] = Field(default=["nchw"], min_length=1)
-    batch: Optional[list[int]] = Field(default=None, min_length=1)
-    search: SearchSpec = Field(default_factory=SearchSpec)
-    engine: Literal["analytical", "event"] = "analytical"
-    objectives: list[str] = Field(default=["latency_s", "energy_j"], min_length=1)
-    output: Optional[str] = None
-    chunk_size: Optional[int] = Field(default=None, gt=0)
-
-    @field_validator("dtype", "mode", "layout", "batch", "objectives", mode="before")
-    @classmethod
-    def _lists(cls, v):
-        """``dtype: fp16`` means ``dtype: [fp16]``."""
-        return [v] if isinstance(v, (str, int)) and not isinstance(v, bool) else v
-
-    @field_validator("batch")
-    @classmethod
-    def _batch_positive(cls, v):
-        if v is not None and any(b <= 0 for b in v):
-            raise ValueError("expected positive integers")
-        return v
+def _plain(value: Any) -> Any:
+    """The validated spec as plain JSON-able data (the manifest's ``spec``)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- the resolved plan
@@ -196,90 +164,6 @@ class SweepPlan:
 # --------------------------------------------------------------------------- loading
 
 
-def _loc_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-_TYPE_WORDS = {
-    "string_type": "expected a string", "int_type": "expected an integer",
-    "float_type": "expected a number", "bool_type": "expected true or false",
-    "list_type": "expected a list", "dict_type": "expected a mapping",
-    "model_type": "expected a mapping", "int_from_float": "expected an integer",
-}
-
-
-def _pydantic_to_spec_error(err: ValidationError, file: str, data: Any) -> SpecError:
-    """The first error of ``err`` as one SpecError line with the key path."""
-    errors = err.errors(include_url=False)
-    # union members report one error each, with the member type appended to the loc: strip
-    # those tags (anything that is not a key in the data) and merge
-    first = errors[0]
-    loc = list(first["loc"])
-    clean: list = []
-    node = data
-    for part in loc:
-        if isinstance(part, int) and isinstance(node, list) and part < len(node):
-            clean.append(part)
-            node = node[part]
-        elif isinstance(node, Mapping) and part in node:
-            clean.append(part)
-            node = node[part]
-        elif isinstance(node, Mapping) and first["type"] in ("extra_forbidden", "missing"):
-            clean.append(part)
-            node = None
-        else:
-            break
-    key = _loc_path(tuple(clean))
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        parent = clean[:-1]
-        allowed = _allowed_keys(parent)
-        hint = did_you_mean(str(clean[-1]), allowed)
-        msg = f"unknown key {clean[-1]!r}" + (hint or f"; allowed: {', '.join(allowed)}")
-    elif kind == "missing":
-        msg = "missing required key"
-    elif kind == "literal_error":
-        msg = f"{node!r}; allowed: {first['ctx']['expected'].replace(chr(39), '')}"
-        if isinstance(node, str):
-            exp = [s.strip().strip("'") for s in first["ctx"]["expected"].replace(" or ", ", ").split(",")]
-            msg += did_you_mean(node, exp)
-    elif kind in ("too_short",) and isinstance(node, list) and not node:
-        msg = "empty list; give at least one value"
-    elif kind == "value_error":
-        msg = str(first["msg"]).removeprefix("Value error, ")
-    elif len(clean) < len(loc) and not isinstance(node, (list, Mapping)):
-        msg = f"{node!r} has the wrong type; " + _expected_for(clean)
-    else:
-        msg = f"{node!r}: " + _TYPE_WORDS.get(kind, first["msg"]) if kind in _TYPE_WORDS \
-            else f"{first['msg']}"
-    return SpecError(file, key, msg)
-
-
-def _expected_for(path: list) -> str:
-    if len(path) >= 3 and path[0] == "hardware" and path[2] == "knobs":
-        return "hardware knob values are numbers (or true/false)"
-    if len(path) >= 3 and path[0] == "workloads" and path[2] == "knobs":
-        return "workload knob values are numbers, strings or true/false"
-    return "see the sweep spec schema in codesign/sweep_spec.py"
-
-
-def _allowed_keys(parent: list) -> list[str]:
-    model: type[BaseModel] = SweepSpecModel
-    names = [p for p in parent if isinstance(p, str)]
-    for n in names:
-        ann = {"workloads": WorkloadItem, "hardware": HardwareItem, "search": SearchSpec}.get(n)
-        if ann is None:
-            break
-        model = ann
-    return list(model.model_fields)
-
-
 def read_spec(spec: Union[str, os.PathLike, Mapping[str, Any]]) -> tuple[str, dict]:
     """(file label, parsed mapping) from a path or a dict."""
     from codesign.hardware import parse_yaml
@@ -301,14 +185,10 @@ def read_spec(spec: Union[str, os.PathLike, Mapping[str, Any]]) -> tuple[str, di
 def load_sweep_spec(spec: Union[str, os.PathLike, Mapping[str, Any]]) -> SweepPlan:
     """Validate ``spec`` completely (both passes) and resolve presets and workload knobs."""
     file, data = read_spec(spec)
-    try:
-        model = SweepSpecModel.model_validate(data)
-    except ValidationError as err:
-        raise _pydantic_to_spec_error(err, file, data) from None
-    return _resolve(model, file)
+    return _resolve(build(SweepSpec, data, file, ""), file)
 
 
-def _resolve(m: SweepSpecModel, file: str) -> SweepPlan:
+def _resolve(m: SweepSpec, file: str) -> SweepPlan:
     from codesign.hardware import load_hardware
 
     from codesign.errors import HardwareError, WorkloadError
@@ -322,7 +202,7 @@ def _resolve(m: SweepSpecModel, file: str) -> SweepPlan:
         knobs = []
         for k, vals in item.knobs.items():
             try:
-                hw.with_knobs({k: vals[0]})
+                hw.with_knobs({k: list(vals)})
             except HardwareError as e:
                 raise SpecError(file, f"hardware[{i}].knobs.{k}", str(e)) from None
             if len(set(vals)) != len(vals):
@@ -341,6 +221,7 @@ def _resolve(m: SweepSpecModel, file: str) -> SweepPlan:
                                 f"{did_you_mean(k, defaults)}; allowed: {', '.join(defaults) or 'none'}")
             coerced = []
             for v in vals:
+                v = list(v) if isinstance(v, tuple) else v
                 try:
                     coerced.append(_coerce(item.workload, k, v, (defaults or {}).get(k)))
                 except WorkloadError as e:
@@ -377,7 +258,7 @@ def _resolve(m: SweepSpecModel, file: str) -> SweepPlan:
         batches=tuple(m.batch) if m.batch is not None else None, strategy=s.strategy,
         samples=s.samples, seed=s.seed, engine=m.engine, objectives=tuple(m.objectives),
         output=m.output, chunk_size=m.chunk_size or DEFAULT_CHUNK[m.engine],
-        raw=m.model_dump(mode="json"),
+        raw=_plain(m),
     )
 
 
@@ -418,4 +299,4 @@ def _coerce(workload: str, knob: str, value: Any, default: Any) -> Any:
 
 
 __all__ = ["load_sweep_spec", "read_spec", "SweepPlan", "WorkloadPlan", "HardwarePlan",
-           "SweepSpecModel", "METRICS", "ENGINES", "STRATEGIES", "DTYPES", "MODES", "LAYOUTS"]
+           "SweepSpec", "METRICS", "ENGINES", "STRATEGIES", "DTYPES", "MODES", "LAYOUTS"]

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from codesign.errors import CodesignError, MeasureError
+from codesign.results.manifest import ResultKind, write_manifest
 
 WORKLOAD_COLUMNS = (
     "workload", "batch", "measured_s", "estimated_s", "ape", "noise_floor", "pass_a_s",
@@ -175,6 +176,7 @@ class ValidationResult:
         self.ops.to_csv(out / "ops.csv", index=False)
         (out / "validation.md").write_text(self.markdown(), encoding="utf-8")
         self._scatter(out / "scatter.png")
+        write_manifest(out, ResultKind.VALIDATION, {"ops": "ops.csv"}, summary="validation.json")
         return tuple(str(out / f) for f in ("validation.json", "validation.md", "ops.csv",
                                             "scatter.png"))
 
@@ -299,20 +301,43 @@ def _trace(item: Item):
         return trace(item.model, *item.inputs, name=item.label)
 
 
+#: the spec kind that describes each measured device
+_DEVICE_KIND = {"cpu": "cpu", "cuda": "gpu"}
+
+
+def warn_device_mismatch(hw, device: str) -> None:
+    """Warn when the measured device is not the kind of hardware the spec describes (a CPU
+    run against an A100 spec gives a large error that says nothing about the cost model)."""
+    import warnings
+
+    want = _DEVICE_KIND.get(str(device).split(":")[0])
+    if want is not None and hw.kind != want:
+        warnings.warn(f"measuring on {device} but --hw {hw.name!r} describes a {hw.kind}: the "
+                      f"comparison is meaningless; use a {want} spec (e.g. "
+                      f"{'a calibrated host.yaml or host-cpu' if want == 'cpu' else 'the preset of your GPU'})",
+                      UserWarning, stacklevel=3)
+
+
 def _simulate(graph, hw, dtype: str):
     from codesign.simulation import simulate
 
     return simulate(graph, hw, dtype=dtype, mode="eager")
 
 
-def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1,),
+def validate(models=None, *inputs, hardware=None, device: str = "cpu", batch=(1,),
              dtype: str = "fp32", rounds: int = 4, repeat: int = 5, warmup: int = 2,
              out: str | Path | None = None, threads: int | None = None, input_shape=None,
              knobs=None, timer=None, profile_runs: int = 3, clock: str = "wall",
-             allocator: str = "retain",
+             allocator: str | None = None,
              progress: Callable[[str], None] | None = None,
-             between_rounds: Callable[[int], None] | None = None) -> ValidationResult:
+             between_rounds: Callable[[int], None] | None = None,
+             published=None, cache=None, limit: int | None = None, family=None):
     """Compare simulated and measured latency of ``models`` (see module docstring).
+
+    ``published``: instead of measuring here, check ``hardware`` against a dataset of published
+    measurements (a name of :func:`codesign.published.list_published`, a file or a frame; see
+    :func:`codesign.validation.published.validate_published`, which gets ``cache``, ``limit``,
+    ``family`` and returns a ``PublishedValidation``); ``hardware`` None then means each row's own.
 
     ``models``: workload spec(s) (zoo names, ``file.py:factory``) built at every ``batch``, or
     an ``nn.Module`` with ``inputs``. ``hardware``: HardwareSpec, preset name or YAML path.
@@ -327,19 +352,39 @@ def validate(models, *inputs, hardware="host-cpu", device: str = "cpu", batch=(1
     may then be a zero-argument callable returning the spec: it is called once, after all
     measurement rounds (a spec fitted from those interleaved rounds).
     """
+    if published is not None:
+        from codesign.validation.published import validate_published
+
+        if models is not None:
+            raise CodesignError("validate: give models to measure here or published=DATASET, not both")
+        result = validate_published(published, hardware, cache=cache, limit=limit, family=family)
+        if out is not None:
+            result.write(out)
+        return result
+    if models is None:
+        raise CodesignError("validate needs models to measure here, or published=DATASET")
+    hardware = "host-cpu" if hardware is None else hardware
+    if out is not None:
+        from codesign.results.paths import check_output_dir
+
+        check_output_dir(out)
     import torch
 
     from codesign.hardware import load_hardware
 
-    from codesign.measurement.runner import cpu_name, make_timer, measure, profile_ops, torch_threads
+    from codesign.measurement.runner import (check_device, cpu_name, make_timer, measure, profile_ops,
+                                             torch_threads)
 
     from codesign.measurement import allocator as alloc
 
     t_start = time.perf_counter()
     hw = None if callable(hardware) else load_hardware(hardware)
-    alloc.configure(allocator)
     if timer is None:
+        check_device(device)                     # an unavailable device is an error first
         timer = make_timer(device, clock)
+    if hw is not None:
+        warn_device_mismatch(hw, device)
+    allocator = alloc.configure(allocator)
     if rounds < 2:
         raise CodesignError(f"rounds = {rounds}; validation needs >= 2 (two passes give the "
                             "noise floor)")
@@ -465,25 +510,6 @@ def _compare(it: Item, sim, samples: list[list[float]], ops, unmatched):
 
 # --- CLI -----------------------------------------------------------------------------------
 
-def cmd_validate(args) -> int:
-    import sys
-
-    from codesign.capture.references import parse_knobs
-
-    def progress(msg):
-        print(f"validate: {msg}", file=sys.stderr, flush=True)
-
-    if not args.workloads:
-        raise CodesignError("validate needs workloads to measure here, or --published DATASET")
-    res = validate(args.workloads, hardware=args.hw or "host-cpu", device=args.device, batch=args.batch,
-                   dtype=args.dtype, rounds=args.rounds, repeat=args.repeat, out=args.out,
-                   threads=args.threads, input_shape=args.input, knobs=parse_knobs(args.set),
-                   progress=progress, clock=args.clock, allocator=args.allocator)
-    print(format_table(res))
-    if res.files:
-        print(f"wrote {', '.join(res.files)}")
-    return 0
-
 
 def format_table(res: ValidationResult) -> str:
     lines = [f"{'workload':24s} {'batch':>5s} {'measured ms':>12s} {'estimated ms':>13s} "
@@ -499,26 +525,5 @@ def format_table(res: ValidationResult) -> str:
     return "\n".join(lines)
 
 
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("validate", help="simulated vs measured latency on this machine")
-    p.add_argument("workloads", nargs="*", help="zoo names or path/file.py:factory specs "
-                   "(or --published DATASET instead)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--hw", default=None, help="preset name or YAML (e.g. from calibrate; "
-                   "default host-cpu)")
-    p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (default 1)")
-    p.add_argument("--dtype", default="fp32", help="fp32 | tf32 | fp16 | bf16 (autocast)")
-    p.add_argument("--input", help="input shape for every workload (batch is replaced)")
-    p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="workload knob")
-    p.add_argument("--rounds", type=int, default=4, help="interleaved measurement rounds (>= 2)")
-    p.add_argument("--repeat", type=int, default=5, help="timed passes per round")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--clock", default="wall", help="wall | cpu (process CPU time; use with --threads 1)")
-    p.add_argument("--allocator", default="retain", help="retain | system: host malloc regime "
-                   "of the measured runs (see codesign.measurement.allocator)")
-    p.add_argument("--out", default=None, help="directory for validation.{json,md}, ops.csv, scatter.png")
-    p.set_defaults(func=cmd_validate)
-
-
-__all__ = ["validate", "ValidationResult", "error_metrics", "spearman", "ape", "register_cli",
+__all__ = ["validate", "ValidationResult", "error_metrics", "spearman", "ape",
            "format_table"]

@@ -133,8 +133,11 @@ def trace_row_graph(workload: str, shape, settings: RunSettings, cache=None):
     from codesign.errors import TraceError, WorkloadError
 
     key = None
+    # "amp" rows are traced under CUDA autocast: tensors carry autocast's dtypes, casts are ops
+    trace_kw = {"autocast": "fp16"} if settings.dtype == "amp" else {}
     if cache is not None and cache.cacheable(workload):
-        key = cache.key(workload, shape, settings.trace_phase, settings.optimizer)
+        key = cache.key(workload, shape, settings.trace_phase, settings.optimizer,
+                        knobs=trace_kw or None)
         graph = cache.get(key)
         if graph is not None:
             return graph, None
@@ -145,7 +148,7 @@ def trace_row_graph(workload: str, shape, settings: RunSettings, cache=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, graph = trace_workload(workload, None, shape, phase=settings.trace_phase,
-                                      optimizer=settings.optimizer)
+                                      optimizer=settings.optimizer, **trace_kw)
     except WorkloadError as exc:
         reason = f"workload_error: {_one_line(exc)}"
     except TraceError as exc:
@@ -319,6 +322,11 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
             s = settings[i]
             try:
                 hw = _load_hw(hardware if hardware is not None else r["hardware"], hw_cache)
+                if s.dtype != "amp" and s.dtype not in hw.dtypes:
+                    res["status"][i] = "unsupported_precision"
+                    res["reason"][i] = (f"unsupported_precision: {hw.name} does not run "
+                                        f"{s.dtype!r} (dtypes {', '.join(hw.dtypes)})")
+                    continue
                 sim = simulate(graph, hw, dtype=s.dtype, mode=s.mode, layout=s.layout)
                 roof = roofline_latency_s(graph, hw, make_context(hw, s.dtype, s.mode, s.layout))
             except CodesignError as exc:

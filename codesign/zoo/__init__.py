@@ -19,10 +19,13 @@ from types import MappingProxyType
 from torch import nn
 
 from codesign.errors import WorkloadError, did_you_mean
-from codesign.zoo import convnext, mobilenet, nonlocal_blocks, resnet, small, yolo
+from codesign.zoo import (
+    convnext, large_kernel, mobilenet, nonlocal_blocks, resnet, small, super_resolution, yolo,
+)
 from codesign.zoo.conv_blocks import CrossChannelPoolConv
 
-__all__ = ["WorkloadEntry", "WORKLOADS", "get_workload", "build_workload", "coerce_knob"]
+__all__ = ["WorkloadEntry", "WORKLOADS", "LARGE_KERNEL_WORKLOADS", "LARGE_KERNEL_BLOCKS", "get_workload",
+           "build_workload", "coerce_knob"]
 
 RES4_INPUT = (1, 1024, 14, 14)  # ResNet-50 res4 at 224 input
 
@@ -108,6 +111,46 @@ def _entry(
 IMAGE = (1, 3, 224, 224)
 NL_PAPER = "arXiv:1711.07971"
 
+# Large-kernel and token-mixer seeds (issue 15): whole networks and one block of each at its
+# stage shape at 224 input. The blocks are the held-out set of the host CPU validation
+# (benchmarks/large_kernel_accuracy.py); benchmarks/accuracy.py leaves all of these out.
+_LK = large_kernel
+LARGE_KERNEL_ENTRIES = (
+    _entry("replknet31b", _LK.replknet31b, IMAGE,
+           "RepLKNet-31B (kernels 31-29-27-13 knob, 5x5 re-param branch, merged inference form)", "arXiv:2203.06717"),
+    _entry("replknet_block", _LK.replknet_block, (1, 128, 56, 56),
+           "RepLK block + ConvFFN at RepLKNet-31B stage 1 (31x31 depthwise, 56x56)", "arXiv:2203.06717"),
+    _entry("unireplknet", _LK.unireplknet, IMAGE,
+           "UniRepLKNet-A/F/P/N/T/S (Dilated Reparam Blocks; training or merged form)", "arXiv:2311.15599"),
+    _entry("unireplknet_block", _LK.unireplknet_block, (1, 320, 14, 14),
+           "UniRepLKNet block at UniRepLKNet-T stage 3 (13x13 + dilated branches, SE, GRN)", "arXiv:2311.15599"),
+    _entry("slak_t", _LK.slak_t, IMAGE, "SLaK-T (51-49-47-13 kernels decomposed into kx5 + 5xk + 5x5)",
+           "arXiv:2207.03620"),
+    _entry("slak_block", _LK.slak_block, (1, 124, 56, 56),
+           "SLaK-T block at stage 1 (51x5 + 5x51 + 5x5 depthwise)", "arXiv:2207.03620"),
+    _entry("dcls_block", _LK.dcls_block, (1, 96, 56, 56),
+           "ConvNeXt-T-dcls block at stage 1 (DCLS kernel as a dense 17x17 depthwise conv)", "arXiv:2112.03740"),
+    _entry("hornet_t", _LK.hornet_t, IMAGE, "HorNet-T 7x7 (recursive gated convolution gnConv)", "arXiv:2207.14284"),
+    _entry("hornet_block", _LK.hornet_block, (1, 128, 28, 28),
+           "HorNet-T block at stage 2 (gnConv order 3)", "arXiv:2207.14284"),
+    _entry("lsnet_t", _LK.lsnet_t, IMAGE, "LSNet-T (LS conv: large-kernel perception, small-kernel aggregation)",
+           "arXiv:2503.23135"),
+    _entry("lsnet_block", _LK.lsnet_block, (1, 128, 28, 28),
+           "LSNet-T LS conv block + FFN at stage 2 (attention=True: last-stage spatial attention)",
+           "arXiv:2503.23135"),
+    _entry("lsnet_attention_block", _LK.lsnet_attention_block, (1, 384, 7, 7),
+           "LSNet-T last-stage block: spatial softmax attention over positions + FFN", "arXiv:2503.23135"),
+    _entry("casvit_block", _LK.casvit_block, (1, 96, 28, 28),
+           "CAS-ViT convolutional additive attention block", "arXiv:2408.03703"),
+    _entry("efficientmod_block", _LK.efficientmod_block, (1, 64, 28, 28),
+           "EfficientMod context modulation block + MLP", "arXiv:2403.19963"),
+    _entry("gc_block", _LK.gc_block, (1, 256, 56, 56),
+           "GCNet global context block (softmax over positions, then matmul) at R50 res2", "arXiv:1904.11492"),
+)
+LARGE_KERNEL_WORKLOADS = tuple(e.name for e in LARGE_KERNEL_ENTRIES)
+#: the held-out blocks of the host CPU validation (single blocks at their stage shapes)
+LARGE_KERNEL_BLOCKS = tuple(n for n in LARGE_KERNEL_WORKLOADS if n.endswith("_block"))
+
 WORKLOADS: Mapping[str, WorkloadEntry] = MappingProxyType({e.name: e for e in (
     _entry("nl_block", nl_block, RES4_INPUT,
            "Non-local block (4 pairwise functions, pool before/after phi,g) at R50 res4", NL_PAPER),
@@ -148,6 +191,24 @@ WORKLOADS: Mapping[str, WorkloadEntry] = MappingProxyType({e.name: e for e in (
            "ViT-S encoder layer via nn.TransformerEncoderLayer (MultiheadAttention)", "arXiv:2010.11929"),
     _entry("sdpa_block", small.sdpa_block, (1, 197, 384),
            "ViT-S encoder block via F.scaled_dot_product_attention", "arXiv:2010.11929"),
+    _entry("quicksrnet_small", super_resolution.quicksrnet_small, super_resolution.SR_INPUT,
+           "QuickSRNet-Small x4 (32 ch, 2 layers; AI Hub quicksrnetsmall)", "arXiv:2303.04336"),
+    _entry("quicksrnet_medium", super_resolution.quicksrnet_medium, super_resolution.SR_INPUT,
+           "QuickSRNet-Medium x4 (32 ch, 5 layers; AI Hub quicksrnetmedium)", "arXiv:2303.04336"),
+    _entry("quicksrnet_large", super_resolution.quicksrnet_large, super_resolution.SR_INPUT,
+           "QuickSRNet-Large x4 (64 ch, 11 layers, ito; AI Hub quicksrnetlarge)", "arXiv:2303.04336"),
+    _entry("xlsr", super_resolution.xlsr, super_resolution.SR_INPUT,
+           "XLSR x4 (stem, 3 GBlocks, shortcut; AI Hub xlsr)", "arXiv:2105.10288"),
+    _entry("sesr_m5", super_resolution.sesr_m5, super_resolution.SR_INPUT,
+           "SESR-M5 x4, un-collapsed linear blocks (AI Hub sesr_m5)", "arXiv:2103.09404"),
+    _entry("srvggnet_compact", super_resolution.srvggnet_compact, super_resolution.SR_INPUT,
+           "SRVGGNetCompact x4 (realesr-general-x4v3)", "arXiv:2107.10833"),
+    _entry("rrdbnet_x4", super_resolution.rrdbnet_x4, super_resolution.SR_INPUT,
+           "RRDBNet x4 (ESRGAN / Real-ESRGAN x4plus)", "arXiv:1809.00219"),
+    _entry("unet", super_resolution.unet, super_resolution.UNET_INPUT,
+           "U-Net, milesial Pytorch-UNet (bilinear=False, 2 classes; AI Hub unet_segmentation)",
+           "arXiv:1505.04597"),
+    *LARGE_KERNEL_ENTRIES,
 )})
 
 

@@ -1,0 +1,261 @@
+"""GPU mechanisms exposed by timm's RTX 3090 measurements (issue 16): autocast dtypes, cast
+kernels, uncosted ops, cuDNN transposes, depthwise kernels by layout and pass, norm passes,
+GroupNorm in channels-last, the optimizer step. Each against a hand-computed value."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+
+import pytest
+
+from codesign.cost.base import CostContext
+from codesign.cost.gpu import compute_dtype, conv_cost, elementwise_cost, matmul_cost, norm_cost
+from codesign.hardware import load_hardware
+from codesign.ir.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_hardware("rtx3090")
+
+
+def _op(kind, inputs, outputs, attrs=None, aten="aten::x") -> Op:
+    return Op(index=0, name=f"m/{kind.value}", aten=aten, kind=kind, module="m",
+              inputs=tuple(inputs), outputs=tuple(outputs), attrs=attrs)
+
+
+def _bw(hw):
+    return hw.dram_bandwidth_bytes_per_s * hw.eff("memory")
+
+
+# ----------------------------------------------------------------------------- autocast trace
+
+
+class _Block(torch.nn.Module):
+    """conv -> channels-first LayerNorm (permute, normalise, permute back) -> layer scale ->
+    softmax: the autocast dtype chain of a ConvNeXt/MetaFormer block."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.norm = torch.nn.LayerNorm(8)
+        self.gamma = torch.nn.Parameter(torch.ones(8, 1, 1))
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = self.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return (y * self.gamma).softmax(1)
+
+
+def _dtypes(g, phase="forward"):
+    return Counter((o.aten.split("::")[1].split(".")[0], o.outputs[0].dtype)
+                   for o in g.ops if o.outputs and o.phase.value == phase)
+
+
+def test_autocast_trace_gives_each_tensor_autocasts_dtype():
+    from codesign.capture.tracer import trace
+
+    g = trace(_Block(), (2, 8, 4, 4), autocast="fp16")
+    d = _dtypes(g)
+    assert g.autocast == "fp16"
+    assert d[("convolution", "float16")] == 1          # lower-precision list
+    assert d[("native_layer_norm", "float32")] == 1    # fp32 list, its input cast first:
+    # casts: input, conv weight, conv bias to fp16; the conv output back to fp32 for the norm
+    assert d[("_to_copy", "float16")] == 3 and d[("_to_copy", "float32")] == 1
+    assert d[("mul", "float32")] == 1                  # fp32 gamma promotes the product
+    assert d[("_softmax", "float32")] == 1
+
+
+def test_training_autocast_emulation_matches_cuda_autocast_forward():
+    from codesign.capture.tracer import trace
+
+    m = _Block()
+    infer = _dtypes(trace(m, (2, 8, 4, 4), autocast="fp16"))
+    train = _dtypes(trace(m, (2, 8, 4, 4), autocast="fp16", phase="train"))
+    train[("sum", "float32")] -= 1      # the loss
+    train[("add", "float32")] -= 1       # 0 + loss (Python sum)
+    assert +train == +infer
+    g = trace(m, (2, 8, 4, 4), autocast="fp16", phase="train")
+    bwd = _dtypes(g, "backward")
+    assert bwd[("convolution_backward", "float16")] == 1
+    assert bwd[("_to_copy", "float32")] >= 2             # weight and bias grads cast to fp32
+
+
+def test_fused_attention_recorded_under_autocast():
+    from codesign.capture.tracer import trace
+
+    class Attn(torch.nn.Module):
+        def forward(self, q):
+            return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+    g = trace(Attn(), (2, 4, 16, 64), autocast="fp16")
+    names = [o.aten for o in g.ops]
+    assert "aten::_scaled_dot_product_flash_attention" in names
+    assert not any("bmm" in n or "softmax" in n for n in names)
+
+
+def test_formerly_uncosted_ops_have_kinds():
+    from codesign.capture.tracer import _classify
+
+    expect = {"_safe_softmax": OpKind.SOFTMAX, "eye": OpKind.DATA_MOVEMENT,
+              "select_backward": OpKind.DATA_MOVEMENT, "slice_backward": OpKind.DATA_MOVEMENT,
+              "adaptive_max_pool2d_backward": OpKind.POOL}
+    for name, kind in expect.items():
+        assert _classify(name, getattr(torch.ops.aten, name).default) is kind
+
+
+def test_optimizer_step_is_steady_state_and_per_parameter_without_foreach():
+    from codesign.capture.tracer import trace
+
+    m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))  # 4 parameters
+    loop = trace(m, (3, 4), phase="train", optimizer="sgd", foreach=False)
+    ops = Counter(o.aten for o in loop.ops if o.phase.value == "optimizer")
+    # SGD momentum per parameter: buf.mul_(m).add_(g); p.add_(buf, alpha=-lr); no clone
+    assert ops == Counter({"aten::mul_.Tensor": 4, "aten::add_.Tensor": 8})
+    fe = trace(m, (3, 4), phase="train", optimizer="sgd")
+    ops = [o for o in fe.ops if o.phase.value == "optimizer"]
+    assert len(ops) == 3                               # _foreach_mul_, _foreach_add_ x2
+    params_bytes = (16 + 4 + 8 + 2) * 4
+    assert ops[0].write_bytes == params_bytes          # in-place foreach writes its list
+
+
+# ----------------------------------------------------------------------------- costs
+
+
+def test_amp_bytes_follow_traced_dtypes(hw):
+    n = 1 << 24
+    x32 = TensorSpec(1, (n,), "float32")
+    x16 = TensorSpec(2, (n,), "float16")
+    op32 = _op(OpKind.ELEMENTWISE, [x32], [TensorSpec(3, (n,), "float32")])
+    op16 = _op(OpKind.ELEMENTWISE, [x16], [TensorSpec(4, (n,), "float16")])
+    amp = CostContext(dtype="amp", mode="fused")
+    c32, c16 = elementwise_cost(op32, hw, amp), elementwise_cost(op16, hw, amp)
+    assert c32.dram_write_bytes == 4 * n and c16.dram_write_bytes == 2 * n
+    # the 64 MiB input does not fit the 6 MB L2: read from DRAM; memory-bound at 4+4 B/elem
+    assert c32.memory_s == pytest.approx(8 * n / _bw(hw))
+
+
+def test_amp_gemm_computes_in_its_inputs_dtype(hw):
+    def mm(dtype):
+        ins = [TensorSpec(1, (4096, 4096), dtype), TensorSpec(2, (4096, 4096), dtype)]
+        return _op(OpKind.MATMUL, ins, [TensorSpec(3, (4096, 4096), dtype)],
+                   MatMulAttrs(1, 4096, 4096, 4096), "aten::mm")
+
+    amp = CostContext(dtype="amp", mode="fused")
+    assert compute_dtype(mm("float16"), amp) == "fp16"
+    assert compute_dtype(mm("float32"), amp) == "fp32"
+    assert matmul_cost(mm("float16"), hw, amp).unit == "tensor_core"
+    assert matmul_cost(mm("float32"), hw, amp).unit == "cuda_core"
+    # no weight-cast kernel under amp: the casts are graph ops
+    assert matmul_cost(mm("float16"), hw, CostContext(dtype="amp")).overhead_s == \
+        pytest.approx(hw.dispatch.eager_overhead_s)
+
+
+def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56):
+    x = TensorSpec(1, (n, c, h, h), "float16")
+    w = TensorSpec(2, (c, 1, 3, 3), "float16", is_weight=True)
+    attrs = ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), c, passes=passes)
+    outs = [TensorSpec(3, (n, c, h, h), "float16")]
+    ins = [x, w]
+    if passes > 1:  # backward: (grad_out, x, w) -> (grad_x, grad_w)
+        ins = [TensorSpec(5, (n, c, h, h), "float16"), x, w]
+        outs.append(TensorSpec(4, (c, 1, 3, 3), "float16", is_weight=True))
+    return _op(OpKind.CONV, ins, outs, attrs, aten)
+
+
+def test_depthwise_efficiency_by_layout_and_pass(hw):
+    h = hw.with_knobs({"efficiency.conv.depthwise": 0.5, "efficiency.conv.depthwise_nchw": 0.25,
+                       "efficiency.conv.depthwise_wgrad": 0.1})
+    rate = 82 * 128 * 1.695e9  # SMs x FP32 lanes x clock; GA10x half = FP32 rate
+    macs = 64 * 256 * 56 * 56 * 9
+    nhwc = conv_cost(_dw(), h, CostContext(dtype="fp16", layout="nhwc"))
+    nchw = conv_cost(_dw(), h, CostContext(dtype="fp16", layout="nchw"))
+    assert nhwc.compute_s == pytest.approx(macs / rate / 0.5)
+    assert nchw.compute_s == pytest.approx(macs / rate / 0.25)
+    bwd = conv_cost(_dw("aten::convolution_backward", passes=2), h,
+                    CostContext(dtype="fp16", layout="nhwc"))
+    assert bwd.compute_s == pytest.approx(macs / rate / 0.5 + macs / rate / 0.1)
+    # a preset without the new keys falls back to conv.depthwise
+    t4 = load_hardware("t4")
+    assert t4.eff("conv.depthwise_wgrad") == t4.eff("conv.depthwise_nchw") == \
+        t4.eff("conv.depthwise")
+
+
+def test_norm_backward_and_training_bn_read_inputs_twice(hw):
+    n = 1 << 24
+    x = TensorSpec(1, (n // 64, 64), "float16")
+    dy = TensorSpec(2, (n // 64, 64), "float16")
+    ctx = CostContext(dtype="amp", mode="fused")
+    eval_bn = _op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
+                  aten="aten::cudnn_batch_norm")
+    train_bn = _op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
+                   aten="aten::native_batch_norm")
+    bwd = _op(OpKind.NORM, [dy, x], [TensorSpec(4, x.shape, "float16")],
+              aten="aten::native_batch_norm_backward")
+    e, t = norm_cost(eval_bn, hw, ctx), norm_cost(train_bn, hw, ctx)
+    graph = hw.dispatch.graph_overhead_s                                     # one more kernel
+    assert t.latency_s - e.latency_s == pytest.approx(2 * n / _bw(hw) + graph)  # x again
+    b = norm_cost(bwd, hw, ctx)
+    assert b.dram_read_bytes == pytest.approx(2 * (4 * n))                  # dy, x twice
+
+
+def test_group_norm_in_channels_last_pays_two_copies(hw):
+    shape = (64, 64, 56, 56)
+    n = 64 * 64 * 56 * 56
+    op = _op(OpKind.NORM, [TensorSpec(1, shape, "float32")], [TensorSpec(2, shape, "float32")],
+             aten="aten::native_group_norm")
+    ctx = lambda lay: CostContext(dtype="amp", mode="fused", layout=lay)  # noqa: E731
+    d = norm_cost(op, hw, ctx("nhwc")).latency_s - norm_cost(op, hw, ctx("nchw")).latency_s
+    # (in + out) read and written again, two more kernels
+    assert d == pytest.approx(2 * (2 * 4 * n) / _bw(hw) + 2 * hw.dispatch.graph_overhead_s)
+
+
+def test_simulate_amp_on_plain_trace_is_fp16(hw):
+    from codesign.capture.tracer import trace
+    from codesign.simulation import simulate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = trace(_Block(), (2, 8, 4, 4))
+    a = simulate(g, hw, dtype="amp").latency_s
+    assert a == pytest.approx(simulate(g, hw, dtype="fp16").latency_s)
+
+
+@pytest.mark.parametrize("name, fp16_tflops, fp32_tflops, bw_gbs, l2_mb", [
+    ("rtx5090", 209.5, 104.8, 1792, 96),          # GeForce: FP16 tensor at FP32-acc rate
+    ("rtx-pro-6000-maxq", 439.0, 110.0, 1792, 128),  # full-rate FP32 accumulate; 3511/8
+])
+def test_blackwell_presets_peaks(name, fp16_tflops, fp32_tflops, bw_gbs, l2_mb):
+    h = load_hardware(name)
+    g = h.gpu
+    assert g.sm_count * g.tensor_flops_per_clock_per_sm["fp16"] * h.clock_hz / 1e12 == \
+        pytest.approx(fp16_tflops, rel=0.01)
+    assert g.sm_count * g.fp32_lanes_per_sm * 2 * h.clock_hz / 1e12 == \
+        pytest.approx(fp32_tflops, rel=0.01)
+    assert h.dram_bandwidth_bytes_per_s / 1e9 == bw_gbs
+    assert g.l2_bytes == l2_mb * 2**20
+    # generation-transferred kernel classes are present
+    assert h.eff("conv.depthwise_wgrad") == load_hardware("rtx3090").eff("conv.depthwise_wgrad")
+
+
+def test_amp_peaks_are_fp16s_and_roofline_runs(hw):
+    from codesign.cost.roofline import roofline_floor
+
+    assert hw.peak_macs_per_s("amp") == hw.peak_macs_per_s("fp16")
+    n = 1 << 20
+    op = _op(OpKind.ELEMENTWISE, [TensorSpec(1, (n,), "float32")], [TensorSpec(2, (n,), "float32")])
+    # compulsory bytes at the traced dtype: the fp32 output (4 B) written to DRAM, which here
+    # bounds more than 4 + 4 B through L2
+    assert float(roofline_floor(op, hw, CostContext(dtype="amp"))) == pytest.approx(
+        max(4 * n / hw.dram_bandwidth_bytes_per_s, 8 * n / hw.gpu.l2_bandwidth_bytes_per_s))
+
+
+def test_autocast_option_is_checked():
+    from codesign.capture.tracer import trace
+    from codesign.errors import TraceError
+
+    with pytest.raises(TraceError, match="autocast = 'int8'; allowed: fp16, bf16"):
+        trace(_Block(), (1, 8, 4, 4), autocast="int8")
