@@ -1,7 +1,8 @@
 """Measure the CPU effects the cost model and the measurement harness are built on.
 
     python benchmarks/cpu_effects.py            # all sections, ~2 min on a 2-core host
-    python benchmarks/cpu_effects.py allocator  # one section: allocator | reorders | strided | conv3d | boost | dwkernel
+    python benchmarks/cpu_effects.py allocator  # one section:
+    # allocator | reorders | strided | conv3d | boost | dwkernel
 
 * allocator: MobileNetV2 at batch 8 in fresh processes, under glibc's stock malloc (alone, and
   after two non-local blocks ran in the same process) and under ``--allocator retain``.

@@ -423,8 +423,10 @@ def report(preset: str = "hexagon-v73", do_fit: bool = False, held_out: bool = T
             for dt in ("fp16", "int8"):
                 m = (main.dtype == dt).to_numpy()
                 print(fmt(f"leave-one-{scheme}-out {dt}", figures(ho[m], meas[m])))
-            hp = main.assign(pred=ho).pivot_table(index="model", columns="dtype", values=["measured_s", "pred"]).dropna()
-            e = np.abs((hp["pred"]["fp16"] / hp["pred"]["int8"]) / (hp["measured_s"]["fp16"] / hp["measured_s"]["int8"]) - 1)
+            hp = main.assign(pred=ho).pivot_table(index="model", columns="dtype",
+                                                  values=["measured_s", "pred"]).dropna()
+            e = np.abs((hp["pred"]["fp16"] / hp["pred"]["int8"])
+                       / (hp["measured_s"]["fp16"] / hp["measured_s"]["int8"]) - 1)
             print(f"leave-one-{scheme}-out int8/fp16 speedup: within 20% for {100 * np.mean(e <= 0.2):.0f}% "
                   f"of {len(hp)} models, median error {100 * np.median(e):.1f}%")
     print()

@@ -17,15 +17,18 @@ efficiency per op class (``matmul``, ``conv.<variant>``, ``attention``, ``vector
 ``cpu.half_work_macs`` of every MAC class (matmul, conv.*): efficiency falls for small ops;
 the oneDNN activation-reorder rate ``cpu.reorder_bytes_per_s`` and the cold-weight packing
 rate ``cpu.weight_pack_bytes_per_s``. Activation-heavy convs (few channels, large maps) and
-large batch-4/8 convs and GEMMs pin the two ends of those terms. Conv and GEMM benchmarks with large weights rotate through enough weight copies to exceed the
+large batch-4/8 convs and GEMMs pin the two ends of those terms. Conv and GEMM benchmarks with
+large weights rotate through enough weight copies to exceed the
 last-level cache, so their weights come from DRAM as in a network (the CPU cost model adds that
 weight read), and the set includes the small spatial sizes (5x5 .. 14x14) and channel counts
 of late network stages. Log residuals weigh every benchmark by its relative error;
 ``soft_l1`` keeps one disturbed timing from dragging the fit (scipy ``least_squares``).
 
 Timing: every benchmark is run in ``rounds`` interleaved rounds (shuffled order); a round
-times batches of calls and keeps the median per-call time; the result is the median round. The benchmarks run under the host allocator regime ``allocator`` (the CLI's default
-``retain``; the library leaves malloc alone unless asked, :mod:`codesign.measurement.allocator`), which the spec records next to the first-touch
+times batches of calls and keeps the median per-call time; the result is the median round. The
+benchmarks run under the host allocator regime ``allocator`` (the CLI's default
+``retain``; the library leaves malloc alone unless asked, :mod:`codesign.measurement.allocator`),
+which the spec records next to the first-touch
 page-fault rate (measured on a fresh anonymous mapping) and the matching mmap threshold.
 
 Compute efficiencies may come out above 1 when the cores boost above the clock the OS reports;
@@ -445,7 +448,8 @@ class BenchmarkRunner:
         self.rounds += 1
 
     def observations(self) -> list[Observation]:
-        """The median round so far, per benchmark (the ``quantile`` given at construction). (The fastest round fits a machine ~10%
+        """The median round so far, per benchmark (the ``quantile`` given at construction). (The
+        fastest round fits a machine ~10%
         faster than validation's fastest whole-network passes: measured over 3 interleaved
         runs of benchmarks/accuracy.py, mean signed error -10% against -4% with the median.)"""
         if not self.rounds:
@@ -946,8 +950,8 @@ def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, fac
     return spec
 
 
-# --- CLI -----------------------------------------------------------------------------------
-
-
-__all__ = ["calibrate", "Calibration", "BenchmarkRunner", "round_statistic", "fit", "predict", "run_benchmarks", "cpu_benchmarks", "Bench",
-           "Observation", "FitResult", "free_parameters", "host_facts"]
+__all__ = [
+    "calibrate", "Calibration", "BenchmarkRunner", "round_statistic", "fit", "predict",
+    "run_benchmarks", "cpu_benchmarks", "Bench", "Observation", "FitResult", "free_parameters",
+    "host_facts",
+]

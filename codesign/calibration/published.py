@@ -207,8 +207,12 @@ def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progres
             g[np.abs(g) < MIN_SENSITIVITY] = 0.0
             return sparse.csr_matrix(g)
 
-        c0s.append(C[:, 0]); m0s.append(M[:, 0]); o0s.append(O[:, 0])
-        gcs.append(sens(C)); gms.append(sens(M)); gos.append(sens(O))
+        c0s.append(C[:, 0])
+        m0s.append(M[:, 0])
+        o0s.append(O[:, 0])
+        gcs.append(sens(C))
+        gms.append(sens(M))
+        gos.append(sens(O))
         starts.append(starts[-1] + len(raw))
         offs.append(exact)
     model = OpModel(
@@ -452,7 +456,8 @@ def format_fit(fit: PublishedFit) -> str:
     lines = [f"fit of {fit.hardware} to {fit.dataset}: {len(fit.rows)} rows"
              + (f" (not scored: {', '.join(f'{k} {v}' for k, v in fit.untraceable.items())})"
                 if fit.untraceable else "") + f", {fit.elapsed_s:.0f} s"]
-    lines.append(f"{'':18s} {'n':>5s} {'MAPE':>8s} {'median':>8s} {'<=10%':>7s} {'<=20%':>7s} {'bias':>8s} {'Spearman':>8s}")
+    lines.append(f"{'':18s} {'n':>5s} {'MAPE':>8s} {'median':>8s} {'<=10%':>7s} {'<=20%':>7s} "
+                 f"{'bias':>8s} {'Spearman':>8s}")
     for label, m in fit.figures().items():
         lines.append(f"{label:18s} {m['n']:5d} {_pct(m['mape'])} {_pct(m['median_ape'])} "
                      f"{_pct(m['within_10'], 7)} {_pct(m['within_20'], 7)} {_pct(m['bias'], 8, True)} "

@@ -380,7 +380,8 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     hvx_units x HVX MACs/cycle/unit; util = q(cin/g x kh x kw) x q(cout) on HMX (taps packed
     into the reduction, groups as a block-diagonal dense conv), q(cout/g) on HVX, q(C) for
     depthwise, with q(c) = c / (b ceil(c / b)), b = dsp.hmx_channel_block / hvx_channel_block
-    (HTP 32-deep channel blocks, assumption). A conv merged with the cross-channel pool after it (fused mode) has the pooled
+    (HTP 32-deep channel blocks, assumption). A conv merged with the cross-channel pool after it
+    (fused mode) has the pooled
     map as output: MACs of the full conv, plus (k-1) compares per stored element on HVX
     (eff "pool"), and only the pooled map is written. Memory, re-fetch, double buffering and
     dispatch: module docstring. Source: hardware.md §2.1 (HTP ``use_conv_hmx``)."""

@@ -52,7 +52,8 @@ NEED = ("model", "constructor", "input_shape", "device", "precision", "runtime",
 def constructor_workload(constructor: str) -> str:
     """Workload reference of an AI Hub ``constructor`` text ('' when unknown).
 
-    >>> constructor_workload("torchvision.models.segmentation.deeplabv3_resnet50(num_classes=21, aux_loss=False)['out']")
+    >>> constructor_workload(
+    ...     "torchvision.models.segmentation.deeplabv3_resnet50(num_classes=21, aux_loss=False)['out']")
     'torchvision:deeplabv3_resnet50?num_classes=21&aux_loss=False'
     >>> constructor_workload("timm mobilevit_s at 256 (HF apple/mobilevit-small)")
     'timm:mobilevit_s'

@@ -437,11 +437,14 @@ def claim_lightnl_ratio(s: Session) -> Claim:
              if grid_ratio >= 400 else
              f"no configuration on our grid reaches 400x (largest {grid_ratio:.0f}x)"),
         figures=(
-            Figure("best_placement_ratio", place_ratio, "x", "count", "max NL(no pool)/LightNL MACs at AutoNL placements"),
+            Figure("best_placement_ratio", place_ratio, "x", "count",
+                   "max NL(no pool)/LightNL MACs at AutoNL placements"),
             Figure("autonl_s_total_ratio", totals["autonl_s"][0], "x", "count", "AutoNL-S, all placements, NL no pool"),
-            Figure("autonl_s_total_ratio_pooled", totals["autonl_s"][1], "x", "count", "AutoNL-S, all placements, NL pool before"),
+            Figure("autonl_s_total_ratio_pooled", totals["autonl_s"][1], "x", "count",
+                   "AutoNL-S, all placements, NL pool before"),
             Figure("autonl_l_total_ratio", totals["autonl_l"][0], "x", "count", "AutoNL-L, all placements, NL no pool"),
-            Figure("autonl_l_total_ratio_pooled", totals["autonl_l"][1], "x", "count", "AutoNL-L, all placements, NL pool before"),
+            Figure("autonl_l_total_ratio_pooled", totals["autonl_l"][1], "x", "count",
+                   "AutoNL-L, all placements, NL pool before"),
             Figure("grid_max_ratio", grid_ratio, "x", "count", "largest ratio on the grid"),
             Figure("grid_max_lightnl_macs", glm, "MACs", "count", "LightNL MACs at the grid maximum"),
             Figure("grid_max_nl_macs", gnm, "MACs", "count", "NL MACs at the grid maximum"),
@@ -849,7 +852,8 @@ def claim_replknet_kernel_sizes(s: Session) -> Claim:
                 off.append(f"{'-'.join(map(str, kernels))} {what} {v:.2f} vs {pub} ({v / pub - 1:+.1%})")
         rows.append(("-".join(map(str, kernels)), f"{p_pub} M / {g.params / 1e6:.2f} M",
                      f"{m_pub} G / {g.macs / 1e9:.3f} G", f"{_fmt(gpu, 's')} ({gpu / base['gpu']:.2f}x)",
-                     f"{_fmt(nchw, 's')} ({nchw / base['nchw']:.2f}x)", f"{_fmt(nhwc, 's')} ({nhwc / base['nhwc']:.2f}x)"))
+                     f"{_fmt(nchw, 's')} ({nchw / base['nchw']:.2f}x)",
+                     f"{_fmt(nhwc, 's')} ({nhwc / base['nhwc']:.2f}x)"))
         figs += [Figure(f"{tag}_params", float(g.params), "", "count", f"params, kernels {tag}"),
                  Figure(f"{tag}_macs", float(g.macs), "MACs", "count", f"MACs, kernels {tag}"),
                  Figure(f"{tag}_rtx2080ti_b64_s", gpu, "s", "sim", f"rtx2080ti fp32 batch 64, {tag}"),

@@ -772,7 +772,8 @@ class AdditiveBlock(nn.Module):
     def __init__(self, dim: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
         self.local_perception = nn.Sequential(nn.Conv2d(dim, dim, 1), nn.BatchNorm2d(dim),
-                                              nn.Conv2d(dim, dim, 3, 1, 1, groups=dim), nn.GELU(), nn.Conv2d(dim, dim, 1))
+                                              nn.Conv2d(dim, dim, 3, 1, 1, groups=dim), nn.GELU(),
+                                              nn.Conv2d(dim, dim, 1))
         self.norm1 = nn.BatchNorm2d(dim)
         self.attn = AdditiveTokenMixer(dim)
         self.norm2 = nn.BatchNorm2d(dim)
