@@ -299,3 +299,19 @@ def test_public_api_validate_and_calibrate_take_published(tmp_path):
     assert fit.spec is not None and (tmp_path / "fit.yaml").is_file()
     with pytest.raises(codesign.CodesignError, match="not both"):
         codesign.validate("resnet50", published=frame)
+
+
+@pytest.mark.slow
+def test_torchvision_backbone_weights_are_never_downloaded(monkeypatch):
+    """Segmentation builders load an ImageNet backbone by default; tracing needs none."""
+    import torch.hub
+
+    def no_download(*a, **k):
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    from codesign.capture.references import trace_workload
+
+    _, graph = trace_workload("torchvision:deeplabv3_resnet50?num_classes=21&aux_loss=False",
+                              input_shape=(1, 3, 64, 64))
+    assert graph.macs > 0

@@ -156,6 +156,12 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
         def make():
             return mod.create_model(ref.name, pretrained=False, **kwargs)
     else:
+        import inspect
+
+        # detection / segmentation builders also load an ImageNet backbone unless told not to
+        if "weights_backbone" in inspect.signature(mod.get_model_builder(ref.name)).parameters:
+            kwargs.setdefault("weights_backbone", None)
+
         def make():
             return mod.get_model(ref.name, weights=None, **kwargs)
     try:
