@@ -75,6 +75,7 @@ from codesign.cost.base import (
     DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
+from codesign.hardware.spec import HardwareSpec
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
 #: Multiplication Background" guide, Tensor Core requirements; hardware.md 5.1)
@@ -107,13 +108,13 @@ FLASH_VECTOR_OPS_PER_SCORE = 5
 # ----------------------------------------------------------------------------- shared pieces
 
 
-def overhead_s(hw, ctx: CostContext, kernels: int = 1) -> Num:
+def overhead_s(hw: HardwareSpec, ctx: CostContext, kernels: int = 1) -> Num:
     """Host dispatch per kernel: eager framework or graph replay (hardware.md 1.3)."""
     per = hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
     return kernels * per
 
 
-def l2_hit_fraction(nbytes: float, hw) -> Num:
+def l2_hit_fraction(nbytes: float, hw: HardwareSpec) -> Num:
     """Fraction of an activation input read from L2 because its producer just wrote it:
     1 up to ``l2/2``, falling linearly to 0 at ``l2`` (an LRU cache streaming a tensor larger
     than itself keeps none of its head). Non-decreasing in ``l2_bytes``."""
@@ -121,14 +122,14 @@ def l2_hit_fraction(nbytes: float, hw) -> Num:
     return np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
 
 
-def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw) -> Num:
+def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec) -> Num:
     """max(DRAM time at the achieved bandwidth, L2 time, one DRAM latency)."""
     dram = dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
     l2 = l2_bytes / hw.gpu.l2_bandwidth_bytes_per_s
     return np.maximum(np.maximum(dram, l2), hw.dram_latency_s)
 
 
-def tensor_core_eligible(hw, dtype: str, k: int, n: int) -> bool:
+def tensor_core_eligible(hw: HardwareSpec, dtype: str, k: int, n: int) -> bool:
     """Tensor cores run a GEMM when the dtype has a tensor-core rate (never fp32; tf32 does)
     and GEMM-K and GEMM-N are multiples of 16 bytes' worth of elements (TC_ALIGN)."""
     if dtype == "fp32" or dtype not in hw.gpu.tensor_flops_per_clock_per_sm:
@@ -137,7 +138,7 @@ def tensor_core_eligible(hw, dtype: str, k: int, n: int) -> bool:
     return k % a == 0 and n % a == 0
 
 
-def mac_rate_per_sm(hw, dtype: str, tensor_core: bool) -> Num:
+def mac_rate_per_sm(hw: HardwareSpec, dtype: str, tensor_core: bool) -> Num:
     """MACs per clock per SM: tensor cores (dense FLOPs/2) or CUDA-core FMAs (half2 for
     fp16/bf16, dp4a x4 for int8)."""
     g = hw.gpu
@@ -151,7 +152,7 @@ def mac_rate_per_sm(hw, dtype: str, tensor_core: bool) -> Num:
     return lanes * 1.0
 
 
-def vector_rate(hw) -> Num:
+def vector_rate(hw: HardwareSpec) -> Num:
     """Elementwise ops/s of all CUDA cores (one fp32 op per lane per clock)."""
     g = hw.gpu
     return g.sm_count * g.fp32_lanes_per_sm * hw.clock_hz
@@ -193,7 +194,7 @@ def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
 # ----------------------------------------------------------------------------- GEMM core
 
 
-def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor_core: bool,
+def gemm_candidate(hw: HardwareSpec, *, m: int, n: int, k: int, count: int, dtype: str, tensor_core: bool,
                    eff: Num, tm: Num, tn: Num, split: int = 1, a_bytes: float, b_bytes: float,
                    first_read_dram: Num, first_read_l2: float, write_bytes: float) -> dict:
     """One tiling choice of ``count`` [m, k] x [k, n] GEMMs.
@@ -254,7 +255,7 @@ def gemm_candidate(hw, *, m: int, n: int, k: int, count: int, dtype: str, tensor
     }
 
 
-def gemm_cost(hw, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_key: str,
+def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_key: str,
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
@@ -314,13 +315,13 @@ def _float_numel_bytes(t, dtype: str) -> float:
 
 
 @registrar(REGISTRY, OpKind.CONV, "gpu")
-def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
     (:func:`gather_copies`)."""
     return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
 
 
-def gather_copies(cost: OpCost, op: Op, hw, ctx: CostContext) -> OpCost:
+def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """A conv or norm kernel takes dense tensors: PyTorch makes a non-contiguous activation
     input (a channel slice, a permuted view) contiguous first, a copy kernel in series (read +
     write of its bytes). Elementwise ops read strided tensors directly (TensorIterator) and
@@ -336,7 +337,7 @@ def gather_copies(cost: OpCost, op: Op, hw, ctx: CostContext) -> OpCost:
                           "gather of non-contiguous inputs")
 
 
-def _conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
 
     GEMM-M = N*P*Q (input positions for transposed convs), GEMM-N = K/g, GEMM-K = C/g*R*S,
@@ -432,7 +433,7 @@ def serial_kernels(cost: OpCost, seconds: Num, kernels: int, dram_r: float, dram
         note=f"{cost.note}; {note}")
 
 
-def nchw_transposes(cost: OpCost, act: float, out: float, hw, ctx: CostContext) -> OpCost:
+def nchw_transposes(cost: OpCost, act: float, out: float, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """cuDNN's tensor-core convolutions are NHWC kernels: on NCHW tensors cuDNN first transposes
     the activation input to NHWC (``nchwToNhwcKernel``), a bandwidth-bound kernel in series with
     the conv (read + write of the input). The output is taken as written in NCHW by the conv's
@@ -466,7 +467,7 @@ def pick_faster(a: OpCost, b: OpCost) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.MATMUL, "gpu")
-def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def matmul_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """mm / addmm / bmm as ``batch`` GEMMs [m, k] x [k, n] (cuBLAS; hardware.md 5.1): tile and
     wave quantization, tensor cores when eligible and K, N aligned, efficiency ``matmul``.
     Operand re-reads from the L2 capacity model; bias / epilogue inputs read once."""
@@ -487,7 +488,7 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "gpu")
-def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def attention_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Fused (flash-style) attention: Q, K, V read and O written once, scores never stored
     (Dao et al., FlashAttention, 2022).
 
@@ -545,7 +546,7 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 # ----------------------------------------------------------------------------- bandwidth-bound
 
 
-def _bandwidth_cost(op: Op, hw, ctx: CostContext, eff_key: str, unit: str) -> OpCost:
+def _bandwidth_cost(op: Op, hw: HardwareSpec, ctx: CostContext, eff_key: str, unit: str) -> OpCost:
     """A bandwidth-bound kernel: DRAM = activation inputs not found in L2 + weights + outputs;
     L2 traffic = every byte; compute = vector ops / CUDA-core op rate / eff(eff_key)."""
     act, w, out = op_bytes(op, ctx.dtype)
@@ -564,21 +565,21 @@ def _bandwidth_cost(op: Op, hw, ctx: CostContext, eff_key: str, unit: str) -> Op
 
 
 @registrar(REGISTRY, OpKind.ELEMENTWISE, "gpu")
-def elementwise_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def elementwise_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Pointwise ops (activations, adds, scales, dropout, optimizer updates): bandwidth-bound,
     no tensor cores (hardware.md 5.2); one vector op per output element, efficiency ``vector``."""
     return _bandwidth_cost(op, hw, ctx, "vector", "cuda_core")
 
 
 @registrar(REGISTRY, OpKind.SOFTMAX, "gpu")
-def softmax_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def softmax_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Row softmax in one kernel (row kept on chip): read once, write once, 5 ops per element
     (max, sub, exp, sum, div), efficiency ``softmax``."""
     return _bandwidth_cost(op, hw, ctx, "softmax", "cuda_core")
 
 
 @registrar(REGISTRY, OpKind.NORM, "gpu")
-def norm_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Batch/layer/group norm: statistics and normalization in one kernel, activations read and
     written once (+ per-channel parameters), 4 ops per element, efficiency ``norm``. Then:
 
@@ -617,21 +618,21 @@ TRAINING_BATCH_NORM = frozenset({
 
 
 @registrar(REGISTRY, OpKind.REDUCTION, "gpu")
-def reduction_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def reduction_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """sum/mean/max/var over dims: input read once, small output, ``reduced`` ops per output,
     efficiency ``reduction``."""
     return _bandwidth_cost(op, hw, ctx, "reduction", "cuda_core")
 
 
 @registrar(REGISTRY, OpKind.POOL, "gpu")
-def pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def pool_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Max/avg/adaptive pooling: input read once (overlapping windows hit L1), output written,
     ``window`` ops per output element, efficiency ``pool``."""
     return _bandwidth_cost(op, hw, ctx, "pool", "cuda_core")
 
 
 @registrar(REGISTRY, OpKind.CROSS_CHANNEL_POOL, "gpu")
-def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def cross_channel_pool_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Cross-channel (maxout-style) pooling as a standalone kernel: a strided reduction over
     channel groups, read once and written once, efficiency ``pool``. (Folding it into the conv
     before the store is the fusion plan's job.)"""
@@ -639,14 +640,14 @@ def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.RESAMPLE, "gpu")
-def resample_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def resample_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Interpolation / pixel shuffle: each output gathers a few neighbours through L1; input
     read once, output written once, one op per output element, efficiency ``vector``."""
     return _bandwidth_cost(op, hw, ctx, "vector", "cuda_core")
 
 
 @registrar(REGISTRY, OpKind.DATA_MOVEMENT, "gpu")
-def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def data_movement_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Copies, cat, pads, contiguous permutes, fills: pure bandwidth (no compute); a fill has
     no input and only writes."""
     return _bandwidth_cost(op, hw, ctx, "memory", "dram")
@@ -660,7 +661,7 @@ __all__ = [
 ]
 
 
-def _launch_queue_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+def _launch_queue_pass(costs: list, hw: HardwareSpec, ctx: CostContext, ops: list, graph) -> list:
     """CUDA streams: the host enqueues kernels asynchronously (see ``apply_launch_queue``)."""
     return apply_launch_queue(costs)
 

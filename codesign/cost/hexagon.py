@@ -87,6 +87,7 @@ from codesign.errors import HardwareError
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, ReduceAttrs
 from codesign.cost.base import DTYPE_BYTES, CostContext, OpCost, Tile, op_bytes, registrar
 from codesign.cost.registry import REGISTRY
+from codesign.hardware.spec import HardwareSpec
 
 #: HTP channel block depth of the default spec (dsp.hmx_channel_block / hvx_channel_block).
 CHANNEL_QUANTUM = 32
@@ -109,7 +110,7 @@ _VECTOR_EFF_KEY = {
 # (also used by codesign.cost.accelerator)
 
 
-def check_dtype(hw, dtype: str) -> None:
+def check_dtype(hw: HardwareSpec, dtype: str) -> None:
     """HardwareError naming the dtype and what the spec supports."""
     if dtype not in hw.dtypes:
         raise HardwareError(f"dtype {dtype!r} is not supported by {hw.name!r}; "
@@ -178,7 +179,7 @@ def pipelined(compute_s, memory_s, n_overlap):
             memory_s + np.where(compute_dominant, 0.0, exposed))
 
 
-def dispatch_overhead(hw, ctx: CostContext):
+def dispatch_overhead(hw: HardwareSpec, ctx: CostContext):
     """Per-op host dispatch: eager framework op vs an op inside a compiled graph."""
     return hw.dispatch.eager_overhead_s if ctx.eager else hw.dispatch.graph_overhead_s
 
@@ -188,7 +189,7 @@ def as_count(n):
     return np.asarray(n).astype(np.int64)[()]
 
 
-def sweep_zero(hw):
+def sweep_zero(hw: HardwareSpec):
     """0 with the spec's configuration-batch shape (:attr:`HardwareSpec.batch_shape`), for
     terms computed before :func:`codesign.cost.base.conform` broadcasts a cost."""
     return np.zeros(hw.batch_shape)[()]
@@ -198,13 +199,13 @@ def _granules(working_set_bytes: float) -> int:
     return max(1, math.ceil(working_set_bytes / PIPELINE_GRANULE_BYTES))
 
 
-def resident_budget_bytes(hw):
+def resident_budget_bytes(hw: HardwareSpec):
     """Largest activation tensor a compiled graph keeps on chip between layers:
     ``activation_vtcm_fraction x vtcm_bytes`` (module docstring)."""
     return hw.dsp.activation_vtcm_fraction * hw.dsp.vtcm_bytes
 
 
-def spilled_activation_bytes(op: Op, hw, dtype: str):
+def spilled_activation_bytes(op: Op, hw: HardwareSpec, dtype: str):
     """(input, output) activation bytes that go through DRAM in a compiled graph: every
     activation tensor larger than :func:`resident_budget_bytes` (whole), none of the others.
     Weights are not included (they always stream)."""
@@ -221,7 +222,7 @@ def spilled_activation_bytes(op: Op, hw, dtype: str):
     return ins, outs
 
 
-def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements: float = 0.0) -> list:
+def apply_graph_launch(costs: list, hw: HardwareSpec, ctx: CostContext, ops=None, io_elements: float = 0.0) -> list:
     """Graph-level terms of a compiled graph (fused mode; eager ops are offloaded one by one
     and keep their own costs). ``ops[i]`` is the (merged) op costed in ``costs[i]`` (its weight
     bytes size the prefetch window); without it every op counts as weightless.
@@ -287,7 +288,7 @@ def apply_graph_launch(costs: list, hw, ctx: CostContext, ops=None, io_elements:
 # --------------------------------------------------------------------------- DSP rates
 
 
-def _hvx_macs_per_cycle(hw, dtype: str):
+def _hvx_macs_per_cycle(hw: HardwareSpec, dtype: str):
     """HVX MACs/cycle/unit for ``dtype`` and a note when falling back to one MAC per lane."""
     rates = hw.dsp.macs_per_cycle_per_unit
     if dtype in rates:
@@ -296,7 +297,7 @@ def _hvx_macs_per_cycle(hw, dtype: str):
     return lanes, f"no HVX MAC rate for {dtype}: one MAC per lane per cycle assumed"
 
 
-def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str, min_bytes: int = 1):
+def _hvx_lane_ops_per_s(hw: HardwareSpec, dtype: str, eff_key: str, min_bytes: int = 1):
     """Element ops/s of all HVX units: one op per lane per cycle, derated by eff(eff_key);
     lanes of ``max(bytes(dtype), min_bytes)`` bytes."""
     d = hw.dsp
@@ -304,7 +305,7 @@ def _hvx_lane_ops_per_s(hw, dtype: str, eff_key: str, min_bytes: int = 1):
     return d.hvx_units * lanes * hw.clock_hz * hw.eff(eff_key)
 
 
-def _mac_time(hw, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, allow_hmx: bool):
+def _mac_time(hw: HardwareSpec, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, allow_hmx: bool):
     """(seconds, unit, note) for ``macs`` on HMX (if it has ``dtype`` and ``allow_hmx``) or HVX."""
     d = hw.dsp
     eff = hw.eff(eff_key)
@@ -319,7 +320,7 @@ def _mac_time(hw, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, all
 # --------------------------------------------------------------------------- the common frame
 
 
-def _tiled_cost(op: Op, hw, ctx: CostContext, compute_s, macs: float, vector_ops: float,
+def _tiled_cost(op: Op, hw: HardwareSpec, ctx: CostContext, compute_s, macs: float, vector_ops: float,
                 unit: str, note: str, refetch: bool) -> OpCost:
     """VTCM tiling + DMA + double buffering around a given total compute time (module doc)."""
     d = hw.dsp
@@ -373,7 +374,7 @@ def _tiled_cost(op: Op, hw, ctx: CostContext, compute_s, macs: float, vector_ops
 
 
 @registrar(REGISTRY, OpKind.CONV, "dsp")
-def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Convolution on HMX (or HVX for depthwise / dtypes without HMX), tiled through VTCM.
 
     compute = MACs / (rate x clock x eff("conv.<variant>") x util), rate = HMX MACs/cycle or
@@ -409,7 +410,7 @@ def conv_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.MATMUL, "dsp")
-def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def matmul_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """[m, k] x [k, n] products on HMX (HVX when HMX lacks the dtype), tiled through VTCM.
 
     compute = MACs / (rate x clock x eff("matmul") x util); util = q(k) x q(n) on HMX, q(n) on
@@ -426,7 +427,7 @@ def matmul_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "dsp")
-def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def attention_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Fused attention as a VTCM-tiled flash-style kernel: Q tiles resident, K/V streamed.
 
     compute = GEMM MACs / (HMX or HVX rate x eff("attention") x q(head_dim)) + softmax
@@ -450,7 +451,7 @@ def attention_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 # --------------------------------------------------------------------------- vector ops
 
 
-def _vector_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
+def _vector_cost(op: Op, hw: HardwareSpec, ctx: CostContext, vector_ops: float) -> OpCost:
     check_dtype(hw, ctx.dtype)
     key = _VECTOR_EFF_KEY[op.kind]
     min_bytes = 2 if op.kind in _WIDE_VECTOR_KINDS else 1
@@ -460,7 +461,7 @@ def _vector_cost(op: Op, hw, ctx: CostContext, vector_ops: float) -> OpCost:
 
 @registrar(REGISTRY, (OpKind.SOFTMAX, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.REDUCTION,
                       OpKind.POOL, OpKind.RESAMPLE), "dsp")
-def vector_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def vector_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Element-wise style ops on HVX, streamed through VTCM (no re-fetch).
 
     compute = op.vector_ops / (hvx_units x vector_width_bits / (8 bytes(dtype)) x clock x
@@ -472,7 +473,7 @@ def vector_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.CROSS_CHANNEL_POOL, "dsp")
-def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def cross_channel_pool_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Stand-alone cross-channel pooling (max/mean over k adjacent channels) on HVX.
 
     Reads the full pre-pooling map [B, C, k, H, W] from DRAM and writes [B, C, H, W]:
@@ -485,7 +486,7 @@ def cross_channel_pool_cost(op: Op, hw, ctx: CostContext) -> OpCost:
 
 
 @registrar(REGISTRY, OpKind.DATA_MOVEMENT, "dsp")
-def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
+def data_movement_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Copies, concatenations and materialized permutes: DMA only (DRAM -> VTCM -> DRAM).
 
     compute = 0; memory = dram_latency + (read + write bytes) / min(dma_bw, dram_bw x
@@ -495,7 +496,7 @@ def data_movement_cost(op: Op, hw, ctx: CostContext) -> OpCost:
     return _tiled_cost(op, hw, ctx, 0.0, 0.0, 0.0, "dma", "", refetch=False)
 
 
-def _graph_launch_pass(costs: list, hw, ctx: CostContext, ops: list, graph) -> list:
+def _graph_launch_pass(costs: list, hw: HardwareSpec, ctx: CostContext, ops: list, graph) -> list:
     """A compiled graph's per-inference terms (see :func:`apply_graph_launch`)."""
     io_elements = sum(t.numel for t in graph.inputs + graph.outputs)
     return apply_graph_launch(costs, hw, ctx, ops, io_elements)

@@ -72,6 +72,7 @@ from codesign.errors import CodesignError, did_you_mean
 from codesign.ir.graph import OpKind
 from codesign.results.records import SimResult
 from codesign.schedule.timeline import Span, TileSpan, Timeline
+from codesign.hardware.spec import HardwareSpec
 
 TILE_POLICIES = ("auto", "per_op", "per_tile")
 ISSUE_ORDERS = ("program", "critical_path")
@@ -285,7 +286,7 @@ class EventSimulation:
     """One run of an op graph on one hardware spec. Owns its simpy Environment, RNG and
     counters; build it, call :meth:`run` once."""
 
-    def __init__(self, est, hw, policy=None, seed: int = 0) -> None:
+    def __init__(self, est, hw: HardwareSpec, policy=None, seed: int = 0) -> None:
         self.policy = parse_policy(policy)
         self.est, self.hw = est, hw
         self.kind = hw.kind
@@ -735,7 +736,7 @@ class EventSimulation:
             counters=dict(self.counters))
 
 
-def run_event_schedule(est, hw, rows, policy=None, common: Mapping | None = None) -> SimResult:
+def run_event_schedule(est, hw: HardwareSpec, rows, policy=None, common: Mapping | None = None) -> SimResult:
     """Simulate ``est`` (from :func:`codesign.simulation.estimate_costs`) on ``hw`` and return a
     SimResult with ``engine="event"``, ``makespan_s``, rows carrying ``engine, start_s, end_s``
     and ``timeline`` (a :class:`Timeline`)."""
