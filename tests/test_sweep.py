@@ -15,7 +15,7 @@ import pytest
 
 from codesign.errors import CodesignError, SpecError
 from codesign.results.pareto import pareto_front, pareto_front_by, pareto_mask
-from codesign.cli.sweep import register_cli
+from codesign.cli.sweep_cmd import register_cli
 from codesign.sweeps.runner import evaluate_chunk, plan_points, run_sweep, sweep
 from codesign.sweeps.spec import load_sweep_spec
 

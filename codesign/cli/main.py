@@ -15,9 +15,9 @@ from codesign.errors import CodesignError
 from codesign.types import DType, Engine, Layout, Mode, values
 
 # modules that add their own verbs with ``register_cli(subparsers)``
-_PLUGINS = ("codesign.cli.measure", "codesign.cli.calibrate", "codesign.cli.validate",
-            "codesign.cli.sweep", "codesign.cli.report", "codesign.cli.demo",
-            "codesign.cli.reproduce")
+_PLUGINS = ("codesign.cli.measure_cmd", "codesign.cli.calibrate_cmd", "codesign.cli.validate_cmd",
+            "codesign.cli.sweep_cmd", "codesign.cli.report_cmd", "codesign.cli.demo",
+            "codesign.cli.reproduce_cmd")
 
 
 def _fmt_num(x: float, unit: str = "") -> str:
