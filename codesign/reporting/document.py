@@ -46,7 +46,8 @@ SWEEP_NON_KNOBS = {
     "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j", "pareto",
     "on_front", "is_pareto", "error", "status", "spec_hash", "elapsed_s", "wall_s", "makespan_s",
     "dram_read_bytes", "dram_write_bytes", "static_energy_j", "bound", "part", "seed",
-    "point", "params", "preset_hash", "codesign_version",
+    "point", "params", "preset_hash", "codesign_version", "peak_memory_bytes", "fits_memory",
+    "feasible",
 }
 SWEEP_METRICS = ("latency_s", "energy_j", "dram_bytes")
 MEASURED_NAMES = ("measured_latency_s", "latency_measured_s", "measured_s", "meas_latency_s")

@@ -589,6 +589,7 @@ class SweepSummary:
     backend: str
     stale_parts: int = 0                         # part files of an earlier spec / model, ignored
     unfit_points: int = 0                        # points whose peak memory exceeds the device's
+    infeasible_points: int = 0                   # points the spec's constraints exclude
 
     @property
     def skipped_points(self) -> int:
@@ -669,6 +670,19 @@ def _trace(variants: Iterable[Variant], cache: Optional[TraceCache] = None) -> d
                 use.put(key, graph)
         out[v.key] = graph
     return out
+
+
+def _feasible(frame, constraints):
+    """Boolean mask of the points the spec's ``constraints`` allow (None: no constraint)."""
+    if constraints is None or not (constraints.fits_memory
+                                   or constraints.max_peak_memory_bytes is not None):
+        return None
+    mask = np.ones(len(frame), dtype=bool)
+    if constraints.fits_memory:
+        mask &= frame["fits_memory"].astype(bool).to_numpy()
+    if constraints.max_peak_memory_bytes is not None:
+        mask &= frame["peak_memory_bytes"].astype(float).to_numpy() <= constraints.max_peak_memory_bytes
+    return mask
 
 
 def _tidy(frame, pp: PointPlan):
@@ -776,16 +790,20 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         frame = frame.sort_values("point", kind="stable").reset_index(drop=True)
         frame = _order_columns(_tidy(frame, pp), plan, pp)
+        feasible = _feasible(frame, plan.constraints)
+        if feasible is not None:
+            frame["feasible"] = feasible
+        choosable = frame if feasible is None else frame[feasible]
         # one front per (workload, batch): different work is not comparable
-        front = pareto_front_by(frame, plan.objectives, METRICS).reset_index(drop=True)
+        front = pareto_front_by(choosable, plan.objectives, METRICS).reset_index(drop=True)
         store.write_atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.parquet", lambda p: front.to_parquet(p, index=False))
         store.write_atomic(out / "pareto.csv", lambda p: front.to_csv(p, index=False))
         best = {}
         for o in plan.objectives:
-            col = frame[o].astype(float) * METRICS[o]
+            col = choosable[o].astype(float) * METRICS[o]
             if col.notna().any():
-                row = frame.loc[col.idxmin()]
+                row = choosable.loc[col.idxmin()]
                 keep = ("config_id", "workload", "batch", "preset", "dtype", "mode", "layout", o,
                         *pp.workload_columns.values(), *pp.hardware_columns.values())
                 best[o] = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
@@ -794,7 +812,8 @@ def run_sweep(spec: Union[str, os.PathLike, Mapping[str, Any]], workers: Optiona
                                reused, len(needed), time.perf_counter() - t0, plan.objectives,
                                best, len(front), backend, stale,
                                int((~frame["fits_memory"].astype(bool)).sum())
-                               if "fits_memory" in frame else 0)
+                               if "fits_memory" in frame else 0,
+                               0 if feasible is None else int((~feasible).sum()))
         manifest["summary"] = {
             "points": summary.points, "skipped_points": summary.skipped_points,
             "computed_chunks": computed, "reused_chunks": reused,
@@ -844,7 +863,10 @@ def format_summary(s: SweepSummary) -> str:
         lines.append(f"best {o}: {_fmt(row[o])} ({rest}; config {row['config_id']})")
     lines.append(f"pareto front over {', '.join(s.objectives)} (per workload and batch): "
                  f"{s.pareto_points} points")
-    if s.unfit_points:
+    if s.infeasible_points:
+        lines.append(f"constraints excluded {s.infeasible_points} points from the front and the "
+                     "best configurations (column feasible is false)")
+    elif s.unfit_points:
         lines.append(f"warning: {s.unfit_points} points need more memory than their device has "
                      "(column fits_memory is false; filter them before choosing)")
     if s.stale_parts:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from codesign.config.schema import (
-    POS_INT, AnyOf, FrozenDict, ListOf, MapOf, Num, Scalar, Section, Str, build, spec_field,
+    POS, POS_INT, AnyOf, Bool, FrozenDict, ListOf, MapOf, Num, Scalar, Section, Str, build, spec_field,
 )
 from codesign.cost.base import DTYPES, LAYOUTS, MODES
 from codesign.errors import CodesignError, SpecError, did_you_mean
@@ -74,6 +74,15 @@ class SearchSpec:
 
 
 @dataclass(frozen=True)
+class Constraints:
+    """Which points may be chosen: excluded points stay in the results (column ``feasible``)
+    but not on the Pareto front or as a "best" configuration."""
+
+    fits_memory: bool = spec_field(Bool(), False)              # peak memory <= the device's
+    max_peak_memory_bytes: Optional[float] = spec_field(POS, None)
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """The YAML schema (pass 1); a lone value stands for a one-element list."""
 
@@ -93,6 +102,7 @@ class SweepSpec:
                                              ("latency_s", "energy_j"))
     output: Optional[str] = spec_field(Str(nonempty=True), None)
     chunk_size: Optional[int] = spec_field(POS_INT, None)
+    constraints: Constraints = spec_field(Section(Constraints), default_factory=Constraints)
 
 
 def _plain(value: Any) -> Any:
@@ -159,6 +169,7 @@ class SweepPlan:
     output: Optional[str]
     chunk_size: int
     raw: Mapping[str, Any]                        # the validated spec as plain data
+    constraints: Constraints = Constraints()
 
 
 # --------------------------------------------------------------------------- loading
@@ -258,7 +269,7 @@ def _resolve(m: SweepSpec, file: str) -> SweepPlan:
         batches=tuple(m.batch) if m.batch is not None else None, strategy=s.strategy,
         samples=s.samples, seed=s.seed, engine=m.engine, objectives=tuple(m.objectives),
         output=m.output, chunk_size=m.chunk_size or DEFAULT_CHUNK[m.engine],
-        raw=_plain(m),
+        raw=_plain(m), constraints=m.constraints,
     )
 
 
