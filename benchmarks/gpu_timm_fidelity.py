@@ -15,7 +15,7 @@ pretrained=False)`` at the row's batch and image size:
 * ``amp``   ``trace(..., autocast="fp16")`` -- tensors carry autocast's dtypes and its casts are
   ops; simulated with ``dtype="amp"``.
 
-Graphs are pickled under ``$CODESIGN_GPU_CACHE`` (default ``/work/notes/cache/gpu``) keyed by
+Graphs are pickled under ``$CODESIGN_GPU_CACHE`` (default ``reports/cache/gpu``, git-ignored) keyed by
 model, shape, phase and trace kind. Metrics per dataset (NCHW / NHWC inference, NCHW training):
 MAPE, median APE, share within 10 %, mean signed error (bias, + = simulated too fast), Spearman
 of throughputs, for the model before, after, and a plain roofline on the same preset; and the
@@ -35,8 +35,9 @@ import time
 import warnings
 from pathlib import Path
 
-DATA = Path(os.environ.get("CODESIGN_PUBLISHED_DIR", "/work/shared/data/published/timm"))
-CACHE = Path(os.environ.get("CODESIGN_GPU_CACHE", "/work/notes/cache/gpu"))
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("CODESIGN_PUBLISHED_DIR", ROOT / "codesign" / "published" / "data" / "timm"))
+CACHE = Path(os.environ.get("CODESIGN_GPU_CACHE", ROOT / "reports" / "cache" / "gpu"))
 FILES = {
     "infer-nchw": "benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv",
     "infer-nhwc": "benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv",

@@ -30,7 +30,8 @@ from pathlib import Path
 # the packaged copy of shared/data/published/qaihub (codesign/published/data/README.md)
 CSV = Path(os.environ.get("QAIHUB_CSV", Path(__file__).resolve().parents[1] / "codesign" / "published"
                           / "data" / "qaihub" / "qaihub_snapdragon8gen2.csv"))
-CACHE = Path(os.environ.get("HEXAGON_CACHE", "/work/notes/cache/hexagon"))
+CACHE = Path(os.environ.get("HEXAGON_CACHE",
+                            Path(__file__).resolve().parent.parent / "reports" / "cache" / "hexagon"))
 
 # qaihub model -> (source, name, kwargs, family). source: torchvision | timm | zoo
 MODELS = {

@@ -14,7 +14,7 @@ from codesign.cost.gpu import compute_dtype, conv_cost, elementwise_cost, matmul
 from codesign.hardware import load_hardware
 from codesign.ir.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - a hard dependency
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@ simulate with a warning when it does not fit, and a sweep column."""
 
 from __future__ import annotations
 
-import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - a hard dependency
 
 import codesign  # noqa: E402
 from codesign.cli.main import main  # noqa: E402

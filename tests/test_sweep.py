@@ -324,7 +324,7 @@ def test_process_pool_same_table(tmp_path):
 @pytest.mark.slow
 @pytest.mark.slow
 def test_dask_local_cluster_same_table(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     spec = small_spec()
     local = sweep(spec, output=tmp_path / "a", progress=False, chunk_size=9)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
@@ -342,7 +342,6 @@ def test_bad_execution_arguments(tmp_path):
 
 
 def test_event_engine_per_point(tmp_path):
-    pytest.importorskip("codesign.schedule.event")
     from codesign.simulation import simulate
     from codesign.sweeps.runner import _trace
 

@@ -76,7 +76,7 @@ def test_cli_backend_failure_names_the_resume_command(tmp_path, capsys, monkeypa
 
 @pytest.mark.slow
 def test_dask_cluster_dying_mid_sweep_then_resume(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     full = sweep(SPEC, output=tmp_path / "full", progress=False, chunk_size=2)
     out = tmp_path / "o"
     cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
