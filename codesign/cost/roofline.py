@@ -36,13 +36,12 @@ def executed_macs(op: Op) -> float:
 def roofline_floor(op: Op, hw: HardwareSpec, ctx: CostContext) -> Num:
     """Lower bound on ``max(compute_s, memory_s)`` of ``op`` on ``hw`` (no overheads)."""
     act, w, out = op_bytes(op, ctx.dtype)
-    unit_dtype = "fp16" if ctx.dtype == "amp" else ctx.dtype   # autocast computes in fp16
     # the faster of the main unit and the vector path (a swept spec may make tensor cores slower)
-    peak = np.maximum(hw.peak_macs_per_s(unit_dtype), hw.vector_macs_per_s(unit_dtype))
+    peak = np.maximum(hw.peak_macs_per_s(ctx.dtype), hw.vector_macs_per_s(ctx.dtype))
     floor = np.maximum(executed_macs(op) / peak,
                        (w + out) / hw.dram_bandwidth_bytes_per_s)
     if op.vector_ops:
-        floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, unit_dtype))
+        floor = np.maximum(floor, op.vector_ops / _vector_ops_per_s(hw, ctx.dtype))
     cache_bw = hw.unit.cache_bandwidth_bytes_per_s()    # GPU: every operand crosses L2
     if cache_bw is not None:
         floor = np.maximum(floor, (act + w + out) / cache_bw)
