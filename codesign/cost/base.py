@@ -12,13 +12,16 @@ Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling pri
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.ir.graph import Op, OpKind
 from codesign.types import DType, HardwareKind, Layout, Mode, values
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 Num = Union[float, np.ndarray]
 
@@ -109,12 +112,58 @@ CostFn = Callable[[Op, object, CostContext], OpCost]
 GraphPass = Callable[[list, object, CostContext, list, object], list]
 
 
+#: the efficiency classes the microbenchmark fit adjusts on a kind with no calibration model
+GENERIC_FIT_CLASSES = ("matmul", "conv", "conv.depthwise", "vector", "softmax", "norm",
+                       "reduction", "pool", "attention")
+
+
+def _generic_parameters(hw: HardwareSpec, ops) -> set[str]:
+    return {"efficiency." + k for k in GENERIC_FIT_CLASSES}
+
+
+def _no_bounds(path: str) -> tuple[float, float] | None:
+    return None
+
+
+def _unchanged(hw: HardwareSpec, params):
+    return hw
+
+
+def _write_clipped(d: dict, values: dict, threads: int) -> dict:
+    """Fitted efficiencies capped at 1 (a higher value says a mechanism is missing)."""
+    for path in [p for p in values if p.startswith("efficiency.")]:
+        d["efficiency"][path.partition(".")[2]] = round(float(min(values.pop(path), 1.0)), 5)
+    return {}
+
+
+@dataclass(frozen=True)
+class CalibrationModel:
+    """What the microbenchmark fit (:mod:`codesign.calibration.host`) may adjust on one
+    hardware kind and how fitted values go back into a spec; owned by that kind's cost module.
+
+    ``parameters(hw, ops)``: knob paths beyond the shared ones (dispatch overhead, memory
+    efficiency) that the benchmark ``ops`` exercise. ``bounds(path)``: the fit's bounds of a
+    path, or None for the shared defaults. ``prepare(hw, params)``: the spec the fit starts from
+    (entries the fitted paths need). ``write(d, values, threads)``: moves the values it owns from
+    ``values`` into the spec dict ``d`` (in place) and returns the provenance ``clock`` entry;
+    values it leaves are written as plain knob paths."""
+
+    parameters: Callable = _generic_parameters
+    bounds: Callable = _no_bounds
+    prepare: Callable = _unchanged
+    write: Callable = _write_clipped
+
+
+DEFAULT_CALIBRATION = CalibrationModel()
+
+
 @dataclass
 class CostRegistry:
     """(OpKind, hardware kind) -> cost function. A second registration raises (style rule 3)."""
 
     table: dict[tuple[OpKind, str], CostFn] = field(default_factory=dict)
     passes: dict[str, list[tuple[str, GraphPass]]] = field(default_factory=dict)
+    calibrations: dict[str, CalibrationModel] = field(default_factory=dict)
 
     def register(self, kind: OpKind, hw_kind: str, fn: CostFn) -> None:
         if hw_kind not in HW_KINDS:
@@ -141,6 +190,18 @@ class CostRegistry:
 
     def graph_passes(self, hw_kind: str) -> tuple[tuple[str, GraphPass], ...]:
         return tuple(self.passes.get(hw_kind, ()))
+
+    def register_calibration(self, hw_kind: str, model: CalibrationModel) -> None:
+        """The microbenchmark-fit parameters of ``hw_kind`` (once per kind)."""
+        if hw_kind not in HW_KINDS:
+            raise ValueError(f"unknown hardware kind {hw_kind!r}; allowed: {', '.join(HW_KINDS)}")
+        if hw_kind in self.calibrations:
+            raise ValueError(f"calibration model of {hw_kind} registered twice")
+        self.calibrations[hw_kind] = model
+
+    def calibration(self, hw_kind: str) -> CalibrationModel:
+        """The calibration model of ``hw_kind`` (the generic efficiency fit when it has none)."""
+        return self.calibrations.get(hw_kind, DEFAULT_CALIBRATION)
 
     def covers(self) -> Mapping[tuple[OpKind, str], str]:
         return {k: f"{f.__module__}.{f.__qualname__}" for k, f in self.table.items()}
