@@ -125,6 +125,10 @@ def _no_bounds(path: str) -> tuple[float, float] | None:
     return None
 
 
+def _no_warnings(spec: HardwareSpec) -> list[str]:
+    return []
+
+
 def _unchanged(hw: HardwareSpec, params):
     return hw
 
@@ -146,12 +150,14 @@ class CalibrationModel:
     path, or None for the shared defaults. ``prepare(hw, params)``: the spec the fit starts from
     (entries the fitted paths need). ``write(d, values, threads)``: moves the values it owns from
     ``values`` into the spec dict ``d`` (in place) and returns the provenance ``clock`` entry;
-    values it leaves are written as plain knob paths."""
+    values it leaves are written as plain knob paths. ``plausibility(spec)``: warnings about
+    fitted values outside the kind's physical ranges."""
 
     parameters: Callable = _generic_parameters
     bounds: Callable = _no_bounds
     prepare: Callable = _unchanged
     write: Callable = _write_clipped
+    plausibility: Callable = _no_warnings
 
 
 DEFAULT_CALIBRATION = CalibrationModel()

@@ -455,6 +455,21 @@ BOOST_CLASSES = ("matmul", "conv", "attention")
 FIT_DRAM_PEAK = 1e11
 
 
+#: plausible fitted eager dispatch overhead per op (PyTorch CPU dispatch is microseconds, not
+#: a tenth of a millisecond)
+EAGER_OVERHEAD_RANGE_S = (0.5e-6, 100e-6)
+
+
+def calibration_plausibility(spec: HardwareSpec) -> list[str]:
+    """Warnings about a fitted CPU spec: the eager overhead outside :data:`EAGER_OVERHEAD_RANGE_S`."""
+    eager = float(spec.dispatch.eager_overhead_s)
+    lo, hi = EAGER_OVERHEAD_RANGE_S
+    if lo <= eager <= hi:
+        return []
+    return [f"fitted eager overhead {eager * 1e6:.1f} us/op is outside the plausible "
+            f"{lo * 1e6:.1f}-{hi * 1e6:.0f} us"]
+
+
 def _gathers(op: Op) -> bool:
     return _aten_name(op) in GATHER_ATENS
 
@@ -554,7 +569,8 @@ def write_calibration(d: dict, values: dict, threads: int) -> dict:
 
 REGISTRY.register_calibration("cpu", CalibrationModel(
     parameters=calibration_parameters, bounds=calibration_bounds,
-    prepare=prepare_calibration, write=write_calibration))
+    prepare=prepare_calibration, write=write_calibration,
+    plausibility=calibration_plausibility))
 
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
            "weight_stream_s", "reorder_s", "gather_s", "strided_inputs", "reduction_length",
