@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform  # noqa: F401
+from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform, cost_key  # noqa: F401
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
@@ -81,11 +81,16 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     costs: list = []
     energies: list = []
     missing: set[str] = set()
+    shape = hw.batch_shape
+    # ops that compute the same thing (same cost_key) get one cost and energy: a cost is a pure
+    # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
+    memo: dict = {}
+    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
     for op in graph.ops:
-        lead = plan.leader[op.index]
-        if lead != op.index:
-            costs.append(ZERO)
-            energies.append(Energy(0.0, 0.0, 0.0, 0.0))
+        i = op.index
+        if plan.leader[i] != i:
+            costs.append(fused_zero[0])
+            energies.append(fused_zero[1])
             continue
         fn = reg.lookup(op.kind, hw.kind) if op.supported else None
         if fn is None:
@@ -94,9 +99,14 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
             costs.append(None)
             energies.append(None)
             continue
-        cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
-        costs.append(cost)
-        energies.append(op_energy(cost, hw, ctx.dtype))
+        target = plan.merged.get(i, op)
+        key = cost_key(target)
+        hit = memo.get(key)
+        if hit is None:
+            cost = conform(fn(target, hw, ctx), shape)
+            hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+        costs.append(hit[0])
+        energies.append(hit[1])
     merged = [plan.merged.get(op.index, op) for op in graph.ops]
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:
@@ -115,6 +125,8 @@ def async_dispatch(hw_kind: str) -> bool:
 
 
 def _f(x) -> float:
+    if isinstance(x, float):        # a float or a numpy float scalar: one configuration
+        return float(x)
     if np.ndim(x) > 0:
         raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
                             "values use codesign.sweeps.runner (or estimate_costs)")
