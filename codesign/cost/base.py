@@ -249,6 +249,7 @@ def apply_launch_queue(costs: list) -> list:
     host = 0.0
     end = 0.0
     out = []
+    hidden: dict = {}     # id(cost) -> the cost with its dispatch fully hidden (overhead 0)
     for c in costs:
         if c is None or c is ZERO:
             out.append(c)
@@ -260,14 +261,26 @@ def apply_launch_queue(costs: list) -> list:
             host = host + o
             exposed = _maximum(host - end, 0.0)
             end = end + exposed + _maximum(cs, ms)
+            if exposed == o and o != 0.0:          # all of it exposed: the cost as it is
+                out.append(c)
+                continue
+            if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
+                h = hidden.get(id(c))
+                if h is None:
+                    h = hidden[id(c)] = _with_overhead(c, exposed)
+                out.append(h)
+                continue
         else:
             host = host + o
             exposed = np.maximum(host - end, 0.0)
             end = end + exposed + np.maximum(cs, ms)
-        out.append(OpCost(cs, ms, exposed, c.dram_read_bytes, c.dram_write_bytes,
-                          c.onchip_bytes, c.l2_bytes, c.macs, c.vector_ops, c.unit, c.tiles,
-                          c.note))
+        out.append(_with_overhead(c, exposed))
     return out
+
+
+def _with_overhead(c: OpCost, overhead: Num) -> OpCost:
+    return OpCost(c.compute_s, c.memory_s, overhead, c.dram_read_bytes, c.dram_write_bytes,
+                  c.onchip_bytes, c.l2_bytes, c.macs, c.vector_ops, c.unit, c.tiles, c.note)
 
 
 def _maximum(a: float, b: float) -> float:
