@@ -8,12 +8,12 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform  # noqa: F401
+from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform, cost_key  # noqa: F401
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
@@ -35,6 +35,8 @@ class Estimate:
     costs: tuple
     energies: tuple
     ctx: CostContext
+    #: ``cost_key`` of each op of ``graph.ops`` (empty: not computed): equal keys, equal work
+    keys: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def latency_s(self):
@@ -81,11 +83,17 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     costs: list = []
     energies: list = []
     missing: set[str] = set()
-    for op in graph.ops:
-        lead = plan.leader[op.index]
-        if lead != op.index:
-            costs.append(ZERO)
-            energies.append(Energy(0.0, 0.0, 0.0, 0.0))
+    shape = hw.batch_shape
+    # ops that compute the same thing (same cost_key) get one cost and energy: a cost is a pure
+    # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
+    memo: dict = {}
+    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
+    keys = tuple(map(cost_key, graph.ops))
+    for op, key in zip(graph.ops, keys):
+        i = op.index
+        if plan.leader[i] != i:
+            costs.append(fused_zero[0])
+            energies.append(fused_zero[1])
             continue
         fn = reg.lookup(op.kind, hw.kind) if op.supported else None
         if fn is None:
@@ -94,9 +102,17 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
             costs.append(None)
             energies.append(None)
             continue
-        cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
-        costs.append(cost)
-        energies.append(op_energy(cost, hw, ctx.dtype))
+        target = plan.merged.get(i)
+        if target is None:
+            target = op
+        else:
+            key = cost_key(target)
+        hit = memo.get(key)
+        if hit is None:
+            cost = conform(fn(target, hw, ctx), shape)
+            hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+        costs.append(hit[0])
+        energies.append(hit[1])
     merged = [plan.merged.get(op.index, op) for op in graph.ops]
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:
@@ -105,7 +121,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
-    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
+    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx, keys)
 
 
 def async_dispatch(hw_kind: str) -> bool:
@@ -115,6 +131,8 @@ def async_dispatch(hw_kind: str) -> bool:
 
 
 def _f(x) -> float:
+    if isinstance(x, float):        # a float or a numpy float scalar: one configuration
+        return float(x)
     if np.ndim(x) > 0:
         raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
                             "values use codesign.sweeps.runner (or estimate_costs)")
@@ -123,28 +141,41 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
+    keys = est.keys or tuple(map(cost_key, g.ops))
+    leader = est.plan.leader
+    zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
+    # what only depends on the op's work (its cost_key) and on an energy object is derived once
+    sizes: dict = {}
+    joules: dict = {}
     rows = []
-    for op, cost, en in zip(g.ops, est.costs, est.energies):
-        lead = est.plan.leader[op.index]
+    for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
+        lead = leader[op.index]
         fused_into = g.ops[lead].name if lead != op.index else ""
         if cost is None:
             bound, unit = "unsupported", "none"
-            cost, en = ZERO, Energy(0.0, 0.0, 0.0, 0.0)
+            cost, en = ZERO, zero_energy
         elif fused_into:
             bound, unit = "fused", "fused"
         else:
             bound, unit = cost.bound, cost.unit
+        size = sizes.get(key)
+        if size is None:
+            size = sizes[key] = (op.kind.value, op.variant, op.pattern, op.phase.value,
+                                 op.supported, float(op.macs), float(op.flops),
+                                 float(op.read_bytes), float(op.write_bytes))
+        e = joules.get(id(en))
+        if e is None:
+            e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
+                                  _f(en.static_j))
         rows.append(OpRow(
-            index=op.index, name=op.name, module=op.module, kind=op.kind.value,
-            variant=op.variant, pattern=op.pattern, phase=op.phase.value, unit=unit,
-            fused_into=fused_into, supported=op.supported and bound != "unsupported",
-            macs=float(op.macs), flops=float(op.flops), read_bytes=float(op.read_bytes),
-            write_bytes=float(op.write_bytes), dram_read_bytes=_f(cost.dram_read_bytes),
+            index=op.index, name=op.name, module=op.module, kind=size[0], variant=size[1],
+            pattern=size[2], phase=size[3], unit=unit, fused_into=fused_into,
+            supported=size[4] and bound != "unsupported", macs=size[5], flops=size[6],
+            read_bytes=size[7], write_bytes=size[8], dram_read_bytes=_f(cost.dram_read_bytes),
             dram_write_bytes=_f(cost.dram_write_bytes), latency_s=_f(cost.latency_s),
             compute_s=_f(cost.compute_s), memory_s=_f(cost.memory_s),
-            overhead_s=_f(cost.overhead_s), bound=bound, energy_j=_f(en.total_j),
-            energy_compute_j=_f(en.compute_j), energy_sram_j=_f(en.sram_j),
-            energy_dram_j=_f(en.dram_j), energy_static_j=_f(en.static_j),
+            overhead_s=_f(cost.overhead_s), bound=bound, energy_j=e[0], energy_compute_j=e[1],
+            energy_sram_j=e[2], energy_dram_j=e[3], energy_static_j=e[4],
         ))
     return tuple(rows)
 

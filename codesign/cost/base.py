@@ -7,10 +7,16 @@ thousands of configurations (``HardwareSpec.with_knobs``) and get array-valued c
 Branching on op shapes, dtype and mode (Python values) is fine.
 
 Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling principles).
+
+A cost is a function of the work an op does, not of where it sits in the graph: a cost
+function must not read ``op.index``, ``op.name``, ``op.module`` or tensor ``tid``s
+(:func:`cost_key` leaves them out, and ``estimate_costs`` costs ops with equal keys once).
+Effects of an op's position (a launch queue, a graph launch) are graph passes.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Union
 
@@ -100,6 +106,9 @@ class OpCost:
     @property
     def bound(self):
         """'compute' | 'memory' | 'overhead' (array of strings when vectorized)."""
+        c, m, o = self.compute_s, self.memory_s, self.overhead_s
+        if type(c) is float and type(m) is float and type(o) is float:   # one configuration
+            return "overhead" if o > c and o > m else ("compute" if c >= m else "memory")
         busy = np.maximum(self.compute_s, self.memory_s)
         kind = np.where(self.compute_s >= self.memory_s, "compute", "memory")
         out = np.where(np.asarray(self.overhead_s) > busy, "overhead", kind)
@@ -263,6 +272,9 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     batch shape (``HardwareSpec.batch_shape``): a float for one configuration, an array of
     ``shape`` for a sweep. A cost function may return scalars for fields that do not depend on
     the swept knobs; a field whose shape does not broadcast to ``shape`` is a bug and raises."""
+    if not shape and all(type(getattr(cost, name)) is float for name in _ARRAY_FIELDS):
+        return cost                     # one configuration, every field a float already
+
     def fit(v):
         if not shape:
             if np.ndim(v) > 0:
@@ -279,6 +291,16 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     return replace(cost, tiles=tiles, **changes)
 
 
+_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
+
+
+def cost_key(op: Op) -> tuple:
+    """Everything of ``op`` a cost function may read: all fields but its identity (index,
+    name, module path, tensor ids). Ops with equal keys have equal costs."""
+    return (op.kind, op.aten, op.attrs, op.supported, op.phase, op.inplace, op.module_type,
+            op.pattern, tuple(map(_TENSOR_KEY, op.inputs)), tuple(map(_TENSOR_KEY, op.outputs)))
+
+
 #: the cost of an op fused into another (its leader carries the work)
 ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -291,17 +313,43 @@ def apply_launch_queue(costs: list) -> list:
     (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
     Fused-away ops (zero cost) and unsupported ops (None) pass through.
     """
-    from dataclasses import replace
-
     host = 0.0
     end = 0.0
     out = []
+    hidden: dict = {}     # id(cost) -> the cost with its dispatch fully hidden (overhead 0)
     for c in costs:
         if c is None or c is ZERO:
             out.append(c)
             continue
-        host = host + c.overhead_s
-        exposed = np.maximum(host - end, 0.0)
-        end = end + exposed + np.maximum(c.compute_s, c.memory_s)
-        out.append(replace(c, overhead_s=exposed))
+        o, cs, ms = c.overhead_s, c.compute_s, c.memory_s
+        if type(host) is float and type(end) is float and type(o) is float \
+                and type(cs) is float and type(ms) is float:
+            # one configuration: the same IEEE operations as the numpy path, on floats
+            host = host + o
+            exposed = _maximum(host - end, 0.0)
+            end = end + exposed + _maximum(cs, ms)
+            if exposed == o and o != 0.0:          # all of it exposed: the cost as it is
+                out.append(c)
+                continue
+            if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
+                h = hidden.get(id(c))
+                if h is None:
+                    h = hidden[id(c)] = _with_overhead(c, exposed)
+                out.append(h)
+                continue
+        else:
+            host = host + o
+            exposed = np.maximum(host - end, 0.0)
+            end = end + exposed + np.maximum(cs, ms)
+        out.append(_with_overhead(c, exposed))
     return out
+
+
+def _with_overhead(c: OpCost, overhead: Num) -> OpCost:
+    return OpCost(c.compute_s, c.memory_s, overhead, c.dram_read_bytes, c.dram_write_bytes,
+                  c.onchip_bytes, c.l2_bytes, c.macs, c.vector_ops, c.unit, c.tiles, c.note)
+
+
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum`` on two floats, bit for bit: NaN propagates, a tie returns ``b``."""
+    return a if (a > b or a != a) else b
