@@ -91,28 +91,28 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
     ids: dict = {}      # cost_key -> a small int (hashed once per op)
     keys = tuple([ids.setdefault(k, len(ids)) for k in map(cost_key, graph.ops)])
+    leader, fused = plan.leader, plan.merged
     for op, key in zip(graph.ops, keys):
         i = op.index
-        if plan.leader[i] != i:
+        if leader[i] != i:
             costs.append(fused_zero[0])
             energies.append(fused_zero[1])
             continue
-        fn = reg.lookup(op.kind, hw.kind) if op.supported else None
-        if fn is None:
-            if op.supported:
-                missing.add(f"{op.kind.value} on {hw.kind}")
-            costs.append(None)
-            energies.append(None)
-            continue
-        target = plan.merged.get(i)
+        target = fused.get(i) if fused else None
         if target is None:
             target = op
         else:
             key = ids.setdefault(cost_key(target), len(ids))
         hit = memo.get(key)
         if hit is None:
-            cost = conform(fn(target, hw, ctx), shape)
-            hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+            fn = reg.lookup(op.kind, hw.kind) if op.supported else None
+            if fn is None:
+                if op.supported:
+                    missing.add(f"{op.kind.value} on {hw.kind}")
+                hit = memo[key] = (None, None)
+            else:
+                cost = conform(fn(target, hw, ctx), shape)
+                hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
         costs.append(hit[0])
         energies.append(hit[1])
     merged = [plan.merged.get(op.index, op) for op in graph.ops]
@@ -146,20 +146,28 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     keys = est.keys or tuple(map(cost_key, g.ops))  # ints from estimate_costs
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
-    # what only depends on the op's work (its cost_key) and on an energy object is derived once
+    # what only depends on the op's work (its key), on a cost or on an energy object is derived
+    # once: ops of equal work share them
     sizes: dict = {}
+    parts: dict = {}
     joules: dict = {}
     rows = []
     for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
         lead = leader[op.index]
         fused_into = g.ops[lead].name if lead != op.index else ""
+        bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
             cost, en = ZERO, zero_energy
         elif fused_into:
             bound, unit = "fused", "fused"
-        else:
-            bound, unit = cost.bound, cost.unit
+        p = parts.get(id(cost))
+        if p is None:
+            p = parts[id(cost)] = (
+                (_f(cost.dram_read_bytes), _f(cost.dram_write_bytes), _f(cost.latency_s),
+                 _f(cost.compute_s), _f(cost.memory_s), _f(cost.overhead_s)), cost.bound, cost.unit)
+        if not bound:
+            bound, unit = p[1], p[2]
         size = sizes.get(key)
         if size is None:
             size = sizes[key] = ((op.kind.value, op.variant, op.pattern, op.phase.value),
@@ -170,11 +178,8 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
                                   _f(en.static_j))
         # positional, in OpRow's field order (tests/test_simulate_pinned.py pins every field)
-        rows.append(OpRow(
-            op.index, op.name, op.module, *size[0], unit, fused_into,
-            size[1] and bound != "unsupported", *size[2], _f(cost.dram_read_bytes),
-            _f(cost.dram_write_bytes), _f(cost.latency_s), _f(cost.compute_s),
-            _f(cost.memory_s), _f(cost.overhead_s), bound, *e))
+        rows.append(OpRow(op.index, op.name, op.module, *size[0], unit, fused_into,
+                          size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 
 
