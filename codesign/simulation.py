@@ -35,7 +35,8 @@ class Estimate:
     costs: tuple
     energies: tuple
     ctx: CostContext
-    #: ``cost_key`` of each op of ``graph.ops`` (empty: not computed): equal keys, equal work
+    #: per op of ``graph.ops``, a small int naming its ``cost_key`` (equal ints, equal work);
+    #: empty when not computed
     keys: tuple = field(default=(), compare=False, repr=False)
 
     @property
@@ -88,29 +89,30 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
     memo: dict = {}
     fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
-    keys = tuple(map(cost_key, graph.ops))
+    ids: dict = {}      # cost_key -> a small int (hashed once per op)
+    keys = tuple([ids.setdefault(k, len(ids)) for k in map(cost_key, graph.ops)])
+    leader, fused = plan.leader, plan.merged
     for op, key in zip(graph.ops, keys):
         i = op.index
-        if plan.leader[i] != i:
+        if leader[i] != i:
             costs.append(fused_zero[0])
             energies.append(fused_zero[1])
             continue
-        fn = reg.lookup(op.kind, hw.kind) if op.supported else None
-        if fn is None:
-            if op.supported:
-                missing.add(f"{op.kind.value} on {hw.kind}")
-            costs.append(None)
-            energies.append(None)
-            continue
-        target = plan.merged.get(i)
+        target = fused.get(i) if fused else None
         if target is None:
             target = op
         else:
-            key = cost_key(target)
+            key = ids.setdefault(cost_key(target), len(ids))
         hit = memo.get(key)
         if hit is None:
-            cost = conform(fn(target, hw, ctx), shape)
-            hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+            fn = reg.lookup(op.kind, hw.kind) if op.supported else None
+            if fn is None:
+                if op.supported:
+                    missing.add(f"{op.kind.value} on {hw.kind}")
+                hit = memo[key] = (None, None)
+            else:
+                cost = conform(fn(target, hw, ctx), shape)
+                hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
         costs.append(hit[0])
         energies.append(hit[1])
     merged = [plan.merged.get(op.index, op) for op in graph.ops]
@@ -141,42 +143,43 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
-    keys = est.keys or tuple(map(cost_key, g.ops))
+    keys = est.keys or tuple(map(cost_key, g.ops))  # ints from estimate_costs
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
-    # what only depends on the op's work (its cost_key) and on an energy object is derived once
+    # what only depends on the op's work (its key), on a cost or on an energy object is derived
+    # once: ops of equal work share them
     sizes: dict = {}
+    parts: dict = {}
     joules: dict = {}
     rows = []
     for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
         lead = leader[op.index]
         fused_into = g.ops[lead].name if lead != op.index else ""
+        bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
             cost, en = ZERO, zero_energy
         elif fused_into:
             bound, unit = "fused", "fused"
-        else:
-            bound, unit = cost.bound, cost.unit
+        p = parts.get(id(cost))
+        if p is None:
+            p = parts[id(cost)] = (
+                (_f(cost.dram_read_bytes), _f(cost.dram_write_bytes), _f(cost.latency_s),
+                 _f(cost.compute_s), _f(cost.memory_s), _f(cost.overhead_s)), cost.bound, cost.unit)
+        if not bound:
+            bound, unit = p[1], p[2]
         size = sizes.get(key)
         if size is None:
-            size = sizes[key] = (op.kind.value, op.variant, op.pattern, op.phase.value,
-                                 op.supported, float(op.macs), float(op.flops),
-                                 float(op.read_bytes), float(op.write_bytes))
+            size = sizes[key] = ((op.kind.value, op.variant, op.pattern, op.phase.value),
+                                 op.supported, (float(op.macs), float(op.flops),
+                                                float(op.read_bytes), float(op.write_bytes)))
         e = joules.get(id(en))
         if e is None:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
                                   _f(en.static_j))
-        rows.append(OpRow(
-            index=op.index, name=op.name, module=op.module, kind=size[0], variant=size[1],
-            pattern=size[2], phase=size[3], unit=unit, fused_into=fused_into,
-            supported=size[4] and bound != "unsupported", macs=size[5], flops=size[6],
-            read_bytes=size[7], write_bytes=size[8], dram_read_bytes=_f(cost.dram_read_bytes),
-            dram_write_bytes=_f(cost.dram_write_bytes), latency_s=_f(cost.latency_s),
-            compute_s=_f(cost.compute_s), memory_s=_f(cost.memory_s),
-            overhead_s=_f(cost.overhead_s), bound=bound, energy_j=e[0], energy_compute_j=e[1],
-            energy_sram_j=e[2], energy_dram_j=e[3], energy_static_j=e[4],
-        ))
+        # positional, in OpRow's field order (tests/test_simulate_pinned.py pins every field)
+        rows.append(OpRow(op.index, op.name, op.module, *size[0], unit, fused_into,
+                          size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 
 

@@ -97,7 +97,10 @@ class OpCost:
 
     @property
     def latency_s(self) -> Num:
-        return np.maximum(self.compute_s, self.memory_s) + self.overhead_s
+        c, m, o = self.compute_s, self.memory_s, self.overhead_s
+        if type(c) is float and type(m) is float and type(o) is float:   # one configuration
+            return _maximum(c, m) + o
+        return np.maximum(c, m) + o
 
     @property
     def dram_bytes(self) -> Num:
@@ -294,9 +297,17 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
 _TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
 
 
+#: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
+#: one of a kind in a graph: their key is the op object itself, not its long tensor list
+KEY_MAX_TENSORS = 16
+
+
 def cost_key(op: Op) -> tuple:
     """Everything of ``op`` a cost function may read: all fields but its identity (index,
-    name, module path, tensor ids). Ops with equal keys have equal costs."""
+    name, module path, tensor ids). Ops with equal keys have equal costs. An op with more than
+    ``KEY_MAX_TENSORS`` tensors is keyed by its identity (equal only to itself)."""
+    if len(op.inputs) + len(op.outputs) > KEY_MAX_TENSORS:
+        return ("op", id(op))
     return (op.kind, op.aten, op.attrs, op.supported, op.phase, op.inplace, op.module_type,
             op.pattern, tuple(map(_TENSOR_KEY, op.inputs)), tuple(map(_TENSOR_KEY, op.outputs)))
 

@@ -282,17 +282,23 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
         first_read_dram=first_dram, first_read_l2=first_l2,
         write_bytes=write + extra_dram_write)
     shape = hw.batch_shape
-    n_cfg = int(np.prod(shape))
-    lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
-    lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
-    pick = np.argmin(lat, axis=0)
-    cols = np.arange(lat.shape[1])
+    if not shape:   # one configuration: the first fastest candidate, as argmin below picks it
+        first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(len(cand))))
 
-    def chosen(v):
-        v = np.asarray(v, dtype=float)
-        v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
-        out = v[pick, cols]
-        return out.reshape(shape) if shape else out[0]
+        def chosen(v):
+            v = np.asarray(v, dtype=float)
+            return v.reshape(len(cand))[first] if v.ndim else v[()]
+    else:
+        n_cfg = int(np.prod(shape))
+        lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
+        lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
+        pick = np.argmin(lat, axis=0)
+        cols = np.arange(lat.shape[1])
+
+        def chosen(v):
+            v = np.asarray(v, dtype=float)
+            v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
+            return v[pick, cols].reshape(shape)
 
     keys = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
     best = {key: chosen(c[key]) for key in keys}
