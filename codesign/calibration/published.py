@@ -194,7 +194,7 @@ def probe_rows(items, hw: HardwareSpec, names: Sequence[str], x: np.ndarray,
         ctx = make_context(hw, s.dtype, s.mode, s.layout)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raw = _costed(estimate_costs(graph, spec, ctx, launch_queue=False))
+            raw = _costed(estimate_costs(graph, s.hardware(spec), ctx, launch_queue=False))
         # the full model's latency at the reference point (column 0), launch queue included
         queued = apply_launch_queue(raw) if async_dispatch(hw.kind) else raw
         exact = float(np.sum([np.asarray(c.latency_s, float).reshape(-1)[0] for c in queued]))
@@ -299,7 +299,8 @@ def _predict(graph, s, hw: HardwareSpec, names, thetas: np.ndarray) -> np.ndarra
     spec = hw.with_knobs({n: thetas[:, k] for k, n in enumerate(names)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lat = estimate_costs(graph, spec, make_context(hw, s.dtype, s.mode, s.layout)).latency_s
+        lat = estimate_costs(graph, s.hardware(spec),
+                             make_context(hw, s.dtype, s.mode, s.layout)).latency_s
     return np.broadcast_to(np.asarray(lat, float), (thetas.shape[0],))
 
 
@@ -346,7 +347,8 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
 
     items = []
     for _, r in ok.iterrows():
-        s = run_settings(r["precision"], r["runtime"], r["layout"], r["phase"])
+        s = run_settings(r["precision"], r["runtime"], r["layout"], r["phase"],
+                         r.get("torch_version"))
         shape = (int(r["batch"]), *(int(v) for v in str(r["input_shape"]).split("x")))
         graph, reason = trace_row_graph(r["workload"], shape, s, cache)
         if graph is None:  # pragma: no cover - simulate_rows just traced it
