@@ -377,7 +377,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         # weight gradient is a reduction over N*H*W per filter tap (conv.depthwise_wgrad)
         fwd_key = "conv.depthwise_nchw" if ctx.layout == "nchw" else "conv.depthwise"
         per_pass = op.macs / max(a.passes, 1)
-        wgrad = a.passes > 1 or ("backward" in op.aten and len(op.outputs) == 1
+        wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                                  and op.outputs[0].is_weight)
         compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
                    + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad"))
@@ -426,7 +426,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
 
 
 def serial_kernels(cost: OpCost, seconds: Num, kernels: int, dram_r: float, dram_w: float,
-                   hw, ctx: CostContext, note: str) -> OpCost:
+                   hw: HardwareSpec, ctx: CostContext, note: str) -> OpCost:
     """``cost`` followed by ``kernels`` more kernels that run ``seconds`` in series with it
     (added to both compute and memory time, so latency grows by exactly ``seconds``), each
     with its own dispatch."""
@@ -604,7 +604,7 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """
     c = _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
     act, _, out = op_bytes(op, ctx.dtype)
-    if "backward" in op.aten or op.aten in TRAINING_BATCH_NORM:
+    if op.is_backward_kernel or op.aten in TRAINING_BATCH_NORM:
         hit = l2_hit_fraction(act, hw)
         seconds = memory_time_s(act * (1.0 - hit), act, hw)
         c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
