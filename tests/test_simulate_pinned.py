@@ -6,6 +6,10 @@ Every (workload, preset, dtype, mode, layout, engine) case below is pinned in
 the index-weighted sum of each numeric row field, the counts of each bound and unit), all at a
 relative tolerance of 1e-12. A cost-model change that moves figures on purpose regenerates
 them: ``pytest tests/test_simulate_pinned.py --update-golden``.
+
+``estimate_costs`` costs the ops of equal ``cost_key`` once per call: the last tests check that
+each op's memoized cost equals its own cost function's, and that no cost model reads what the
+key leaves out (an op's index, name, module path or tensor ids).
 """
 
 from __future__ import annotations
@@ -147,3 +151,64 @@ def test_digest_sees_a_moved_op():
     assert fa["sum.latency_s"] == fb["sum.latency_s"] == 3.0
     assert fa["wsum.latency_s"] == 5.0 and fb["wsum.latency_s"] == 4.0
     assert Counter(k for k in fa if k.startswith("bound.")) == Counter({"bound.memory": 1})
+
+
+# --------------------------------------------------------------------------- the per-call memo
+
+COST_FIELDS = ("compute_s", "memory_s", "overhead_s", "dram_read_bytes", "dram_write_bytes",
+               "onchip_bytes", "l2_bytes", "macs", "vector_ops", "unit", "note")
+
+
+@pytest.mark.parametrize("graph_name,preset,dtype,mode,knobs", [
+    ("convnext_t_train_amp", "rtx3090", "amp", "eager", {}),
+    ("convnext_t_train_amp", "rtx3090", "amp", "eager",
+     {"sm_count": [40, 82, 128], "efficiency.matmul": [0.5, 0.7, 0.9]}),
+    ("mobilenetv2_lightnl", "a100-sxm4-40gb", "fp16", "fused", {}),
+    ("bn_net_train", "host-cpu", "fp32", "eager", {}),
+    ("tiny_yolov2_ccp", "condensation-accelerator", "int8", "fused", {}),
+])
+def test_memoized_costs_equal_each_op_costed_alone(graphs, graph_name, preset, dtype, mode, knobs):
+    """``estimate_costs`` costs ops of equal ``cost_key`` once: every op's cost (and energy)
+    must equal its own cost function's result, op by op (scalar specs and a sweep)."""
+    import numpy as np
+
+    from codesign.cost.base import conform, cost_key
+    from codesign.cost.energy import op_energy
+    from codesign.cost.registry import REGISTRY
+    from codesign.simulation import estimate_costs, make_context
+
+    hw = codesign.load_hardware(preset)
+    if knobs:
+        hw = hw.with_knobs(knobs)
+    g = graphs[graph_name]
+    ctx = make_context(hw, dtype, mode, "nchw")
+    est = estimate_costs(g, hw, ctx, launch_queue=False)   # no graph pass on these kinds then
+    assert not [n for n, _ in REGISTRY.graph_passes(hw.kind) if n != "launch_queue"]
+    keys = [cost_key(op) for op in g.ops]
+    assert len(set(keys)) < len(keys), "the graph repeats no work: the memo is not exercised"
+    checked = 0
+    for op, cost, energy in zip(g.ops, est.costs, est.energies):
+        if est.plan.leader[op.index] != op.index or cost is None:
+            continue
+        target = est.plan.merged.get(op.index, op)
+        alone = conform(REGISTRY.lookup(op.kind, hw.kind)(target, hw, est.ctx), hw.batch_shape)
+        for f in COST_FIELDS:
+            np.testing.assert_array_equal(getattr(cost, f), getattr(alone, f), err_msg=f"{op.name}.{f}")
+        np.testing.assert_array_equal(energy.total_j, op_energy(alone, hw, est.ctx.dtype).total_j)
+        checked += 1
+    assert checked > 10
+
+
+def test_cost_models_do_not_read_op_identity():
+    """The memo's contract (codesign/cost/base.py): a cost function sees what an op computes,
+    never where it sits: no ``op.index``, ``op.name``, ``op.module`` or tensor ``tid``."""
+    import re
+
+    import codesign.cost as cost_pkg
+
+    root = Path(cost_pkg.__file__).parent
+    pattern = re.compile(r"(?<!`)\bop\.(index|name|module)\b|\.tid\b(?!`)")   # not ``quoted``
+    found = [f"{path.name}:{i}: {line.strip()}" for path in sorted(root.glob("*.py"))
+             for i, line in enumerate(path.read_text().splitlines(), 1)
+             if pattern.search(line) and not line.lstrip().startswith("#")]
+    assert not found, "cost models read op identity: " + "; ".join(found)
