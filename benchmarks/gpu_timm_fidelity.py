@@ -394,9 +394,12 @@ def cmd_fit(args) -> int:
                           build=False)
             if g is None:
                 continue
-            base = hw if args.software else st.hardware(hw)
+            # the row's software profile scales the efficiencies being fitted (none with
+            # --software: then the fitted values are the profile's)
+            prof = {} if args.software else st.profile.efficiency_scale
+            scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
-                         features(g, base, layout)))
+                         (features(g, hw, layout), scale)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
     free = [i for i, k in enumerate(FIT_KEYS) if not args.keys or k in args.keys] + [len(FIT_KEYS)]
@@ -413,7 +416,8 @@ def cmd_fit(args) -> int:
 
     def loss(x, sel):
         eff, disp = unpack(x)
-        err = [np.log(fast_latency(f, eff, disp) / t) for (_, _, fam, t, f) in rows if sel(fam)]
+        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp) / t)
+               for (_, _, fam, t, (f, sc)) in rows if sel(fam)]
         return float(np.mean(np.abs(err)))
 
     def report(x, label):
@@ -421,8 +425,8 @@ def cmd_fit(args) -> int:
         for ds in args.datasets:
             for lab, sel in (("fit", lambda f: f not in held), ("held", lambda f: f in held)):
                 eff, disp = unpack(x)
-                err = [fast_latency(f, eff, disp) / t - 1 for (d, _, fam, t, f) in rows
-                       if d == ds and sel(fam)]
+                err = [fast_latency(f, np.minimum(1.0, eff * sc), disp) / t - 1
+                       for (d, _, fam, t, (f, sc)) in rows if d == ds and sel(fam)]
                 e = np.asarray(err)
                 thr = -e / (1 + e)  # error of the throughput (batch / latency)
                 if len(err):

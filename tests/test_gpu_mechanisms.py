@@ -336,6 +336,7 @@ def test_software_profile_scales_the_presets_efficiency(hw):
     assert out.eff("memory") == pytest.approx(0.5 * hw.eff("memory"))
     assert out.eff("matmul") == 1.0                    # capped: an efficiency is at most 1
     assert out.eff("vector") == hw.eff("vector")
+    assert out.name == "rtx3090+t"                     # caches keyed by name tell them apart
 
 
 def test_published_rows_take_the_loop_of_their_pytorch_version():

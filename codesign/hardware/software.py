@@ -55,7 +55,8 @@ class SoftwareProfile:
                                     f"{key!r}; allowed: {', '.join(EFFICIENCY_KEYS)}")
             value = np.minimum(1.0, np.asarray(hw.eff(key)) * scale)  # knob arrays too
             eff[key] = float(value) if value.ndim == 0 else value
-        out = dataclasses.replace(hw, efficiency=FrozenDict(eff))
+        # a new name: caches keyed by the spec's name must not mistake it for ``hw``
+        out = dataclasses.replace(hw, efficiency=FrozenDict(eff), name=f"{hw.name}+{self.name}")
         object.__setattr__(out, "_batch_shape", hw.batch_shape)
         return out
 
