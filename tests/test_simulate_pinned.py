@@ -212,3 +212,24 @@ def test_cost_models_do_not_read_op_identity():
              for i, line in enumerate(path.read_text().splitlines(), 1)
              if pattern.search(line) and not line.lstrip().startswith("#")]
     assert not found, "cost models read op identity: " + "; ".join(found)
+
+
+def test_op_row_builds_what_the_dataclass_builds():
+    """``op_row`` (simulate's row builder) sets the slots the generated ``__init__`` sets."""
+    from dataclasses import FrozenInstanceError, fields
+
+    from codesign.results.records import OP_COLUMNS, OpRow, op_row
+
+    assert tuple(f.name for f in fields(OpRow))[:len(OP_COLUMNS)] == OP_COLUMNS
+    assert not hasattr(OpRow, "__post_init__")
+    values = (3, "a.b/conv", "a.b", "conv", "standard", "", "forward", "tensor_core", "", True,
+              1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, "compute", 11.0, 12.0, 13.0,
+              14.0, 15.0)
+    row = op_row(*values)
+    want = OpRow(*values)
+    assert type(row) is OpRow and repr(row) == repr(want)
+    assert [getattr(row, f.name) for f in fields(OpRow)][:-2] == [getattr(want, f.name) for f in fields(OpRow)][:-2]
+    with pytest.raises(FrozenInstanceError):
+        row.latency_s = 0.0
+    with pytest.raises(TypeError):
+        op_row(*values[:-1])
