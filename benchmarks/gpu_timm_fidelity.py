@@ -221,7 +221,8 @@ def cmd_eval(args) -> int:
         df = df[df["model"].isin(models)]
         layout = ds.split("-")[1]
         st, st32 = settings_of(ds, "amp"), settings_of(ds, "fp32")
-        hw_row = st.hardware(hw)  # the row's software profile (PyTorch version)
+        # the row's software profile (PyTorch version), unless asked to leave it out
+        hw_row = hw if args.no_software else st.hardware(hw)
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
             g32 = get_graph(r.model, shape, st32, "fp32", build=False)
@@ -292,6 +293,8 @@ def main(argv=None) -> int:
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
+    e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
+                   "software profile efficiency factors (the traced loop stays)")
     e.add_argument("--before-csv", default="", help="take 'before' from this eval output of "
                    "the code before this work (run with PYTHONPATH pointing at it)")
     f = sub.add_parser("fit")
