@@ -6,6 +6,7 @@ and sweeps can vary them):
     threads   = min(P, ceil(parallel_work / GRAIN))      MAC ops: P (oneDNN/BLAS split all)
     compute_s = (MACs + half_work[class]) / (peak_MAC/s * eff[class] * threads / P)
                 x (1 + cpu.half_reduction / K)          GEMM-shaped ops, K = reduction length
+                x ceil(N / lanes) lanes / N       ATen's native conv GEMM, N = OH x OW per image
               + vector_ops / (vector_op/s * eff[class] * threads / P)
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
     weight_s  = weight bytes / cpu.weight_pack_bytes_per_s   eager conv / GEMM with weights
@@ -41,6 +42,11 @@ and sweeps can vary them):
   (``k``; ``in_channels / groups x kernel volume`` for a conv) and loads/stores the tile once,
   so that fixed cost per output is amortised over ``K``. ``cpu.half_reduction`` (one value for
   all classes) is fitted by calibration from convs with 8-32 input channels.
+* ``ceil(N / lanes) lanes / N`` (:func:`simd_tail_factor`): a conv that does not take oneDNN
+  (a 1x1 conv on one thread at batch < 16, a small <= 3x3 conv at batch 1; :func:`uses_onednn`)
+  runs ATen's native GEMM per image, vectorised over its ``N = OH x OW`` output positions: a
+  7x7 map fills 49 of 64 AVX-512 lanes and runs at ~0.75x (``python benchmarks/cpu_effects.py
+  simdtail``). 1 for one position (a GEMV), oneDNN convs, channels-last and fused graphs.
 * ``weight_s``: in a network every layer's weights are cold (a model's weights do not stay in
   the caches between its forward passes), and eager PyTorch on CPU rewrites them in a pass of
   its own before the kernel: oneDNN reorders conv weights to its blocked layout (OIhw8i8o)
@@ -299,6 +305,41 @@ def dw_gemm_fallback(op: Op, hw: HardwareSpec, ctx: CostContext):
                           uses_onednn(op, hw.cpu.cores))
 
 
+def native_gemm_positions(op: Op) -> int:
+    """Output positions per image (``OH x OW``) of a 2-D, ungrouped conv: the rows of the
+    GEMM that ATen's native conv (``_slow_conv2d_forward``) runs per image, ``out[Cout, OH OW]
+    = W[Cout, Cin k k] x col[Cin k k, OH OW]``; 0 for other ops."""
+    if op.kind != OpKind.CONV:
+        return 0
+    a = op.attrs
+    if a.spatial_dims != 2 or a.transposed or a.groups != 1:
+        return 0
+    return math.prod(op.outputs[0].shape[-2:])
+
+
+def simd_tail_factor(op: Op, hw: HardwareSpec, ctx: CostContext):
+    """``ceil(N / lanes) x lanes / N``, ``N`` = :func:`native_gemm_positions`, ``lanes`` the fp
+    lanes of one SIMD register: the BLAS micro-kernel of ATen's native conv vectorises the GEMM
+    over the output positions of one image (column-major ``m``), so a map whose ``OH x OW`` is
+    not a multiple of the lane count runs its last vector part-empty. Only convs that do not
+    take oneDNN (:func:`uses_onednn`: a 1x1 conv on one thread at batch < 16, or a small <= 3x3
+    conv at batch 1) in eager NCHW; oneDNN's blocked kernels vectorise over channels. Evidence:
+    on this project's host (AVX-512, 16 fp32 lanes, 1 thread) 1x1 convs 512->512 / 256->1024 /
+    1024->256 run at 0.74-0.77x of their 12x12-28x28 rate at 6x6 and 7x7 (36 / 49 positions,
+    3 / 4 registers of 16: factor 1.33 / 1.31), at 0.89-0.93x at 10x10 (1.12) and at ~1.0x at
+    8x8 and 12x12 (1.0); the calibration set's 7x7 and 5x5 1x1 convs (``conv1x1_n8_1024to256_7``,
+    ``conv1x1_n1_2048to512_5``) were 19-23% slower than the model without it. A single position
+    (``N = 1``, the 1x1 map after global pooling) is a GEMV vectorised over the channels: 1. On
+    2-15 positions the measured rate is ~2x below even this factor (``python
+    benchmarks/cpu_effects.py simdtail``); such maps are rare in vision networks. 1 elsewhere."""
+    n = native_gemm_positions(op)
+    if n <= 1 or not ctx.eager or ctx.layout != "nchw":
+        return 1.0
+    lanes = np.asarray(hw.cpu.simd_width_bits, dtype=float) / (8 * DTYPE_BYTES.get(ctx.dtype, 4))
+    lanes = np.maximum(lanes, 1.0)
+    return np.where(uses_onednn(op, hw.cpu.cores), 1.0, np.ceil(n / lanes) * lanes / n)
+
+
 def column_shape(op: Op) -> tuple[int, int]:
     """(rows, elements) of the im2col column buffer of conv ``op`` over the batch: one row per
     (image, input channel, kernel tap, output row), ``OW`` elements each."""
@@ -393,7 +434,7 @@ def _cpu_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         unit = "memory"
     elif macs:
         compute = ((macs + half_work(hw, key)) / (rate * hw.eff(key))
-                   * short_reduction_factor(op, hw))
+                   * short_reduction_factor(op, hw) * simd_tail_factor(op, hw, ctx))
         a = op.attrs
         if op.kind == OpKind.ATTENTION and isinstance(a, AttentionAttrs):
             # executed scores: the CPU flash kernel skips masked blocks of causal attention
@@ -577,4 +618,4 @@ __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work
            "uses_onednn", "GRAIN", "dw_gemm_fallback", "dw_jit_max_left_pad", "im2col_s",
            "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD", "calibration_parameters",
            "calibration_bounds", "prepare_calibration", "write_calibration", "normalise_clock",
-           "HALF_WORK"]
+           "HALF_WORK", "simd_tail_factor", "native_gemm_positions"]
