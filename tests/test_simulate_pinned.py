@@ -233,3 +233,28 @@ def test_op_row_builds_what_the_dataclass_builds():
         row.latency_s = 0.0
     with pytest.raises(TypeError):
         op_row(*values[:-1])
+
+
+def test_launch_queue_float_path_equals_numpy_path():
+    """The launch queue's float fast path does the numpy path's IEEE operations: the same
+    overheads bit for bit (ties, zero and fully exposed dispatch included)."""
+    import numpy as np
+
+    from codesign.cost.base import OpCost, apply_launch_queue
+
+    rng = np.random.default_rng(16)
+    busy = rng.choice([0.0, 1e-6, 5e-6, 2e-5, 1e-4], size=(400, 2)) * rng.uniform(0.5, 1.5, (400, 2))
+    busy[::7] = 0.0                                     # fully exposed dispatch
+    over = rng.choice([5e-6, 1e-5, 5e-5], size=400)
+
+    def costs(num):
+        return [OpCost(num(c), num(m), num(o), 0.0, 0.0) for (c, m), o in zip(busy, over)]
+
+    fast = apply_launch_queue(costs(float))
+    slow = apply_launch_queue(costs(np.float64))
+    assert all(type(c.overhead_s) is float for c in fast)
+    assert not any(type(c.overhead_s) is float for c in slow)
+    assert [repr(float(c.overhead_s)) for c in fast] == [repr(float(c.overhead_s)) for c in slow]
+    assert [repr(c.latency_s) for c in fast] == [repr(float(c.latency_s)) for c in slow]
+    assert {c.bound for c in fast} == {"compute", "memory", "overhead"}
+    assert [c.bound for c in fast] == [c.bound for c in slow]
