@@ -420,7 +420,7 @@ def cmd_fit(args) -> int:
     def unpack(xf):
         x = x_start.copy()
         x[free] = xf
-        eff = np.clip(np.exp(x[:-1]), 0.01, 1.0)
+        eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
         # host dispatch is not fitted unless asked: it is a property of the host and framework
         # (hardware.md 1.3 cites 39-60 us); fitted freely it absorbs other errors
         disp = float(np.exp(x[-1])) if args.fit_dispatch else hw.dispatch.eager_overhead_s
