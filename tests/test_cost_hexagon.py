@@ -67,8 +67,8 @@ def test_small_activations_stay_on_chip_in_a_compiled_graph():
     assert c.dram_read_bytes == pytest.approx(1024)
     assert c.dram_write_bytes == pytest.approx(0)
     # memory = 1024 B / 1 GB/s + 4096 resident B / 1e15; compute 65536 MACs / 1024 per ns = 64 ns
-    # exposed (one granule): the smaller side, 64 ns, is added to the memory side
-    assert c.compute_s == pytest.approx(64e-9)
+    # exposed (one granule): the smaller side, 64 ns, is added to both columns
+    assert c.compute_s == pytest.approx(128e-9)
     assert c.memory_s == pytest.approx(1.024e-6 + 4096 / 1e15 + 64e-9)
 
 
@@ -294,6 +294,35 @@ def test_more_vtcm_or_bandwidth_never_slows_a_graph(knob, values, dtype):
     for i in (0, len(values) - 1):
         one = estimate_costs(g, hw.with_knobs({knob: values[i]}), make_context(hw, dtype, "fused", "nchw"))
         assert float(one.latency_s) == pytest.approx(lat[i], rel=1e-12)
+
+
+def _two_layer_graph(dtype="float32"):
+    """conv 256 -> 256 3x3 at 16x16 (compute-heavy) then conv 256 -> 256 1x1 at 16x16 whose
+    DRAM time crosses its compute time as the bandwidth grows."""
+    x = TensorSpec(1, (1, 256, 16, 16), dtype)
+    ops, t = [], x
+    for i, k in enumerate((3, 1)):
+        w = TensorSpec(10 + i, (256, 256, k, k), dtype, is_weight=True)
+        y = TensorSpec(20 + i, (1, 256, 16, 16), dtype)
+        a = ConvAttrs(256, 256, (k, k), (1, 1), (k // 2,) * 2, (1, 1), 1)
+        ops.append(Op(i, f"c{i}/convolution", "convolution", OpKind.CONV, f"c{i}", (t, w), (y,), a))
+        t = y
+    return OpGraph(tuple(ops), inputs=(x,), outputs=(t,), name="two")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "fp16"])
+def test_graph_timeline_is_monotone_where_dram_time_crosses_compute(dtype):
+    # the second conv's weights are prefetched during the first; when its DRAM time falls
+    # below its compute time the exposed granule must not move from the DMA queue to the
+    # compute chain (that made the graph slower with more bandwidth)
+    g = _two_layer_graph()
+    hw = preset("hexagon-v73").with_knobs({"weight_prefetch_vtcm_fraction": 1.0})
+    bw = np.geomspace(1e9, 1e12, 200)
+    lat = np.asarray(estimate_costs(g, hw.with_knobs({"dram_bandwidth_bytes_per_s": bw,
+                                                      "dma_bandwidth_bytes_per_s": bw}),
+                                    make_context(hw, dtype, "fused", "nchw")).latency_s)
+    assert np.all(np.diff(lat) <= 1e-15)
+    assert lat[0] > lat[-1]
 
 
 @pytest.mark.parametrize("name", ["hexagon-v73", "hexagon-v75", "hexagon-v79", "hexagon-v68"])
