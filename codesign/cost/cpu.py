@@ -90,6 +90,9 @@ and sweeps can vary them):
 * ``level`` is the smallest cache that holds the op's working set (inputs + weights + outputs):
   all cores' L2 (``cpu.l2_bytes * cores``) at ``cpu.l2_bandwidth_bytes_per_s``, the shared L3 at
   ``cpu.l3_bandwidth_bytes_per_s``, else DRAM at ``dram_bandwidth_bytes_per_s * eff[memory]``.
+  Past the L2s the L3 serves the fraction :func:`l3_hit_fraction` of the bytes: all of them up
+  to ``cpu.l3_share`` of its size (the part other processes on a shared host leave), none
+  beyond its full size, linear between (time per byte blended; ``l3_share`` 1 is a step).
   In eager execution an op's inputs were written by the op just before, so they sit in the
   level that holds them; that is the cache-aware part. The second term is the compulsory
   DRAM traffic of the roofline floor (weights read and outputs stored once at peak bandwidth).
@@ -187,14 +190,32 @@ def active_threads(op: Op, cores):
     return np.minimum(np.asarray(cores, dtype=float), float(chunks))
 
 
+def l3_hit_fraction(hw: HardwareSpec, working_set_bytes):
+    """Fraction of a working set beyond the L2s that the L3 serves: 1 up to ``l2 + l3_share x
+    l3``, falling linearly to 0 at ``l2 + l3`` (other processes keep the rest of a shared L3;
+    ``l3_share`` 1, the preset default, gives the step at the L3 size). Evidence: on this
+    project's host (AMD EPYC VM, 32 MiB L3, three other processes running) one thread reads a
+    24.5 MiB tensor at 26-34 GB/s (the DRAM rate) and 3-12 MiB at 52-78 GB/s (``python
+    benchmarks/cpu_effects.py l3read``); with the step alone the calibration's add over 3 x 8 MiB
+    and copy of 2 x 16 MiB came out 40% and 46% fast. Calibration fits ``cpu.l3_share`` (0.39
+    there, the GC block at batch 8 then -9% / -30% instead of -23% / -41%)."""
+    c = hw.cpu
+    l2_total = c.l2_bytes * c.cores
+    kept = c.l3_bytes * c.l3_share
+    ramp = np.maximum(c.l3_bytes - kept, 1.0)
+    beyond = np.asarray(working_set_bytes, dtype=float) - l2_total - kept
+    return np.clip(1.0 - beyond / ramp, 0.0, 1.0)
+
+
 def cache_bandwidth(hw: HardwareSpec, working_set_bytes: float):
-    """Bandwidth of the smallest level holding ``working_set_bytes`` (all cores together)."""
+    """Bandwidth of the smallest level holding ``working_set_bytes`` (all cores together); past
+    the L2s, the L3 and DRAM rates blended by :func:`l3_hit_fraction` (time per byte)."""
     c = hw.cpu
     l2_total = c.l2_bytes * c.cores
     dram = hw.dram_bandwidth_bytes_per_s * hw.eff("memory")
-    return np.where(working_set_bytes <= l2_total, c.l2_bandwidth_bytes_per_s,
-                    np.where(working_set_bytes <= l2_total + c.l3_bytes,
-                             c.l3_bandwidth_bytes_per_s, dram))
+    h = l3_hit_fraction(hw, working_set_bytes)
+    beyond_l2 = 1.0 / (h / c.l3_bandwidth_bytes_per_s + (1.0 - h) / dram)
+    return np.where(working_set_bytes <= l2_total, c.l2_bandwidth_bytes_per_s, beyond_l2)
 
 
 def half_work(hw: HardwareSpec, key: str):
@@ -479,10 +500,12 @@ CALIBRATION_BOUNDS = {
     "cpu.gather_bytes_per_s": (1e8, 1e12),
     "cpu.im2col_bytes_per_s": (1e8, 1e12),
     "cpu.im2col_row_s": (1e-11, 1e-5),
+    "cpu.l3_share": (0.05, 1.0),
 }
 HALF_WORK = "cpu.half_work_macs."
 HALF_WORK_BOUNDS = (1e3, 1e9)      # MACs
 HALF_WORK_START = 1e5
+L3_SHARE_START = 0.5
 HALF_WORK_CLASSES = ("matmul",)    # + every conv.<variant>
 #: CPU efficiencies of the FMA-bound classes may exceed 1 in the fit: the OS reports the
 #: nominal clock, while the cores run at their boost clock; the written spec rescales clock
@@ -520,7 +543,7 @@ def calibration_parameters(hw: HardwareSpec, ops) -> set[str]:
     (and half-efficiency work) of every op class, oneDNN reorders, weight packing, short
     reductions, strided gathers and the im2col fallback of depthwise convolutions."""
     eager_nchw = CostContext("fp32", "eager", "nchw")
-    keys = {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
+    keys = {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s", "cpu.l3_share"}
     for op in (op for op in ops if op.supported):
         k = efficiency_key(op)
         if k not in ("memory", "default"):
@@ -557,6 +580,8 @@ def prepare_calibration(hw: HardwareSpec, params) -> HardwareSpec:
     if "efficiency.memory" in params:
         hw = hw.with_knobs({"dram_bandwidth_bytes_per_s":
                             max(hw.dram_bandwidth_bytes_per_s, FIT_DRAM_PEAK)})
+    if "cpu.l3_share" in params and hw.cpu.l3_share >= 1.0:
+        hw = hw.with_knobs({"l3_share": L3_SHARE_START})   # inside the bounds: a gradient
     table = dict(hw.cpu.half_work_macs)
     missing = {p[len(HALF_WORK):] for p in params if p.startswith(HALF_WORK)} - set(table)
     if not missing:
@@ -618,4 +643,4 @@ __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work
            "uses_onednn", "GRAIN", "dw_gemm_fallback", "dw_jit_max_left_pad", "im2col_s",
            "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD", "calibration_parameters",
            "calibration_bounds", "prepare_calibration", "write_calibration", "normalise_clock",
-           "HALF_WORK", "simd_tail_factor", "native_gemm_positions"]
+           "HALF_WORK", "simd_tail_factor", "native_gemm_positions", "l3_hit_fraction"]

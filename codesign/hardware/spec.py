@@ -268,6 +268,10 @@ class CpuSpec:
     # column row (one row = one output row of one tap of one channel). Fitted by calibration.
     im2col_bytes_per_s: float = _f(_POS, default=5.0e9)
     im2col_row_s: float = _f(_NONNEG, default=1.5e-8)
+    # Fraction of the L3 a streaming working set keeps when other processes share the cache:
+    # working sets up to l2 + l3_share x l3 hit L3, hits fall linearly to none at l2 + l3.
+    # 1: the whole L3 (a step at its size). Fitted by calibration.
+    l3_share: float = _f(_FRACTION, default=1.0)
 
     def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
         return self.vector_macs_per_s(hw, dtype)
