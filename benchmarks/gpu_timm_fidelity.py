@@ -98,13 +98,32 @@ def subset() -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def cache_path(model: str, shape: tuple, phase: str, kind: str) -> Path:
-    return CACHE / f"{model}__{'x'.join(map(str, shape))}__{phase}__{kind}.pkl"
+def settings_of(ds: str, kind: str = "amp"):
+    """The run settings of a dataset's rows (``codesign.validation.published.run_settings``,
+    the same as ``codesign validate --published``): phase, layout, and the PyTorch version
+    recorded in the file name, which selects the software profile (training loop, efficiency
+    factors)."""
+    from codesign.published.timm import read_timm
+    from codesign.validation.published import run_settings
+
+    version = str(read_timm(DATA / FILES[ds])["torch_version"].iloc[0])
+    phase = "training" if ds.startswith("train") else "inference"
+    return run_settings("amp" if kind == "amp" else "fp32", "pytorch", ds.split("-")[1], phase,
+                        version)
 
 
-def get_graph(model: str, shape: tuple, phase: str, kind: str, build: bool = True):
-    """The cached graph, tracing it when missing (``build``); None when it fails/missing."""
-    p = cache_path(model, shape, phase, kind)
+def cache_path(model: str, shape: tuple, settings, kind: str) -> Path:
+    knobs = settings.cache_knobs() or {}
+    knobs.pop("autocast", None)
+    tag = "".join(f"-{k}={v}" for k, v in sorted(knobs.items()))
+    return CACHE / f"{model}__{'x'.join(map(str, shape))}__{settings.trace_phase}__{kind}{tag}.pkl"
+
+
+def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True):
+    """The cached graph, tracing it when missing (``build``); None when it fails/missing.
+    ``kind`` "amp" traces with the row's settings (``RunSettings.trace_options``); "fp32" is
+    the plain trace of the code before this work."""
+    p = cache_path(model, shape, settings, kind)
     if p.exists():
         with p.open("rb") as f:
             g = pickle.load(f)
@@ -119,17 +138,12 @@ def get_graph(model: str, shape: tuple, phase: str, kind: str, build: bool = Tru
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            # the train files are PyTorch 1.12 (2022): no F.scaled_dot_product_attention, timm
-            # ran attention as matmul + softmax + matmul
-            timm.layers.set_fused_attn(phase != "train")
             m = timm.create_model(model, pretrained=False)
             m.eval()
-            kw = {}
-            if phase == "train" and kind == "amp":
-                kw["foreach"] = False  # the train files are PyTorch 1.12: per-parameter SGD
-            g = trace(m, shape, phase="train" if phase == "train" else "inference",
-                      optimizer="sgd" if phase == "train" else None, name=model,
-                      autocast="fp16" if kind == "amp" else None, **kw)
+            kw = settings.trace_options()
+            if kind != "amp":
+                kw = {"phase": kw["phase"], "optimizer": kw.get("optimizer")}
+            g = trace(m, shape, name=model, **kw)
         except Exception as exc:  # record the failure, do not retry every run
             g = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         finally:
@@ -151,16 +165,16 @@ def cmd_trace(args) -> int:
     for kind_ds in args.datasets:
         df = load(kind_ds)
         df = df[df["model"].isin(models)]
-        phase = "train" if kind_ds.startswith("train") else "inference"
         for r in df.itertuples():
             for kind in args.kinds:
-                jobs.append((r.model, (int(r.batch), 3, int(r.img), int(r.img)), phase, kind))
+                jobs.append((r.model, (int(r.batch), 3, int(r.img), int(r.img)),
+                             settings_of(kind_ds, kind), kind))
     jobs = list(dict.fromkeys(jobs))
     print(f"{len(models)} models, {len(jobs)} traces", flush=True)
-    for i, (model, shape, phase, kind) in enumerate(jobs):
+    for i, (model, shape, st, kind) in enumerate(jobs):
         t0 = time.time()
-        g = get_graph(model, shape, phase, kind)
-        print(f"[{i + 1}/{len(jobs)}] {model} {shape} {phase} {kind}: "
+        g = get_graph(model, shape, st, kind)
+        print(f"[{i + 1}/{len(jobs)}] {model} {shape} {st.trace_phase} {kind}: "
               f"{'ok' if g is not None else 'FAILED'} {time.time() - t0:.1f}s", flush=True)
     return 0
 
@@ -205,12 +219,14 @@ def cmd_eval(args) -> int:
     for ds in args.datasets:
         df = load(ds)
         df = df[df["model"].isin(models)]
-        phase = "train" if ds.startswith("train") else "inference"
         layout = ds.split("-")[1]
+        st, st32 = settings_of(ds, "amp"), settings_of(ds, "fp32")
+        # the row's software profile (PyTorch version), unless asked to leave it out
+        hw_row = hw if args.no_software else st.hardware(hw)
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
-            g32 = get_graph(r.model, shape, phase, "fp32", build=False)
-            gamp = get_graph(r.model, shape, phase, "amp", build=False) if has_amp else None
+            g32 = get_graph(r.model, shape, st32, "fp32", build=False)
+            gamp = get_graph(r.model, shape, st, "amp", build=False) if has_amp else None
             if g32 is None and gamp is None:
                 continue
             rec = {"dataset": ds, "model": r.model, "family": r.family, "measured": r.measured,
@@ -218,10 +234,12 @@ def cmd_eval(args) -> int:
             if g32 is not None:
                 rec["before"] = r.batch / float(simulate(g32, hw, dtype="fp16", mode="eager",
                                                          layout=layout).latency_s)
-                rec["roofline"] = roofline_throughput(g32, hw, r.batch)
+            if g32 is not None or gamp is not None:  # the roofline counts MACs and bytes
+                rec["roofline"] = roofline_throughput(g32 if g32 is not None else gamp, hw,
+                                                      r.batch)
             if gamp is not None:
                 t0 = time.perf_counter()
-                rec["after"] = r.batch / float(simulate(gamp, hw, dtype="amp", mode="eager",
+                rec["after"] = r.batch / float(simulate(gamp, hw_row, dtype="amp", mode="eager",
                                                         layout=layout).latency_s)
                 rec["sim_ms"] = 1e3 * (time.perf_counter() - t0)
             rows.append(rec)
@@ -275,6 +293,8 @@ def main(argv=None) -> int:
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
+    e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
+                   "software profile efficiency factors (the traced loop stays)")
     e.add_argument("--before-csv", default="", help="take 'before' from this eval output of "
                    "the code before this work (run with PYTHONPATH pointing at it)")
     f = sub.add_parser("fit")
@@ -284,6 +304,10 @@ def main(argv=None) -> int:
     f.add_argument("--all", action="store_true", help="fit on every family (no held-out half)")
     f.add_argument("--out", default="")
     f.add_argument("--fit-dispatch", action="store_true")
+    f.add_argument("--keys", nargs="+", default=[], choices=FIT_KEYS,
+                   help="fit only these efficiency keys (the others stay at the preset's)")
+    f.add_argument("--software", action="store_true", help="fit a software profile: the rows' "
+                   "profile factors are not applied, the printed scales are the new factors")
     args = p.parse_args(argv)
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit}[args.cmd](args)
 
@@ -291,7 +315,8 @@ def main(argv=None) -> int:
 # ----------------------------------------------------------------------------- fitting
 #: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
-            "conv.depthwise_wgrad", "conv.grouped", "conv.large_kernel", "matmul", "attention",
+            "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide", "conv.large_kernel",
+            "matmul", "attention",
             "memory", "vector", "norm", "softmax", "reduction", "pool")
 
 
@@ -307,6 +332,11 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             if "backward" in op.aten:
                 return "conv.depthwise_wgrad"
             return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
+        from codesign.cost.gpu import WIDE_GROUP
+
+        if (op.attrs.variant is ConvVariant.GROUPED and layout == "nhwc"
+                and op.attrs.in_channels // op.attrs.groups > WIDE_GROUP):
+            return "conv.grouped_nhwc_wide"
         return f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
             OpKind.NORM: "norm", OpKind.REDUCTION: "reduction", OpKind.POOL: "pool",
@@ -366,20 +396,31 @@ def cmd_fit(args) -> int:
     for ds in args.datasets:
         df = load(ds)
         df = df[df["model"].isin(models)]
-        phase = "train" if ds.startswith("train") else "inference"
         layout = ds.split("-")[1]
+        st = settings_of(ds, "amp")
         for r in df.itertuples():
-            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), phase, "amp",
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
                           build=False)
             if g is None:
                 continue
+            # the row's software profile scales the efficiencies being fitted (none with
+            # --software: then the fitted values are the profile's)
+            prof = {k: v for k, v in st.profile.efficiency_scale.items()
+                    if not args.software or k not in args.keys}
+            scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
-                         features(g, hw, layout)))
+                         (features(g, hw, layout), scale)))
     print(f"{len(rows)} rows with features", flush=True)
-    x0 = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
+    x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
+    free = [i for i, k in enumerate(FIT_KEYS) if not args.keys or k in args.keys] + [len(FIT_KEYS)]
+    x0 = x_start[free]
+    if args.software:  # start a profile's factors below the 1.0 clip, where the loss is flat
+        x0[:-1] = np.minimum(x0[:-1], np.log(0.5))
 
-    def unpack(x):
-        eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
+    def unpack(xf):
+        x = x_start.copy()
+        x[free] = xf
+        eff = np.clip(np.exp(x[:-1]), 0.01, 1.0)
         # host dispatch is not fitted unless asked: it is a property of the host and framework
         # (hardware.md 1.3 cites 39-60 us); fitted freely it absorbs other errors
         disp = float(np.exp(x[-1])) if args.fit_dispatch else hw.dispatch.eager_overhead_s
@@ -387,7 +428,8 @@ def cmd_fit(args) -> int:
 
     def loss(x, sel):
         eff, disp = unpack(x)
-        err = [np.log(fast_latency(f, eff, disp) / t) for (_, _, fam, t, f) in rows if sel(fam)]
+        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp) / t)
+               for (_, _, fam, t, (f, sc)) in rows if sel(fam)]
         return float(np.mean(np.abs(err)))
 
     def report(x, label):
@@ -395,8 +437,8 @@ def cmd_fit(args) -> int:
         for ds in args.datasets:
             for lab, sel in (("fit", lambda f: f not in held), ("held", lambda f: f in held)):
                 eff, disp = unpack(x)
-                err = [fast_latency(f, eff, disp) / t - 1 for (d, _, fam, t, f) in rows
-                       if d == ds and sel(fam)]
+                err = [fast_latency(f, np.minimum(1.0, eff * sc), disp) / t - 1
+                       for (d, _, fam, t, (f, sc)) in rows if d == ds and sel(fam)]
                 e = np.asarray(err)
                 thr = -e / (1 + e)  # error of the throughput (batch / latency)
                 if len(err):
@@ -413,7 +455,10 @@ def cmd_fit(args) -> int:
     fitted = {f"efficiency.{k}": round(float(v), 3) for k, v in zip(FIT_KEYS, eff)}
     fitted["dispatch.eager_overhead_s"] = float(f"{disp:.3g}")
     for k, v in fitted.items():
-        print(f"  {k}: {v}")
+        if k.startswith("efficiency.") and args.keys and k.split(".", 1)[1] not in args.keys:
+            continue
+        scale = v / hw.eff(k.split(".", 1)[1]) if k.startswith("efficiency.") else 1.0
+        print(f"  {k}: {v}  (x{scale:.3f} of the preset)")
     if args.out:
         import yaml
 

@@ -259,3 +259,136 @@ def test_autocast_option_is_checked():
 
     with pytest.raises(TraceError, match="autocast = 'int8'; allowed: fp16, bf16"):
         trace(_Block(), (1, 8, 4, 4), autocast="int8")
+
+
+# ----------------------------------------------------------------------------- PyTorch 1.x loop
+
+
+def test_pytorch1_training_loop_zero_fills_and_accumulates_gradients():
+    """zero_grad() before PyTorch 2.0 (set_to_none=False): one fill per parameter before the
+    forward, and AccumulateGrad's ``grad += new`` (read, read, write) in the backward."""
+    from codesign.capture.tracer import trace
+
+    m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))  # 4 parameters
+    g = trace(m, (3, 4), phase="train", optimizer="sgd", foreach=False, zero_grad="zeros",
+              nesterov=True, loss="cross_entropy")
+    fills = [o for o in g.ops if o.aten == "aten::zero_"]
+    assert len(fills) == 4 and all(o.phase.value == "optimizer" for o in fills)
+    assert sum(o.write_bytes for o in fills) == (16 + 4 + 8 + 2) * 4
+    assert g.ops.index(fills[-1]) < min(g.ops.index(o) for o in g.ops
+                                        if o.phase.value == "forward")
+    acc = [o for o in g.ops if o.phase.value == "backward" and o.aten == "aten::add_.Tensor"]
+    assert len(acc) == 4
+    assert sum(o.read_bytes for o in acc) == 2 * (16 + 4 + 8 + 2) * 4
+    # Nesterov SGD per parameter: buf.mul_().add_(g); d = g.add(buf, alpha=m); p.add_(d)
+    ops = Counter(o.aten for o in g.ops if o.phase.value == "optimizer"
+                  and o.aten != "aten::zero_")
+    assert ops == Counter({"aten::mul_.Tensor": 4, "aten::add_.Tensor": 8, "aten::add.Tensor": 4})
+    names = {o.aten.split(".")[0] for o in g.ops}
+    assert {"aten::_log_softmax", "aten::nll_loss_forward", "aten::nll_loss_backward"} <= names
+    plain = trace(m, (3, 4), phase="train", optimizer="sgd", foreach=False)
+    assert not any(o.aten == "aten::zero_" for o in plain.ops)
+
+
+def test_unfused_attention_is_matmul_softmax_matmul():
+    """PyTorch 1.x had no fused attention: (2*4, 16x64)@(64x16), softmax, (16x16)@(16x64)."""
+    from codesign.capture.tracer import trace
+
+    class Attn(torch.nn.Module):
+        def forward(self, q):
+            return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+    g = trace(Attn(), (2, 4, 16, 64), autocast="fp16", fused_attention=False)
+    kinds = [o.kind for o in g.ops if o.kind in (OpKind.MATMUL, OpKind.SOFTMAX,
+                                                   OpKind.ATTENTION)]
+    assert kinds == [OpKind.MATMUL, OpKind.SOFTMAX, OpKind.MATMUL]
+    assert sum(o.macs for o in g.ops if o.kind is OpKind.MATMUL) == 2 * (8 * 16 * 16 * 64)
+
+
+def test_training_loop_options_are_checked():
+    from codesign.capture.tracer import trace
+    from codesign.errors import TraceError
+
+    m = torch.nn.Linear(4, 2)
+    with pytest.raises(TraceError, match="loss"):
+        trace(m, (3, 4), phase="train", loss="mse")
+    with pytest.raises(TraceError, match="zero_grad"):
+        trace(m, (3, 4), phase="train", zero_grad="ones")
+
+
+def test_software_profile_by_torch_version():
+    from codesign.errors import HardwareError
+    from codesign.hardware.software import PYTORCH_1, PYTORCH_2, software_profile
+
+    assert software_profile("1.12") is PYTORCH_1 and software_profile("2.4.0") is PYTORCH_2
+    assert software_profile(None) is PYTORCH_2
+    assert PYTORCH_1.trace_options() == {"foreach": False, "zero_grad": "zeros",
+                                         "fused_attention": False}
+    with pytest.raises(HardwareError, match="torch version"):
+        software_profile("latest")
+
+
+def test_software_profile_scales_the_presets_efficiency(hw):
+    from codesign.hardware.software import SoftwareProfile
+
+    p = SoftwareProfile("t", True, "none", True, efficiency_scale={"memory": 0.5, "matmul": 2.0})
+    out = p.apply(hw)
+    assert out.eff("memory") == pytest.approx(0.5 * hw.eff("memory"))
+    assert out.eff("matmul") == 1.0                    # capped: an efficiency is at most 1
+    assert out.eff("vector") == hw.eff("vector")
+    assert out.name == "rtx3090+t"                     # caches keyed by name tell them apart
+
+
+def test_published_rows_take_the_loop_of_their_pytorch_version():
+    """One code path: ``validate --published`` and the benchmark script trace a PyTorch 1.12
+    train row with timm's loop and the 1.x knobs, a 2.4 inference row with fused attention."""
+    from codesign.validation.published import run_settings
+
+    tr = run_settings("amp", "pytorch", "nchw", "training", "1.12")
+    assert tr.trace_options() == {
+        "phase": "train", "autocast": "fp16", "fused_attention": False, "optimizer": "sgd",
+        "foreach": False, "zero_grad": "zeros", "loss": "cross_entropy", "nesterov": True}
+    inf = run_settings("amp", "pytorch", "nhwc", "inference", "2.4.0")
+    assert inf.trace_options() == {"phase": "inference", "autocast": "fp16",
+                                   "fused_attention": True}
+    assert inf.cache_knobs() == {"autocast": "fp16"}
+
+
+def test_pytorch1_profile_derates_memory_bound_kernels(hw):
+    """PyTorch 1.12 rows: memory-bound kernels at 0.741x the preset's achieved bandwidth
+    (0.897 on the RTX 3090 -> 0.665); compute classes untouched."""
+    from codesign.hardware.software import PYTORCH_1
+
+    out = PYTORCH_1.apply(hw)
+    assert out.eff("memory") == pytest.approx(0.741 * 0.897)
+    assert out.eff("conv.standard") == hw.eff("conv.standard")
+    assert set(PYTORCH_1.provenance) == set(PYTORCH_1.efficiency_scale)
+
+
+def _grouped(width, c=256, n=64, h=28):
+    g = c // width
+    x = TensorSpec(1, (n, c, h, h), "float16")
+    w = TensorSpec(2, (c, width, 3, 3), "float16", is_weight=True)
+    attrs = ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), g)
+    return _op(OpKind.CONV, [x, w], [TensorSpec(3, (n, c, h, h), "float16")], attrs)
+
+
+def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
+    """conv.grouped_nhwc_wide: channels-last grouped convs wider than 16 channels per group
+    (PyTorch 1.12's slow kernels); compute-bound GEMM time scales with 1 / efficiency."""
+    from codesign.hardware.software import PYTORCH_1
+
+    assert PYTORCH_1.apply(hw).eff("conv.grouped_nhwc_wide") == pytest.approx(0.079)
+    assert hw.eff("conv.grouped_nhwc_wide") == hw.eff("conv.grouped")   # PyTorch 2: no change
+    slow = hw.with_knobs({"efficiency.conv.grouped": 0.5}).eff("conv.grouped_nhwc_wide")
+    assert slow == 0.5                                                   # falls back to grouped
+    nhwc, nchw = CostContext(dtype="fp16", layout="nhwc"), CostContext(dtype="fp16", layout="nchw")
+    from codesign.hardware.software import SoftwareProfile
+
+    h = SoftwareProfile("t", False, "zeros", False, {"conv.grouped_nhwc_wide": 0.079}).apply(hw)
+    wide = conv_cost(_grouped(64), h, nhwc)
+    base = conv_cost(_grouped(64), hw, nhwc).compute_s
+    # 1 / 0.079 = 12.7x slower, less what a re-picked tile shape wins back (at most a few %)
+    assert base / 0.079 * 0.95 < wide.compute_s <= base / 0.079 * (1 + 1e-9)
+    assert conv_cost(_grouped(16), h, nhwc).compute_s == conv_cost(_grouped(16), hw, nhwc).compute_s
+    assert conv_cost(_grouped(64), h, nchw).compute_s == conv_cost(_grouped(64), hw, nchw).compute_s

@@ -502,17 +502,54 @@ def _fused_sdpa(orig):
     return sdpa
 
 
+def _math_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+               **kw):
+    """``F.scaled_dot_product_attention`` unfused, as attention ran before PyTorch 2.0 had the
+    fused kernels (timm's ``fused_attn=False`` path): ``softmax(q * scale @ k^T + mask) @ v``
+    in separate matmul and softmax kernels (the (L, L) score matrix goes through memory)."""
+    import torch
+
+    s = scale if scale is not None else query.shape[-1] ** -0.5
+    attn = (query * s) @ key.transpose(-2, -1)
+    if is_causal:
+        n, m = attn.shape[-2:]
+        attn_mask = torch.ones(n, m, dtype=torch.bool, device=attn.device).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            attn = attn.masked_fill(~attn_mask, float("-inf"))
+        else:
+            attn = attn + attn_mask
+    attn = attn.softmax(dim=-1)
+    if dropout_p:
+        attn = torch.nn.functional.dropout(attn, dropout_p)
+    return attn @ value
+
+
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
           strict: bool = False, name: str = "", autocast: str | None = None,
-          foreach: bool = True) -> OpGraph:
+          foreach: bool = True, nesterov: bool = False, loss: str = "sum",
+          zero_grad: str = "none", fused_attention: bool = True) -> OpGraph:
     """Trace ``model`` on ``inputs`` (tensors or shapes) into an :class:`OpGraph`.
 
-    ``phase="train"`` records forward, backward of ``sum(outputs)`` and, with ``optimizer``
+    ``phase="train"`` records forward, backward of the loss and, with ``optimizer``
     ("sgd" or "adamw"), one steady-state optimizer step (the second: the first creates the
     state), with the multi-tensor ``foreach`` kernels (PyTorch >= 2.0 on CUDA) or, with
     ``foreach=False``, a loop of per-parameter kernels (PyTorch 1.x). No real compute or memory is spent: parameters and
     inputs are fake tensors. Unsupported ops become ``OpKind.OTHER`` rows (or a ``TraceError``
     with ``strict``).
+
+    The training loop's knobs (timm's ``benchmark.py`` train loop on PyTorch 1.x is
+    ``zero_grad="zeros", loss="cross_entropy", optimizer="sgd", nesterov=True,
+    foreach=False``): ``loss`` is ``"sum"`` (sum of the outputs) or ``"cross_entropy"``
+    (cross-entropy of the first output against class targets, as timm's benchmark);
+    ``nesterov`` is SGD's Nesterov momentum (timm's ``create_optimizer_v2("sgd")``);
+    ``zero_grad="zeros"`` is ``optimizer.zero_grad()`` before PyTorch 2.0 (``set_to_none``
+    defaulted to False): every gradient is zero-filled before the forward (one kernel per
+    parameter) and the backward then accumulates into it (``AccumulateGrad`` runs
+    ``grad += new_grad``, one more read-read-write kernel per parameter) where ``"none"``
+    (PyTorch >= 2.0) lets the backward's gradient become ``.grad`` without a copy.
+    ``fused_attention=False`` runs ``F.scaled_dot_product_attention`` as matmul, softmax,
+    matmul (PyTorch 1.x had no fused attention kernels; timm then computed attention so).
 
     ``autocast="fp16"`` (or ``"bf16"``) traces on fake CUDA tensors under CUDA autocast, as
     ``torch.autocast("cuda")`` runs the model: no GPU is needed (autocast's dispatch key is
@@ -529,6 +566,10 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         raise TraceError(f"phase = {phase!r}; allowed: inference, train")
     if optimizer not in (None, "sgd", "adamw"):
         raise TraceError(f"optimizer = {optimizer!r}; allowed: sgd, adamw")
+    if loss not in ("sum", "cross_entropy"):
+        raise TraceError(f"loss = {loss!r}; allowed: sum, cross_entropy")
+    if zero_grad not in ("none", "zeros"):
+        raise TraceError(f"zero_grad = {zero_grad!r}; allowed: none, zeros")
     if not isinstance(model, torch.nn.Module):
         raise TraceError(f"trace expects an nn.Module, got {type(model).__name__}")
     if not inputs:
@@ -585,8 +626,11 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     import contextlib
 
     policy = contextlib.nullcontext()
+    if not fused_attention:
+        torch.nn.functional.scaled_dot_product_attention = _math_sdpa
     if autocast:
-        torch.nn.functional.scaled_dot_product_attention = _fused_sdpa(sdpa_orig)
+        if fused_attention:
+            torch.nn.functional.scaled_dot_product_attention = _fused_sdpa(sdpa_orig)
         # torch.autocast("cuda") refuses to switch on without a GPU; the dispatch key works on
         # fake CUDA tensors all the same. Training: CPU autocast + CUDA's fp32 policies.
         dev = "cuda" if cuda_fake else "cpu"
@@ -599,23 +643,47 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     try:
         with fake_mode, _make_mode(rec):
             grad_ctx = torch.enable_grad() if train else torch.no_grad()
+            if train and zero_grad == "zeros":
+                # the gradients of the previous step exist; zero_grad() fills them (recorded)
+                rec.paused = True
+                grads = [torch.zeros_like(p) for p in params.values()]
+                rec.paused = False
+                rec.phase = Phase.OPTIMIZER
+                rec.module_stack.append(("optimizer", "zero_grad"))
+                for g in grads:
+                    g.zero_()
+                rec.module_stack.pop()
+                rec.phase = Phase.FORWARD
+                for p, g in zip(params.values(), grads):
+                    p.grad = g
             with grad_ctx, policy:
                 out = functional_call(model, state, tuple(fake_inputs))
+                if train:
+                    outs = [o for o in _tensors(out) if o.requires_grad]
+                    if not outs:
+                        raise TraceError("phase=train: the model output does not require grad")
+                    if loss == "cross_entropy":  # under autocast: log_softmax runs in fp32
+                        logits = outs[0].float()
+                        rec.paused = True
+                        target = torch.zeros(logits.shape[:1], dtype=torch.long,
+                                             device=logits.device)
+                        rec.paused = False
+                        loss_t = torch.nn.functional.cross_entropy(
+                            logits.reshape(logits.shape[0], -1), target)
+                        outs = outs[:1]
+                    else:
+                        loss_t = sum(o.float().sum() for o in outs)
             if ac_prev is not None:  # backward runs in the dtypes autocast chose, never under it
                 torch.set_autocast_enabled(ac_prev[0], False)
             if train:
-                outs = [o for o in _tensors(out) if o.requires_grad]
-                if not outs:
-                    raise TraceError("phase=train: the model output does not require grad")
-                loss = sum(o.float().sum() for o in outs)
                 rec._tag_autograd(outs)
                 rec.phase = Phase.BACKWARD
-                loss.backward()
+                loss_t.backward()
                 if optimizer:
                     rec.phase = Phase.OPTIMIZER
                     rec.module_stack = [("optimizer", optimizer)]
                     opt_cls = torch.optim.SGD if optimizer == "sgd" else torch.optim.AdamW
-                    kw = {"momentum": 0.9} if optimizer == "sgd" else {}
+                    kw = {"momentum": 0.9, "nesterov": nesterov} if optimizer == "sgd" else {}
                     opt = opt_cls(list(params.values()), lr=0.1, foreach=foreach, **kw)
                     # the first step only creates the optimizer state (momentum = a copy of
                     # the gradient): record a steady-state step, the second

@@ -162,7 +162,7 @@ def merged_pool_factor(op: Op) -> int:
     pooled map as its output: ``outputs[0]`` then has ``out_channels / k`` channels. The MACs
     are those of the un-pooled conv (``op.macs`` counts the stored output, hence ``x k``)."""
     a = op.attrs
-    if (not isinstance(a, ConvAttrs) or a.transposed or "backward" in op.aten
+    if (not isinstance(a, ConvAttrs) or a.transposed or op.is_backward_kernel
             or not op.outputs or len(op.outputs[0].shape) < 2):
         return 1
     stored = op.outputs[0].shape[1]

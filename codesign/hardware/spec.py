@@ -48,7 +48,8 @@ LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before t
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
-    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "attention", "memory",
+    "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "conv.grouped_nhwc_wide",
+    "attention", "memory",
     "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 #: the dtype CUDA autocast ("amp") runs convs and matmuls in: peaks of "amp" are fp16's

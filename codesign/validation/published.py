@@ -16,8 +16,12 @@ Settings of a row (:func:`run_settings`):
   (``w8a16``, mixed int16) is reported as ``unsupported_precision``.
 * mode: ``eager`` for PyTorch rows (one kernel per op, host dispatch), ``fused`` for compiled
   runtimes (qnn, qnn_dlc, tflite, onnx).
-* phase: training rows trace forward, backward of the loss and an SGD (momentum) step, which
-  is what timm's ``benchmark.py`` train loop runs.
+* phase: training rows trace what timm's ``benchmark.py`` train loop runs: ``zero_grad()``,
+  forward and cross-entropy loss under autocast, backward, a Nesterov-momentum SGD step
+  (``create_optimizer_v2("sgd")``), no GradScaler.
+* software: the row's PyTorch version picks a :class:`codesign.hardware.software.SoftwareProfile`
+  (PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention, and
+  that release's fitted efficiency factors applied to the preset).
 * layout: the row's (``nchw`` / ``nhwc``).
 
 Errors are computed on what the source measured (the ``metric`` column): throughput for timm,
@@ -39,12 +43,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from codesign.errors import CodesignError
 from codesign.validation.metrics import error_summary, grouped_summary
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 #: runtimes whose graphs are compiled ahead of time (fusion, no per-op host dispatch)
 COMPILED_RUNTIMES = ("qnn", "qnn_dlc", "tflite", "onnx", "tensorrt")
@@ -60,6 +68,11 @@ RESULT_COLUMNS = (
 )
 
 
+#: timm benchmark.py's train loop: nn.CrossEntropyLoss, create_optimizer_v2(opt="sgd") =
+#: torch.optim.SGD(momentum=0.9, nesterov=True), weight decay 0
+TRAIN_LOOP = (("loss", "cross_entropy"), ("nesterov", True))
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How one published row is traced and simulated."""
@@ -69,6 +82,38 @@ class RunSettings:
     layout: str
     trace_phase: str          # tracer phase: "inference" | "train"
     optimizer: str | None
+    software: str = ""        # the row's PyTorch version ("" = current)
+
+    @property
+    def profile(self):
+        from codesign.hardware.software import software_profile
+
+        return software_profile(self.software)
+
+    def trace_options(self) -> dict:
+        """Keyword arguments of :func:`codesign.capture.tracer.trace` for this row (the one
+        place the benchmark scripts and ``validate --published`` take them from)."""
+        kw: dict = {"phase": self.trace_phase}
+        if self.dtype == "amp":  # traced under CUDA autocast: autocast's dtypes, casts are ops
+            kw["autocast"] = "fp16"
+        opts = self.profile.trace_options()
+        kw["fused_attention"] = opts["fused_attention"]
+        if self.trace_phase == "train":
+            kw.update(optimizer=self.optimizer, foreach=opts["foreach"],
+                      zero_grad=opts["zero_grad"], **dict(TRAIN_LOOP))
+        return kw
+
+    def cache_knobs(self) -> dict | None:
+        """The trace options that differ from the tracer's defaults (the cache key's knobs)."""
+        defaults = {"fused_attention": True, "foreach": True, "zero_grad": "none",
+                    "loss": "sum", "nesterov": False}
+        kw = {k: v for k, v in self.trace_options().items()
+              if k not in ("phase", "optimizer") and defaults.get(k, None) != v}
+        return kw or None
+
+    def hardware(self, hw):
+        """``hw`` with the row's software profile applied (its efficiency factors)."""
+        return self.profile.apply(hw)
 
 
 def _dtypes() -> tuple[str, ...]:
@@ -77,7 +122,8 @@ def _dtypes() -> tuple[str, ...]:
     return tuple(DTYPES)
 
 
-def run_settings(precision: str, runtime: str, layout: str, phase: str) -> RunSettings | str:
+def run_settings(precision: str, runtime: str, layout: str, phase: str,
+                 torch_version: str | None = None) -> RunSettings | str:
     """The simulation settings of a row, or the reason (str) it cannot be simulated."""
     dtypes = _dtypes()
     if precision == "amp":
@@ -88,9 +134,10 @@ def run_settings(precision: str, runtime: str, layout: str, phase: str) -> RunSe
         return (f"unsupported_precision: precision {precision!r} has no cost-model dtype "
                 f"(have {', '.join(dtypes)})")
     mode = "fused" if runtime in COMPILED_RUNTIMES else "eager"
+    sw = "" if runtime != "pytorch" or not isinstance(torch_version, str) else torch_version
     if phase == "training":
-        return RunSettings(dtype, mode, layout, "train", TRAIN_OPTIMIZER)
-    return RunSettings(dtype, mode, layout, "inference", None)
+        return RunSettings(dtype, mode, layout, "train", TRAIN_OPTIMIZER, sw)
+    return RunSettings(dtype, mode, layout, "inference", None, sw)
 
 
 def _shape(row) -> tuple[int, ...]:
@@ -133,11 +180,12 @@ def trace_row_graph(workload: str, shape, settings: RunSettings, cache=None):
     from codesign.errors import TraceError, WorkloadError
 
     key = None
-    # "amp" rows are traced under CUDA autocast: tensors carry autocast's dtypes, casts are ops
-    trace_kw = {"autocast": "fp16"} if settings.dtype == "amp" else {}
+    trace_kw = settings.trace_options()
+    phase = trace_kw.pop("phase")
+    optimizer = trace_kw.pop("optimizer", None)
     if cache is not None and cache.cacheable(workload):
         key = cache.key(workload, shape, settings.trace_phase, settings.optimizer,
-                        knobs=trace_kw or None)
+                        knobs=settings.cache_knobs())
         graph = cache.get(key)
         if graph is not None:
             return graph, None
@@ -147,8 +195,8 @@ def trace_row_graph(workload: str, shape, settings: RunSettings, cache=None):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _, graph = trace_workload(workload, None, shape, phase=settings.trace_phase,
-                                      optimizer=settings.optimizer, **trace_kw)
+            _, graph = trace_workload(workload, None, shape, phase=phase,
+                                      optimizer=optimizer, **trace_kw)
     except WorkloadError as exc:
         reason = f"workload_error: {_one_line(exc)}"
     except TraceError as exc:
@@ -178,7 +226,7 @@ def dominant_class(rows) -> tuple[str, float]:
     return cls, t / total
 
 
-def roofline_latency_s(graph, hw, ctx) -> float:
+def roofline_latency_s(graph, hw: HardwareSpec, ctx) -> float:
     """Sum of the per-op roofline floors of the supported ops (see module docstring)."""
     from codesign.cost.roofline import roofline_floor
 
@@ -285,8 +333,9 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
     frame = frame.reset_index(drop=True)
     n = len(frame)
     res: dict[str, list] = {c: [None] * n for c in RESULT_COLUMNS}
-    settings = [run_settings(r.precision, r.runtime, r.layout, r.phase)
-                for r in frame.itertuples(index=False)]
+    tv = frame["torch_version"] if "torch_version" in frame.columns else [None] * n
+    settings = [run_settings(r.precision, r.runtime, r.layout, r.phase, v)
+                for r, v in zip(frame.itertuples(index=False), tv)]
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(frame.itertuples(index=False)):
         s = settings[i]
@@ -300,14 +349,15 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
         except CodesignError as exc:
             settings[i] = f"bad_row: {_one_line(exc)}"
             continue
-        groups.setdefault((r.workload, shape, s.trace_phase, s.optimizer), []).append(i)
+        groups.setdefault((r.workload, shape, s.trace_phase, s.optimizer,
+                           tuple(sorted((s.cache_knobs() or {}).items()))), []).append(i)
     for i, s in enumerate(settings):
         if isinstance(s, str):
             res["status"][i], res["reason"][i] = _category(s), s
     hw_cache: dict = {}
     done = 0
     total = len(groups)
-    for (workload, shape, phase, opt), idx in groups.items():
+    for (workload, shape, _phase, _opt, _knobs), idx in groups.items():
         if progress:
             progress(done, total, workload)
         graph, reason = trace_row_graph(workload, shape, settings[idx[0]], cache)
@@ -321,7 +371,8 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
             r = frame.iloc[i]
             s = settings[i]
             try:
-                hw = _load_hw(hardware if hardware is not None else r["hardware"], hw_cache)
+                hw = s.hardware(_load_hw(hardware if hardware is not None else r["hardware"],
+                                         hw_cache))
                 if s.dtype != "amp" and s.dtype not in hw.dtypes:
                     res["status"][i] = "unsupported_precision"
                     res["reason"][i] = (f"unsupported_precision: {hw.name} does not run "

@@ -1,0 +1,98 @@
+"""Software stacks: what the PyTorch version changes in a GPU run (issue 16).
+
+A measurement is made with one PyTorch / CUDA / cuDNN release. Two kinds of difference follow
+from the version, and both are selected by the version recorded with a published row
+(:func:`software_profile`), never by model or family:
+
+* what a training step *runs* (mechanisms, traced): before PyTorch 2.0,
+  ``optimizer.zero_grad()`` zero-filled the gradients (``set_to_none`` defaulted to False,
+  PyTorch 2.0 release notes) so the backward accumulates into them; optimizers looped over
+  the parameters one kernel at a time (``foreach`` became the CUDA default in 2.0); there was
+  no fused attention (``F.scaled_dot_product_attention`` appeared in 2.0).
+* how fast the release's kernels run (fitted): ``efficiency_scale`` multiplies the preset's
+  efficiency of a kernel class (the preset carries the hardware generation's values, fitted
+  on rows of a current release). Each factor has its provenance ("fitted to ...").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from codesign.errors import HardwareError
+
+
+@dataclass(frozen=True)
+class SoftwareProfile:
+    """One PyTorch release family: its traced training-loop behaviour and efficiency factors."""
+
+    name: str
+    foreach: bool                  # multi-tensor optimizer kernels (else one per parameter)
+    zero_grad: str                 # "zeros" (fill, then backward accumulates) | "none"
+    fused_attention: bool          # F.scaled_dot_product_attention's fused kernels exist
+    efficiency_scale: Mapping[str, float] = field(default_factory=dict)
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    def trace_options(self) -> dict:
+        """Keyword arguments of :func:`codesign.capture.tracer.trace` for this release."""
+        return {"foreach": self.foreach, "zero_grad": self.zero_grad,
+                "fused_attention": self.fused_attention}
+
+    def apply(self, hw):
+        """``hw`` with this release's efficiency factors applied (a new spec; capped at 1)."""
+        if not self.efficiency_scale:
+            return hw
+        import numpy as np
+
+        from codesign.hardware import EFFICIENCY_KEYS, FrozenDict
+
+        eff = dict(hw.efficiency)
+        for key, scale in self.efficiency_scale.items():
+            if key not in EFFICIENCY_KEYS:
+                raise HardwareError(f"software profile {self.name}: unknown efficiency key "
+                                    f"{key!r}; allowed: {', '.join(EFFICIENCY_KEYS)}")
+            value = np.minimum(1.0, np.asarray(hw.eff(key)) * scale)  # knob arrays too
+            eff[key] = float(value) if value.ndim == 0 else value
+        # a new name: caches keyed by the spec's name must not mistake it for ``hw``
+        out = dataclasses.replace(hw, efficiency=FrozenDict(eff), name=f"{hw.name}+{self.name}")
+        object.__setattr__(out, "_batch_shape", hw.batch_shape)
+        return out
+
+
+#: PyTorch >= 2.0 (the presets' efficiencies were fitted on PyTorch 2.4 rows): no factors
+PYTORCH_2 = SoftwareProfile("pytorch-2", foreach=True, zero_grad="none", fused_attention=True)
+
+#: PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention
+PYTORCH_1 = SoftwareProfile(
+    "pytorch-1", foreach=False, zero_grad="zeros", fused_attention=False,
+    efficiency_scale={"memory": 0.741, "conv.grouped_nhwc_wide": 0.079},
+    provenance={"memory": (
+        "fitted to timm's RTX 3090 train rows (benchmark-train-amp-nchw-pt112-cu113, PyTorch "
+        "1.12 / CUDA 11.3), the families of the fit half only (every other family by name), "
+        "with the 1.x training loop traced: `python benchmarks/gpu_timm_fidelity.py fit "
+        "--datasets train-nchw --software --keys memory`; memory-bound kernels reach 0.74x "
+        "the achieved bandwidth of the PyTorch 2.4 rows the preset was fitted on (0.67 of "
+        "the RTX 3090's DRAM peak)"),
+        "conv.grouped_nhwc_wide": (
+            "fitted to timm's RTX 3090 channels-last train rows (benchmark-train-amp-nhwc-"
+            "pt112-cu113), fit-half families only: `python benchmarks/gpu_timm_fidelity.py fit "
+            "--datasets train-nhwc --software --keys conv.grouped_nhwc_wide`; grouped convs "
+            "wider than 16 channels per group in channels-last run ~12x below the tensor-core "
+            "rate on PyTorch 1.12 / cuDNN 8.3 (models built on them measure 0.3-0.5x their own "
+            "NCHW training throughput), a fallback kernel rather than an efficiency")},
+)
+
+
+def software_profile(torch_version: str | None) -> SoftwareProfile:
+    """The profile of a PyTorch version string ("1.12", "2.4.0"); None or "" = current."""
+    if not torch_version:
+        return PYTORCH_2
+    m = re.match(r"\s*(\d+)\.", str(torch_version) + ".")
+    if not m:
+        raise HardwareError(f"torch version {torch_version!r}: expected MAJOR.MINOR, e.g. 1.12")
+    return PYTORCH_1 if int(m.group(1)) < 2 else PYTORCH_2
+
+
+__all__ = ["PYTORCH_1", "PYTORCH_2", "SoftwareProfile", "software_profile"]
