@@ -221,7 +221,8 @@ def cmd_eval(args) -> int:
         df = df[df["model"].isin(models)]
         layout = ds.split("-")[1]
         st, st32 = settings_of(ds, "amp"), settings_of(ds, "fp32")
-        hw_row = st.hardware(hw)  # the row's software profile (PyTorch version)
+        # the row's software profile (PyTorch version), unless asked to leave it out
+        hw_row = hw if args.no_software else st.hardware(hw)
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
             g32 = get_graph(r.model, shape, st32, "fp32", build=False)
@@ -292,6 +293,8 @@ def main(argv=None) -> int:
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
+    e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
+                   "software profile efficiency factors (the traced loop stays)")
     e.add_argument("--before-csv", default="", help="take 'before' from this eval output of "
                    "the code before this work (run with PYTHONPATH pointing at it)")
     f = sub.add_parser("fit")
@@ -312,7 +315,8 @@ def main(argv=None) -> int:
 # ----------------------------------------------------------------------------- fitting
 #: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
-            "conv.depthwise_wgrad", "conv.grouped", "conv.large_kernel", "matmul", "attention",
+            "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide", "conv.large_kernel",
+            "matmul", "attention",
             "memory", "vector", "norm", "softmax", "reduction", "pool")
 
 
@@ -328,6 +332,11 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             if "backward" in op.aten:
                 return "conv.depthwise_wgrad"
             return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
+        from codesign.cost.gpu import WIDE_GROUP
+
+        if (op.attrs.variant is ConvVariant.GROUPED and layout == "nhwc"
+                and op.attrs.in_channels // op.attrs.groups > WIDE_GROUP):
+            return "conv.grouped_nhwc_wide"
         return f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
             OpKind.NORM: "norm", OpKind.REDUCTION: "reduction", OpKind.POOL: "pool",
@@ -396,7 +405,8 @@ def cmd_fit(args) -> int:
                 continue
             # the row's software profile scales the efficiencies being fitted (none with
             # --software: then the fitted values are the profile's)
-            prof = {} if args.software else st.profile.efficiency_scale
+            prof = {k: v for k, v in st.profile.efficiency_scale.items()
+                    if not args.software or k not in args.keys}
             scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
                          (features(g, hw, layout), scale)))
@@ -404,11 +414,13 @@ def cmd_fit(args) -> int:
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
     free = [i for i, k in enumerate(FIT_KEYS) if not args.keys or k in args.keys] + [len(FIT_KEYS)]
     x0 = x_start[free]
+    if args.software:  # start a profile's factors below the 1.0 clip, where the loss is flat
+        x0[:-1] = np.minimum(x0[:-1], np.log(0.5))
 
     def unpack(xf):
         x = x_start.copy()
         x[free] = xf
-        eff = np.clip(np.exp(x[:-1]), 0.01, 1.0)
+        eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
         # host dispatch is not fitted unless asked: it is a property of the host and framework
         # (hardware.md 1.3 cites 39-60 us); fitted freely it absorbs other errors
         disp = float(np.exp(x[-1])) if args.fit_dispatch else hw.dispatch.eager_overhead_s

@@ -4,12 +4,15 @@ ResNet-50 inference on each preset kind, then -- when timm is installed -- large
 training graphs (forward, backward and the optimizer step under CUDA autocast, as timm's
 ``benchmark.py --amp`` trains) on the RTX 3090 with ``dtype="amp"``. Each line gives the
 median over ``--runs`` calls of the wall time and of the process CPU time (on a shared host the
-CPU time is what the simulator itself spends), and the first call's wall time.
+CPU time is what the simulator itself spends), and the first call's wall time. The garbage of
+tracing is collected before the first call (``gc.collect()``): a full collection of a process
+that just traced with torch takes a few hundred ms and is the tracer's, not the simulator's.
 
 Run: python benchmarks/simulate_speed.py [--runs 20] [--no-timm]
 """
 
 import argparse
+import gc
 import importlib.util
 import statistics
 import time
@@ -26,6 +29,7 @@ TIMM_TRAIN = [("convnext_tiny", 64, "sgd"), ("swin_base_patch4_window7_224", 64,
 
 def timed(graph, hw, dtype: str, runs: int) -> tuple[float, float, float, object]:
     """(first-call wall, median wall, median CPU) seconds of ``simulate`` and its result."""
+    gc.collect()
     t = time.perf_counter()
     r = codesign.simulate(graph, hw, dtype=dtype)
     first = time.perf_counter() - t

@@ -18,7 +18,7 @@ from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
 from codesign.ir.graph import OpGraph, OpKind
-from codesign.results.records import OpRow, SimResult
+from codesign.results.records import OpRow, SimResult, op_row
 from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
 from codesign.hardware.spec import HardwareSpec
 
@@ -177,9 +177,9 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
         if e is None:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
                                   _f(en.static_j))
-        # positional, in OpRow's field order (tests/test_simulate_pinned.py pins every field)
-        rows.append(OpRow(op.index, op.name, op.module, *size[0], unit, fused_into,
-                          size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
+        # in OpRow's field order (tests/test_simulate_pinned.py pins every field)
+        rows.append(op_row(op.index, op.name, op.module, *size[0], unit, fused_into,
+                           size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 
 

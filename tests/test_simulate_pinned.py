@@ -7,9 +7,11 @@ the index-weighted sum of each numeric row field, the counts of each bound and u
 relative tolerance of 1e-12. A cost-model change that moves figures on purpose regenerates
 them: ``pytest tests/test_simulate_pinned.py --update-golden``.
 
-``estimate_costs`` costs the ops of equal ``cost_key`` once per call: the last tests check that
-each op's memoized cost equals its own cost function's, and that no cost model reads what the
-key leaves out (an op's index, name, module path or tensor ids).
+``estimate_costs`` costs the ops of equal ``cost_key`` once per call: the later tests check that
+each op's memoized cost equals its own cost function's, that no cost model reads what the key
+leaves out (an op's index, name, module path or tensor ids), and that ``simulate`` gives, bit
+for bit, the rows of the plain per-op computation on the current cost models (so a cost-model
+change that regenerates the golden file still checks the speed-up).
 """
 
 from __future__ import annotations
@@ -212,3 +214,145 @@ def test_cost_models_do_not_read_op_identity():
              for i, line in enumerate(path.read_text().splitlines(), 1)
              if pattern.search(line) and not line.lstrip().startswith("#")]
     assert not found, "cost models read op identity: " + "; ".join(found)
+
+
+def test_op_row_builds_what_the_dataclass_builds():
+    """``op_row`` (simulate's row builder) sets the slots the generated ``__init__`` sets."""
+    from dataclasses import FrozenInstanceError, fields
+
+    from codesign.results.records import OP_COLUMNS, OpRow, op_row
+
+    assert tuple(f.name for f in fields(OpRow))[:len(OP_COLUMNS)] == OP_COLUMNS
+    assert not hasattr(OpRow, "__post_init__")
+    values = (3, "a.b/conv", "a.b", "conv", "standard", "", "forward", "tensor_core", "", True,
+              1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, "compute", 11.0, 12.0, 13.0,
+              14.0, 15.0)
+    row = op_row(*values)
+    want = OpRow(*values)
+    assert type(row) is OpRow and repr(row) == repr(want)
+    assert [getattr(row, f.name) for f in fields(OpRow)][:-2] == [getattr(want, f.name) for f in fields(OpRow)][:-2]
+    with pytest.raises(FrozenInstanceError):
+        row.latency_s = 0.0
+    with pytest.raises(TypeError):
+        op_row(*values[:-1])
+
+
+def test_launch_queue_float_path_equals_numpy_path():
+    """The launch queue's float fast path does the numpy path's IEEE operations: the same
+    overheads bit for bit (ties, zero and fully exposed dispatch included)."""
+    import numpy as np
+
+    from codesign.cost.base import OpCost, apply_launch_queue
+
+    rng = np.random.default_rng(16)
+    busy = rng.choice([0.0, 1e-6, 5e-6, 2e-5, 1e-4], size=(400, 2)) * rng.uniform(0.5, 1.5, (400, 2))
+    busy[::7] = 0.0                                     # fully exposed dispatch
+    over = rng.choice([5e-6, 1e-5, 5e-5], size=400)
+
+    def costs(num):
+        return [OpCost(num(c), num(m), num(o), 0.0, 0.0) for (c, m), o in zip(busy, over)]
+
+    fast = apply_launch_queue(costs(float))
+    slow = apply_launch_queue(costs(np.float64))
+    assert all(type(c.overhead_s) is float for c in fast)
+    assert not any(type(c.overhead_s) is float for c in slow)
+    assert [repr(float(c.overhead_s)) for c in fast] == [repr(float(c.overhead_s)) for c in slow]
+    assert [repr(c.latency_s) for c in fast] == [repr(float(c.latency_s)) for c in slow]
+    assert {c.bound for c in fast} == {"compute", "memory", "overhead"}
+    assert [c.bound for c in fast] == [c.bound for c in slow]
+
+
+def _plain_rows(graph, hw, dtype, mode, layout):
+    """``simulate``'s rows computed the plain way (the code before the issue-16 speed-up): every
+    op costed on its own, numpy for every scalar, ``dataclasses.replace`` in the launch queue,
+    keyword-built rows."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from codesign.cost.base import ZERO
+    from codesign.cost.energy import Energy, op_energy
+    from codesign.ir.fusion import plan_fusion
+    from codesign.results.records import OpRow
+    from codesign.simulation import conform, make_context, registry
+    from codesign.types import DType
+
+    def launch_queue(costs):
+        host = end = 0.0
+        out = []
+        for c in costs:
+            if c is None or c is ZERO:
+                out.append(c)
+                continue
+            host = host + c.overhead_s
+            exposed = np.maximum(host - end, 0.0)
+            end = end + exposed + np.maximum(c.compute_s, c.memory_s)
+            out.append(replace(c, overhead_s=exposed))
+        return out
+
+    def f(x):
+        return float(np.asarray(x, dtype=float))
+
+    ctx = make_context(hw, dtype, mode, layout)
+    if ctx.dtype == "amp" and not graph.autocast:
+        ctx = replace(ctx, dtype=DType.FP16)
+    reg = registry()
+    plan = plan_fusion(graph, ctx.mode, ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts))
+    costs, energies = [], []
+    for op in graph.ops:
+        fn = reg.lookup(op.kind, hw.kind) if op.supported else None
+        if plan.leader[op.index] != op.index:
+            costs.append(ZERO)
+            energies.append(Energy(0.0, 0.0, 0.0, 0.0))
+        elif fn is None:
+            costs.append(None)
+            energies.append(None)
+        else:
+            c = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
+            costs.append(c)
+            energies.append(op_energy(c, hw, ctx.dtype))
+    merged = [plan.merged.get(op.index, op) for op in graph.ops]
+    for name, graph_pass in reg.graph_passes(hw.kind):
+        costs = launch_queue(costs) if name == "launch_queue" else graph_pass(costs, hw, ctx, merged, graph)
+    rows = []
+    for op, c, en in zip(graph.ops, costs, energies):
+        lead = plan.leader[op.index]
+        fused_into = graph.ops[lead].name if lead != op.index else ""
+        if c is None:
+            bound, unit, c, en = "unsupported", "none", ZERO, Energy(0.0, 0.0, 0.0, 0.0)
+        elif fused_into:
+            bound, unit = "fused", "fused"
+        else:
+            busy = np.maximum(c.compute_s, c.memory_s)
+            kind = np.where(c.compute_s >= c.memory_s, "compute", "memory")
+            bound, unit = str(np.where(np.asarray(c.overhead_s) > busy, "overhead", kind)), c.unit
+        rows.append(OpRow(
+            index=op.index, name=op.name, module=op.module, kind=op.kind.value, variant=op.variant,
+            pattern=op.pattern, phase=op.phase.value, unit=unit, fused_into=fused_into,
+            supported=op.supported and bound != "unsupported", macs=float(op.macs),
+            flops=float(op.flops), read_bytes=float(op.read_bytes), write_bytes=float(op.write_bytes),
+            dram_read_bytes=f(c.dram_read_bytes), dram_write_bytes=f(c.dram_write_bytes),
+            latency_s=f(np.maximum(c.compute_s, c.memory_s) + c.overhead_s),
+            compute_s=f(c.compute_s), memory_s=f(c.memory_s), overhead_s=f(c.overhead_s),
+            bound=bound, energy_j=f(en.total_j), energy_compute_j=f(en.compute_j),
+            energy_sram_j=f(en.sram_j), energy_dram_j=f(en.dram_j), energy_static_j=f(en.static_j)))
+    return tuple(rows)
+
+
+PLAIN_CASES = [  # one per hardware kind and path: amp training + launch queue, fused, graph launch
+    ("convnext_t_train_amp", "rtx3090", "amp", "eager", "nchw", "analytical"),
+    ("tiny_yolov2_ccp", "a100-sxm4-40gb", "fp16", "fused", "nhwc", "analytical"),
+    ("mobilenetv2_lightnl", "hexagon-v73", "fp16", "fused", "nchw", "analytical"),
+    ("bn_net_train", "host-cpu", "fp32", "eager", "nhwc", "analytical"),
+    ("tiny_yolov2_ccp", "condensation-accelerator", "int8", "eager", "ccp", "analytical"),
+]
+
+
+@pytest.mark.parametrize("case", PLAIN_CASES, ids=case_id)
+def test_simulate_equals_the_plain_computation(case, graphs):
+    """Bit for bit (repr of every row field) what the plain per-op computation gives, on the
+    current cost models: the golden file pins figures, this pins the speed-up's equivalence."""
+    g, preset, dtype, mode, layout, _ = case
+    hw = codesign.load_hardware(preset)
+    got = codesign.simulate(graphs[g], hw, dtype=dtype, mode=mode, layout=layout).rows
+    assert repr(got) == repr(_plain_rows(graphs[g], hw, dtype, mode, layout))

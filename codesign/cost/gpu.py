@@ -343,6 +343,10 @@ def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext) -> O
                           "gather of non-contiguous inputs")
 
 
+#: channels per group above which a channels-last grouped conv is "wide" (its own kernel class)
+WIDE_GROUP = 16
+
+
 def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """Convolution as implicit GEMM (cuDNN/CUTLASS; hardware.md 5.2).
 
@@ -358,6 +362,11 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     over N*H*W per tap). Evidence: timm RTX 3090 AMP, depthwise-heavy nets (MobileNet/
     EfficientNet/MnasNet/LCNet families) came out ~10% too fast in NCHW and ~1% in NHWC with one
     depthwise efficiency; MobileNet-V2/V3 and EfficientNet training 60-117% too fast.
+    Grouped convs wider than :data:`WIDE_GROUP` channels per group in channels-last use
+    ``conv.grouped_nhwc_wide`` (falls back to ``conv.grouped``; the PyTorch 1.x software
+    profile derates it): timm's RTX 3090 PyTorch 1.12 training rows run such models at
+    0.3-0.5x their own NCHW throughput (RegNet, ResNeSt, NFNet, ResNeXt-101 32x16d/32x32d)
+    while group width <= 8..16 (ResNeXt 32x4d/32x8d, RegNetZ) runs 1.1-1.5x faster in NHWC.
     """
     a = op.attrs
     if not isinstance(a, ConvAttrs):
@@ -390,6 +399,8 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
             unit="cuda_core", note="depthwise on CUDA cores")
     g = a.groups
     cin_g, cout_g = a.in_channels // g, a.out_channels // g
+    if variant is ConvVariant.GROUPED and ctx.layout == "nhwc" and cin_g > WIDE_GROUP:
+        eff_key = "conv.grouped_nhwc_wide"
     kvol = math.prod(a.kernel)
     x = op._conv_input  # the forward input (backward ops carry grad_out first)
     if a.transposed:

@@ -67,14 +67,21 @@ PYTORCH_2 = SoftwareProfile("pytorch-2", foreach=True, zero_grad="none", fused_a
 #: PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention
 PYTORCH_1 = SoftwareProfile(
     "pytorch-1", foreach=False, zero_grad="zeros", fused_attention=False,
-    efficiency_scale={"memory": 0.741},
+    efficiency_scale={"memory": 0.741, "conv.grouped_nhwc_wide": 0.079},
     provenance={"memory": (
         "fitted to timm's RTX 3090 train rows (benchmark-train-amp-nchw-pt112-cu113, PyTorch "
         "1.12 / CUDA 11.3), the families of the fit half only (every other family by name), "
         "with the 1.x training loop traced: `python benchmarks/gpu_timm_fidelity.py fit "
         "--datasets train-nchw --software --keys memory`; memory-bound kernels reach 0.74x "
         "the achieved bandwidth of the PyTorch 2.4 rows the preset was fitted on (0.67 of "
-        "the RTX 3090's DRAM peak)")},
+        "the RTX 3090's DRAM peak)"),
+        "conv.grouped_nhwc_wide": (
+            "fitted to timm's RTX 3090 channels-last train rows (benchmark-train-amp-nhwc-"
+            "pt112-cu113), fit-half families only: `python benchmarks/gpu_timm_fidelity.py fit "
+            "--datasets train-nhwc --software --keys conv.grouped_nhwc_wide`; grouped convs "
+            "wider than 16 channels per group in channels-last run ~12x below the tensor-core "
+            "rate on PyTorch 1.12 / cuDNN 8.3 (models built on them measure 0.3-0.5x their own "
+            "NCHW training throughput), a fallback kernel rather than an efficiency")},
 )
 
 
