@@ -315,3 +315,33 @@ def test_torchvision_backbone_weights_are_never_downloaded(monkeypatch):
     _, graph = trace_workload("torchvision:deeplabv3_resnet50?num_classes=21&aux_loss=False",
                               input_shape=(1, 3, 64, 64))
     assert graph.macs > 0
+
+
+def test_roofline_latency_shares_floors_of_equal_ops_and_sums_as_before():
+    """The plain roofline costs ops of equal ``cost_key`` once: the total equals, bit for
+    bit, the per-op sum of the floors in graph order (the pre-memo computation), on a net that
+    repeats blocks of equal and of different shapes (a key that ignored shapes would fail)."""
+    import torch.nn as nn
+
+    import codesign
+    from codesign.cost.base import cost_key
+    from codesign.cost.roofline import roofline_floor
+    from codesign.simulation import make_context
+    from codesign.validation.published import roofline_latency_s
+
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    net = nn.Sequential(*block(3, 16), *block(16, 16), *block(16, 16), *block(16, 32),
+                        *block(32, 32), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    g = codesign.trace(net, (2, 3, 32, 32))
+    keys = [cost_key(op) for op in g.ops if op.supported]
+    assert len(set(keys)) < len(keys), "no repeated op: the sharing is not exercised"
+    for preset, dtype in (("rtx3090", "fp16"), ("host-cpu", "fp32")):
+        hw = codesign.load_hardware(preset)
+        ctx = make_context(hw, dtype, "eager", "nchw")
+        plain = float(sum(float(np.asarray(roofline_floor(op, hw, ctx))) for op in g.ops
+                          if op.supported))
+        assert roofline_latency_s(g, hw, ctx) == plain
+        assert len({float(np.asarray(roofline_floor(op, hw, ctx))) for op in g.ops
+                    if op.kind.value == "conv"}) > 1
