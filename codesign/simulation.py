@@ -76,10 +76,10 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     model applies the asynchronous launch queue itself).
     ``dtype="amp"`` on a graph not traced under autocast is costed as ``"fp16"`` (every float
     at 2 bytes, conv/linear weight casts added): the old approximation."""
-    if ctx.dtype == "amp" and not getattr(graph, "autocast", ""):
+    if ctx.dtype == DType.AMP and not getattr(graph, "autocast", ""):
         ctx = replace(ctx, dtype=DType.FP16)
     reg = registry()
-    ccp = ctx.layout == "ccp" or (ctx.mode == "fused" and "ccp" in hw.layouts)
+    ccp = ctx.layout == Layout.CCP or (ctx.mode == Mode.FUSED and Layout.CCP in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)
     costs: list = []
     energies: list = []
@@ -200,7 +200,7 @@ def simulate(graph: OpGraph, hw: HardwareSpec | str, dtype: str = "fp32", mode: 
     batch = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else 1
     common = dict(workload=graph.name, hardware=hw.name, hardware_kind=hw.kind, dtype=dtype,
                   mode=mode, layout=layout, batch=int(batch), fused_ops=est.plan.fused_count)
-    if engine == "analytical":
+    if engine == Engine.ANALYTICAL:
         if policy is not None:
             raise CodesignError("policy applies to engine='event' only")
         return SimResult(engine="analytical", rows=rows, **common)

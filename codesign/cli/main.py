@@ -152,14 +152,14 @@ _EVENT_ONLY = (("streams", 1, "--streams"), ("threads", 1, "--threads"),
 
 def _ignored_options(args) -> list[str]:
     """Options the chosen engine does not use (issue 14, item 8)."""
-    if args.engine == "event":
+    if args.engine == Engine.EVENT:
         return []
     return [f"{flag} {getattr(args, k)}" if not isinstance(d, bool) else flag
             for k, d, flag in _EVENT_ONLY if getattr(args, k) != d]
 
 
 def _policy_from_args(args):
-    if args.engine != "event":
+    if args.engine != Engine.EVENT:
         return None
     return {"streams": args.streams, "threads": args.threads,
             "double_buffering": not args.no_double_buffering, "issue_order": args.issue_order,
@@ -186,7 +186,7 @@ def cmd_simulate(args) -> int:
 
         cols = ["index", "name", "kind", "variant", "unit", "macs", "dram_read_bytes",
                 "dram_write_bytes", "latency_s", "bound", "energy_j"]
-        if res.engine == "event":
+        if res.engine == Engine.EVENT:
             cols += ["engine", "start_s", "end_s"]
         with pd.option_context("display.max_rows", 10_000, "display.width", 220,
                                "display.max_colwidth", 48, "display.float_format", "{:.4g}".format):
@@ -221,7 +221,7 @@ def _check_simulate_outputs(args) -> None:
     """--out and --trace-out are checked before tracing (one line, exit 2), not after."""
     from codesign.results.paths import check_output_dir, check_output_file
 
-    if args.trace_out and args.engine != "event":
+    if args.trace_out and args.engine != Engine.EVENT:
         raise CodesignError("--trace-out needs --engine event")
     if args.out:
         if str(args.out).endswith((".csv", ".json")):

@@ -259,7 +259,7 @@ def tensor_bytes(t, dtype: str) -> float:
     """Bytes of tensor ``t`` when run in ``dtype``: floating tensors take the compute dtype's
     size, integer tensors (indices) keep theirs; under "amp" every tensor keeps its traced
     dtype (autocast decided it)."""
-    if dtype == "amp":
+    if dtype == DType.AMP:
         return float(t.nbytes)
     if t.dtype.startswith(("float", "bfloat")):
         return float(t.numel * DTYPE_BYTES[dtype])

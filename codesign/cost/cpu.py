@@ -122,6 +122,7 @@ from codesign.cost.base import (CalibrationModel, CostContext, OpCost, op_bytes,
                                 tensor_bytes)
 from codesign.cost.registry import REGISTRY
 from codesign.hardware.spec import HardwareSpec
+from codesign.types import Layout
 
 GRAIN = 32768                     # at::internal::GRAIN_SIZE (elements per parallel chunk)
 SOFTMAX_OPS_PER_SCORE = 5         # max, subtract, exp, sum, divide per attention score
@@ -285,7 +286,7 @@ def reorder_s(op: Op, hw: HardwareSpec, ctx: CostContext, act, out):
     """Seconds of oneDNN activation reorders (input to the blocked layout, output back to
     NCHW) around an eager CPU conv; 0 for other ops and for channels-last (nhwc) tensors,
     which oneDNN takes as they are."""
-    if op.kind != OpKind.CONV or not ctx.eager or ctx.layout != "nchw":
+    if op.kind != OpKind.CONV or not ctx.eager or ctx.layout != Layout.NCHW:
         return 0.0
     return np.where(uses_onednn(op, hw.cpu.cores), (act + out) / hw.cpu.reorder_bytes_per_s, 0.0)
 
@@ -319,7 +320,7 @@ def dw_gemm_fallback(op: Op, hw: HardwareSpec, ctx: CostContext):
     its jit depthwise kernel: plain NCHW tensors (channels-last ones take ``brdgmm_dw``, which
     has no such limit) and a left padding wider than :func:`dw_jit_max_left_pad`. This is the
     path of RepLKNet's 31x31, DCLS's 17x17 and SLaK's 5x51 kernels in eager PyTorch on a CPU."""
-    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+    if not is_depthwise_2d(op) or ctx.layout != Layout.NCHW:
         return False
     pad_w = op.attrs.padding[-1]
     return np.logical_and(pad_w > dw_jit_max_left_pad(hw.cpu.simd_width_bits),
@@ -354,7 +355,7 @@ def simd_tail_factor(op: Op, hw: HardwareSpec, ctx: CostContext):
     2-15 positions the measured rate is ~2x below even this factor (``python
     benchmarks/cpu_effects.py simdtail``); such maps are rare in vision networks. 1 elsewhere."""
     n = native_gemm_positions(op)
-    if n <= 1 or not ctx.eager or ctx.layout != "nchw":
+    if n <= 1 or not ctx.eager or ctx.layout != Layout.NCHW:
         return 1.0
     lanes = np.asarray(hw.cpu.simd_width_bits, dtype=float) / (8 * DTYPE_BYTES.get(ctx.dtype, 4))
     lanes = np.maximum(lanes, 1.0)
@@ -378,7 +379,7 @@ def im2col_s(op: Op, hw: HardwareSpec, ctx: CostContext):
     the one-row GEMM). A depthwise conv's column holds one element per MAC, so a 31x31 kernel
     at 56x56 on 128 channels writes and reads 1.5 GB: ~0.4 s on a 2-core host, against ~5 ms for
     the jit kernel's MACs."""
-    if not is_depthwise_2d(op) or ctx.layout != "nchw":
+    if not is_depthwise_2d(op) or ctx.layout != Layout.NCHW:
         return 0.0
     rows, elems = column_shape(op)
     nbytes = elems * DTYPE_BYTES.get(ctx.dtype, 4)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from codesign.cost.base import Num, OpCost
 from codesign.hardware.spec import HardwareSpec
+from codesign.types import DType
 
 PJ = 1e-12
 
@@ -33,7 +34,7 @@ class Energy:
 
 def op_energy(cost: OpCost, hw: HardwareSpec, dtype: str) -> Energy:
     e = hw.energy
-    dtype = "fp16" if dtype == "amp" else dtype  # autocast: the MACs run in fp16
+    dtype = "fp16" if dtype == DType.AMP else dtype  # autocast: the MACs run in fp16
     mac_pj = e.mac_pj.get(dtype, e.mac_pj.get("fp32", 0.0))
     compute = (cost.macs * mac_pj + cost.vector_ops * e.vector_op_pj) * PJ
     sram = (cost.onchip_bytes * e.sram_pj_per_byte + cost.l2_bytes * e.l2_pj_per_byte) * PJ

@@ -139,9 +139,9 @@ class GpuSpec:
     def vector_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
         """CUDA cores: one FMA per lane per clock; packed half2 for fp16/bf16; dp4a for int8."""
         lanes = self.sm_count * self.fp32_lanes_per_sm * hw.clock_hz
-        if dtype in ("fp32", "tf32"):
+        if dtype in (DType.FP32, DType.TF32):
             return lanes
-        if dtype in ("fp16", "bf16"):
+        if dtype in (DType.FP16, DType.BF16):
             return lanes * self.fp16_vector_speedup
         return lanes * GPU_DP4A_MACS_PER_LANE
 
@@ -389,14 +389,14 @@ class HardwareSpec:
         has them, else CUDA cores; DSP HMX where present for the dtype, else all HVX units;
         CPU all cores' SIMD FMA pipes; accelerator the MAC array (the kind's section says
         which). Works on knob arrays. ``"amp"`` (CUDA autocast) is its MAC dtype, fp16."""
-        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
+        dtype = AMP_MAC_DTYPE if dtype == DType.AMP else dtype
         self._check_dtype(dtype)
         return self.unit.peak_macs_per_s(self, dtype)
 
     def vector_macs_per_s(self, dtype: str) -> Any:
         """MAC/s of the general-purpose vector path (GPU CUDA cores, DSP HVX, CPU SIMD); the rate
         depthwise convs and elementwise work get. Accelerator: its MAC array."""
-        dtype = AMP_MAC_DTYPE if dtype == "amp" else dtype
+        dtype = AMP_MAC_DTYPE if dtype == DType.AMP else dtype
         self._check_dtype(dtype)
         return self.unit.vector_macs_per_s(self, dtype)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from codesign.ir.graph import Op, OpGraph, OpKind, Phase
+from codesign.types import Mode
 
 LEADERS = frozenset({OpKind.CONV, OpKind.MATMUL, OpKind.ATTENTION, OpKind.NORM,
                      OpKind.ELEMENTWISE, OpKind.SOFTMAX, OpKind.POOL, OpKind.RESAMPLE})
@@ -47,7 +48,7 @@ def plan_fusion(graph: OpGraph, mode: str, ccp: bool) -> FusionPlan:
     """Group ops per the rules above. ``ccp``: fold cross-channel pooling into its conv."""
     n = len(graph.ops)
     leader = list(range(n))
-    if mode == "eager" and not ccp:
+    if mode == Mode.EAGER and not ccp:
         return FusionPlan(tuple(leader), {})
     succ = graph.successors
     # Reads of each op's outputs. An in-place op (relu_, add_) writes a new version of its
@@ -80,7 +81,7 @@ def plan_fusion(graph: OpGraph, mode: str, ccp: bool) -> FusionPlan:
             nxt = graph.ops[succ[cur.index][0]]
             if not nxt.supported or nxt.phase is not Phase.FORWARD or leader[nxt.index] != nxt.index:
                 break
-            if mode == "fused" and nxt.kind in EPILOGUE:
+            if mode == Mode.FUSED and nxt.kind in EPILOGUE:
                 pass
             elif ccp and saw_conv and nxt.kind == OpKind.CROSS_CHANNEL_POOL:
                 pass

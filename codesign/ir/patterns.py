@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from codesign.ir.graph import MatMulAttrs, Op, OpGraph, OpKind, PatternMatch, ReduceAttrs
+from codesign.ir.graph import MatMulAttrs, Op, OpGraph, OpKind, PatternMatch, Phase, ReduceAttrs
 
 _NORMALISERS = (OpKind.SOFTMAX, OpKind.ELEMENTWISE, OpKind.DATA_MOVEMENT, OpKind.REDUCTION)
 _MAX_CHAIN = 12
@@ -69,7 +69,7 @@ def _find_nonlocal(graph: OpGraph) -> list[PatternMatch]:
     matches = []
     used: set[int] = set()
     for op in graph.ops:
-        if (op.kind != OpKind.MATMUL or op.phase.value != "forward" or op.index in used
+        if (op.kind != OpKind.MATMUL or op.phase != Phase.FORWARD or op.index in used
                 or op.weights):
             continue
         found = _affinity_source(graph, op)
@@ -129,7 +129,7 @@ def annotate_patterns(graph: OpGraph) -> OpGraph:
                 "cross_channel_pool", op.module, (conv.index, op.index),
                 (("factor", op.attrs.reduced), ("mode", op.attrs.mode)),
             ))
-        elif op.kind == OpKind.ATTENTION and op.phase.value == "forward":
+        elif op.kind == OpKind.ATTENTION and op.phase == Phase.FORWARD:
             a = op.attrs
             ops[op.index] = replace(op, pattern="attention")
             patterns.append(PatternMatch(
@@ -141,7 +141,7 @@ def annotate_patterns(graph: OpGraph) -> OpGraph:
         patterns.append(m)
         prefix = m.module + "." if m.module else ""
         for op in ops:
-            if op.phase.value == "forward" and not op.pattern and (
+            if op.phase == Phase.FORWARD and not op.pattern and (
                     op.module == m.module or op.module.startswith(prefix) or op.index in m.op_indices):
                 if m.module or op.index in m.op_indices:
                     ops[op.index] = replace(op, pattern="nonlocal")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from codesign.errors import CodesignError, MeasureError
+from codesign.types import DType
 
 DEVICES = ("cpu", "cuda")
 MEASURE_DTYPES = ("fp32", "tf32", "fp16", "bf16")
@@ -461,9 +462,9 @@ def _autocast(device: str, dtype: str):
 
     import torch
 
-    if dtype in ("fp16", "bf16"):
+    if dtype in (DType.FP16, DType.BF16):
         return torch.autocast(device_type=device,
-                              dtype=torch.float16 if dtype == "fp16" else torch.bfloat16)
+                              dtype=torch.float16 if dtype == DType.FP16 else torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -507,7 +508,7 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
             timer = CpuTimer()
     if cuda_graphs and device != "cuda":
         raise MeasureError("cuda_graphs=True needs device='cuda'")
-    if dtype == "tf32" and device != "cuda":
+    if dtype == DType.TF32 and device != "cuda":
         raise MeasureError("dtype 'tf32' is a CUDA mode; on cpu use fp32")
     target = getattr(timer, "device", device)
     xs = _inputs(inputs)
@@ -516,8 +517,8 @@ def measure(model, *inputs, device: str = "cpu", dtype: str = "fp32", warmup: in
         model = model.eval().to(target)
         xs = _to_device(xs, target)
         if device == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
-            torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = dtype == DType.TF32
+            torch.backends.cudnn.allow_tf32 = dtype == DType.TF32
 
         def forward():
             with _autocast(target, dtype):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from codesign.types import Engine
+
 OP_COLUMNS = (
     "index", "name", "module", "kind", "variant", "pattern", "phase", "unit", "fused_into",
     "supported", "macs", "flops", "read_bytes", "write_bytes", "dram_read_bytes",
@@ -157,7 +159,7 @@ class SimResult:
     def to_frame(self):
         import pandas as pd
 
-        cols = list(OP_COLUMNS) + (list(EVENT_COLUMNS) if self.engine == "event" else [])
+        cols = list(OP_COLUMNS) + (list(EVENT_COLUMNS) if self.engine == Engine.EVENT else [])
         frame = pd.DataFrame([asdict(r) for r in self.rows], columns=[f.name for f in fields(OpRow)])
         frame = frame[cols]
         for k in ("workload", "hardware", "dtype", "mode", "layout", "batch"):

@@ -68,6 +68,7 @@ from codesign.results.manifest import ResultKind, stamp
 from codesign.results.paths import check_output_dir
 from codesign.sweeps.spec import METRICS, SweepPlan, load_sweep_spec
 from codesign.sweeps.workers import SweepBackendError
+from codesign.types import Engine
 
 METRIC_COLUMNS = ("latency_s", "throughput_per_s", "energy_j", "power_w", "dram_bytes",
                   "energy_compute_j", "energy_sram_j", "energy_dram_j", "energy_static_j")
@@ -386,7 +387,7 @@ def evaluate_chunk(task: ChunkTask, *graphs) -> "pd.DataFrame":
     for piece in task.pieces:
         graph = by_key[piece.variant]
         n = len(piece)
-        evaluate = _metrics_event if task.engine == "event" else _metrics_vectorized
+        evaluate = _metrics_event if task.engine == Engine.EVENT else _metrics_vectorized
         m = evaluate(graph, task.hardware[piece.hardware], piece)
         cols = dict(piece.columns)
         lat = m["latency_s"]
