@@ -2,7 +2,7 @@
 
     python benchmarks/cpu_effects.py            # all sections, ~2 min on a 2-core host
     python benchmarks/cpu_effects.py allocator  # one section:
-    # allocator | reorders | strided | conv3d | boost | dwkernel
+    # allocator | reorders | strided | conv3d | boost | dwkernel | simdtail | l3read
 
 * allocator: MobileNetV2 at batch 8 in fresh processes, under glibc's stock malloc (alone, and
   after two non-local blocks ran in the same process) and under ``--allocator retain``.
@@ -19,6 +19,16 @@
   process) by kernel size, padding, dilation and layout, and its time: ``jit_dw`` (blocked
   NCHW) takes a left padding up to 6 on AVX-512, beyond it ``x64:gemm:jit`` (im2col + GEMM,
   the cost model's ``im2col_s``); channels-last tensors take ``brdgmm_dw`` at any size.
+* simdtail: GMAC/s of 1x1 convs on one thread at batch 1 (ATen's native GEMM per image, no
+  oneDNN) by the number of output positions ``N = OH x OW``, beside the rate the cost model's
+  ``simd_tail_factor`` (``ceil(N / lanes) x lanes / N``) predicts from the 12x12..28x28 rate.
+  Process CPU time, best of 5 batches.
+* l3read: read bandwidth of a GEMV-shaped bmm (``[B, 256, 3136] x [B, 3136, 1]``, the vector a
+  transposed ``[B, 1, 3136]`` view as in GCNet; a contiguous ``[B, 3136, 1]`` one takes a path
+  ~15x slower at B > 1 on this project's AMD host, not modelled) and a 1x1
+  conv to one channel over the same tensor on one thread, at 3.2 MB (batch 1) .. 25.7 MB (batch
+  8): whether a working set below the L3 size the OS reports is read at the L3 rate while other
+  processes share the host (print ``uptime`` beside it).
 """
 
 from __future__ import annotations
@@ -201,8 +211,83 @@ def dwkernel() -> None:
               f"{macs / min(ts) / 1e9:6.1f} GMAC/s")
 
 
+def _cpu_time(fn, batches: int = 5, min_s: float = 0.03) -> float:
+    """Best per-call process CPU time over ``batches`` batches of at least ``min_s`` each."""
+    fn()
+    fn()
+    n = 1
+    while True:
+        t = time.process_time()
+        for _ in range(n):
+            fn()
+        d = time.process_time() - t
+        if d > min_s:
+            break
+        n *= 2
+    best = d / n
+    for _ in range(batches):
+        t = time.process_time()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.process_time() - t) / n)
+    return best
+
+
+def simdtail() -> None:
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from codesign.calibration.host import host_facts
+
+    torch.set_num_threads(1)
+    lanes = int(host_facts()["simd_width_bits"]) // 32
+    shapes = ((1, 1), (1, 2), (2, 2), (1, 8), (3, 3), (4, 4), (1, 17), (1, 20), (5, 5), (6, 6),
+              (7, 7), (8, 8), (10, 10), (12, 12), (14, 14), (20, 20), (28, 28))
+    print(f"fp32 lanes per register: {lanes}")
+    for ci, co in ((512, 512), (1024, 256)):
+        w = torch.randn(co, ci, 1, 1)
+        rates = {}
+        with torch.no_grad():
+            for h, wd in shapes:
+                x = torch.randn(1, ci, h, wd)
+                rates[(h, wd)] = ci * co * h * wd / _cpu_time(lambda: F.conv2d(x, w)) / 1e9
+        full = statistics.median(rates[s] for s in ((12, 12), (14, 14), (20, 20), (28, 28)))
+        print(f"1x1 conv {ci}->{co}, batch 1, 1 thread: full-tile rate {full:.1f} GMAC/s "
+              "(median of 12x12..28x28)")
+        for (h, wd), r in rates.items():
+            n = h * wd
+            factor = math.ceil(n / lanes) * lanes / n if n > 1 else 1.0
+            print(f"  {h}x{wd} (N {n:4d}): {r:6.1f} GMAC/s = {r / full:.2f} of full; "
+                  f"model 1/factor {1 / factor:.2f}")
+
+
+def l3read() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from codesign.calibration.host import host_facts
+
+    torch.set_num_threads(1)
+    print(f"L3 as reported: {host_facts()['l3_bytes'] / 2 ** 20:.0f} MiB; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    w = torch.randn(1, 256, 1, 1)
+    with torch.no_grad():
+        for b in (1, 2, 4, 8):
+            x = torch.randn(b, 256, 56, 56)
+            v = torch.randn(b, 1, 3136).transpose(1, 2)   # as GCNet's attn.transpose(1, 2)
+            nbytes = x.numel() * 4
+            t_bmm = _cpu_time(lambda: torch.bmm(x.view(b, 256, 3136), v))
+            t_conv = _cpu_time(lambda: F.conv2d(x, w))
+            print(f"batch {b}: {nbytes / 2 ** 20:5.1f} MiB read; bmm {t_bmm * 1e3:7.3f} ms "
+                  f"({nbytes / t_bmm / 1e9:5.1f} GB/s), 1x1 conv to 1 channel {t_conv * 1e3:7.3f} ms "
+                  f"({nbytes / t_conv / 1e9:5.1f} GB/s)")
+
+
 SECTIONS = {"allocator": allocator, "reorders": reorders, "strided": strided,
-            "conv3d": conv3d, "boost": boost, "dwkernel": dwkernel}
+            "conv3d": conv3d, "boost": boost, "dwkernel": dwkernel, "simdtail": simdtail,
+            "l3read": l3read}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(SECTIONS):

@@ -8,17 +8,17 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from codesign.cost import registry
-from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform  # noqa: F401
+from codesign.cost.base import ZERO, CostContext, OpCost, apply_launch_queue, conform, cost_key  # noqa: F401
 from codesign.cost.energy import Energy, op_energy
 from codesign.errors import CodesignError, HardwareError
 from codesign.ir.fusion import FusionPlan, plan_fusion
 from codesign.ir.graph import OpGraph, OpKind
-from codesign.results.records import OpRow, SimResult
+from codesign.results.records import OpRow, SimResult, op_row
 from codesign.types import DType, Engine, Layout, Mode, parse_choice, values
 from codesign.hardware.spec import HardwareSpec
 
@@ -35,6 +35,9 @@ class Estimate:
     costs: tuple
     energies: tuple
     ctx: CostContext
+    #: per op of ``graph.ops``, a small int naming its ``cost_key`` (equal ints, equal work);
+    #: empty when not computed
+    keys: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def latency_s(self):
@@ -81,22 +84,37 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     costs: list = []
     energies: list = []
     missing: set[str] = set()
-    for op in graph.ops:
-        lead = plan.leader[op.index]
-        if lead != op.index:
-            costs.append(ZERO)
-            energies.append(Energy(0.0, 0.0, 0.0, 0.0))
+    shape = hw.batch_shape
+    # ops that compute the same thing (same cost_key) get one cost and energy: a cost is a pure
+    # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
+    memo: dict = {}
+    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
+    ids: dict = {}      # cost_key -> a small int (hashed once per op)
+    keys = tuple([ids.setdefault(k, len(ids)) for k in map(cost_key, graph.ops)])
+    leader, fused = plan.leader, plan.merged
+    for op, key in zip(graph.ops, keys):
+        i = op.index
+        if leader[i] != i:
+            costs.append(fused_zero[0])
+            energies.append(fused_zero[1])
             continue
-        fn = reg.lookup(op.kind, hw.kind) if op.supported else None
-        if fn is None:
-            if op.supported:
-                missing.add(f"{op.kind.value} on {hw.kind}")
-            costs.append(None)
-            energies.append(None)
-            continue
-        cost = conform(fn(plan.merged.get(op.index, op), hw, ctx), hw.batch_shape)
-        costs.append(cost)
-        energies.append(op_energy(cost, hw, ctx.dtype))
+        target = fused.get(i) if fused else None
+        if target is None:
+            target = op
+        else:
+            key = ids.setdefault(cost_key(target), len(ids))
+        hit = memo.get(key)
+        if hit is None:
+            fn = reg.lookup(op.kind, hw.kind) if op.supported else None
+            if fn is None:
+                if op.supported:
+                    missing.add(f"{op.kind.value} on {hw.kind}")
+                hit = memo[key] = (None, None)
+            else:
+                cost = conform(fn(target, hw, ctx), shape)
+                hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+        costs.append(hit[0])
+        energies.append(hit[1])
     merged = [plan.merged.get(op.index, op) for op in graph.ops]
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:
@@ -105,7 +123,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
-    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
+    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx, keys)
 
 
 def async_dispatch(hw_kind: str) -> bool:
@@ -115,6 +133,8 @@ def async_dispatch(hw_kind: str) -> bool:
 
 
 def _f(x) -> float:
+    if isinstance(x, float):        # a float or a numpy float scalar: one configuration
+        return float(x)
     if np.ndim(x) > 0:
         raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
                             "values use codesign.sweeps.runner (or estimate_costs)")
@@ -123,29 +143,43 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
+    keys = est.keys or tuple(map(cost_key, g.ops))  # ints from estimate_costs
+    leader = est.plan.leader
+    zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
+    # what only depends on the op's work (its key), on a cost or on an energy object is derived
+    # once: ops of equal work share them
+    sizes: dict = {}
+    parts: dict = {}
+    joules: dict = {}
     rows = []
-    for op, cost, en in zip(g.ops, est.costs, est.energies):
-        lead = est.plan.leader[op.index]
+    for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
+        lead = leader[op.index]
         fused_into = g.ops[lead].name if lead != op.index else ""
+        bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
-            cost, en = ZERO, Energy(0.0, 0.0, 0.0, 0.0)
+            cost, en = ZERO, zero_energy
         elif fused_into:
             bound, unit = "fused", "fused"
-        else:
-            bound, unit = cost.bound, cost.unit
-        rows.append(OpRow(
-            index=op.index, name=op.name, module=op.module, kind=op.kind.value,
-            variant=op.variant, pattern=op.pattern, phase=op.phase.value, unit=unit,
-            fused_into=fused_into, supported=op.supported and bound != "unsupported",
-            macs=float(op.macs), flops=float(op.flops), read_bytes=float(op.read_bytes),
-            write_bytes=float(op.write_bytes), dram_read_bytes=_f(cost.dram_read_bytes),
-            dram_write_bytes=_f(cost.dram_write_bytes), latency_s=_f(cost.latency_s),
-            compute_s=_f(cost.compute_s), memory_s=_f(cost.memory_s),
-            overhead_s=_f(cost.overhead_s), bound=bound, energy_j=_f(en.total_j),
-            energy_compute_j=_f(en.compute_j), energy_sram_j=_f(en.sram_j),
-            energy_dram_j=_f(en.dram_j), energy_static_j=_f(en.static_j),
-        ))
+        p = parts.get(id(cost))
+        if p is None:
+            p = parts[id(cost)] = (
+                (_f(cost.dram_read_bytes), _f(cost.dram_write_bytes), _f(cost.latency_s),
+                 _f(cost.compute_s), _f(cost.memory_s), _f(cost.overhead_s)), cost.bound, cost.unit)
+        if not bound:
+            bound, unit = p[1], p[2]
+        size = sizes.get(key)
+        if size is None:
+            size = sizes[key] = ((op.kind.value, op.variant, op.pattern, op.phase.value),
+                                 op.supported, (float(op.macs), float(op.flops),
+                                                float(op.read_bytes), float(op.write_bytes)))
+        e = joules.get(id(en))
+        if e is None:
+            e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
+                                  _f(en.static_j))
+        # in OpRow's field order (tests/test_simulate_pinned.py pins every field)
+        rows.append(op_row(op.index, op.name, op.module, *size[0], unit, fused_into,
+                           size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 
 

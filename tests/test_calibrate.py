@@ -117,10 +117,10 @@ def test_calibrate_bad_input(tmp_path):
 def test_fit_recovers_half_work_of_small_ops():
     """Size-dependent efficiency: the fit separates a class's large-op efficiency from the work
     at which it halves, given small and large ops of that class."""
-    from codesign.calibration.host import _with_half_work_entries
+    from codesign.cost.cpu import prepare_calibration
 
     params = PARAMS + ["cpu.half_work_macs.conv.standard", "cpu.half_work_macs.matmul"]
-    base = _with_half_work_entries(
+    base = prepare_calibration(
         load_hardware("host-cpu").with_knobs({"dram_bandwidth_bytes_per_s": 1e11}), params)
     truth = {"dispatch.eager_overhead_s": 7e-6, "cpu.l2_bandwidth_bytes_per_s": 150e9,
              "cpu.l3_bandwidth_bytes_per_s": 60e9, "efficiency.memory": 0.09,
@@ -211,3 +211,33 @@ def test_boost_clock_folds_into_the_clock_without_changing_estimates(tmp_path):
     unfolded = predict(base, list(ops.values()), values)
     folded = predict(spec, list(ops.values()))
     assert folded == pytest.approx(unfolded, rel=1e-4)
+
+
+def test_calibration_model_is_owned_by_the_kind_module():
+    """The CPU's fit parameters and write-back live in codesign.cost.cpu (registered by kind);
+    a kind without a model gets the generic efficiency fit, capped at 1 when written."""
+    from codesign.cost import registry
+    from codesign.cost.cpu import write_calibration
+
+    reg = registry()
+    gpu = reg.calibration("gpu")
+    assert "efficiency.matmul" in gpu.parameters(load_hardware("t4"), [])
+    d = {"efficiency": {"matmul": 0.5}}
+    values = {"efficiency.matmul": 1.7, "dispatch.eager_overhead_s": 5e-6}
+    assert gpu.write(d, values, 1) == {}
+    assert d["efficiency"]["matmul"] == 1.0 and values == {"dispatch.eager_overhead_s": 5e-6}
+
+    # CPU: achieved DRAM bandwidth 1e11 x 0.3 = 30 GB/s -> peak 30/0.9 GB/s at fraction 0.9;
+    # matmul efficiency 1.5 folds into the clock (2 GHz -> 3 GHz), conv 0.6 -> 0.4
+    d = {"dram_bandwidth_bytes_per_s": 20e9, "clock_hz": 2e9, "efficiency": {"memory": 0.5},
+         "cpu": {"cores": 8}}
+    values = {"efficiency.memory": 0.3, "efficiency.matmul": 1.5, "efficiency.conv.standard": 0.6,
+              "cpu.half_work_macs.matmul": 12345.6, "dispatch.eager_overhead_s": 5e-6}
+    clock = write_calibration(d, values, threads=2)
+    assert values == {"dispatch.eager_overhead_s": 5e-6}
+    assert math.isclose(d["dram_bandwidth_bytes_per_s"], 30e9 / 0.9)
+    assert math.isclose(d["efficiency"]["memory"], 0.9)
+    assert d["clock_hz"] == 3e9 and d["efficiency"]["matmul"] == 1.0
+    assert d["efficiency"]["conv.standard"] == 0.4
+    assert d["cpu"] == {"cores": 2, "half_work_macs": {"matmul": 12350.0}}
+    assert clock["reported_hz"] == 2e9 and clock["effective_hz"] == 3e9

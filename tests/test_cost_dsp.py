@@ -289,6 +289,9 @@ def test_latency_at_least_roofline_floor(op, name, dtype, mode):
     ctx = CostContext(dtype, mode)
     c = cost(op, hw, ctx)
     act, w, out = op_bytes(op, dtype)
+    # weight compression (dsp.weight_dram_fraction, 8-bit weights): the compulsory traffic is
+    # what crosses the DRAM bus
+    w = w * hw.dsp.weight_dram_fraction.get(dtype, 1.0)
     if mode == "fused":
         # issue 13: a compiled graph keeps activations that fit on chip (hexagon-v73 onwards),
         # so only the weights and the spilled activations are compulsory DRAM traffic, and the

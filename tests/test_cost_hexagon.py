@@ -16,7 +16,7 @@ from codesign.cost.hexagon import apply_graph_launch
 from codesign.cost.roofline import executed_macs
 from codesign.hardware import load_hardware, load_spec_dict
 from codesign.ir.fusion import plan_fusion
-from codesign.ir.graph import ConvAttrs, Op, OpGraph, OpKind, PoolAttrs, TensorSpec
+from codesign.ir.graph import AttentionAttrs, ConvAttrs, Op, OpGraph, OpKind, PoolAttrs, TensorSpec
 from codesign.simulation import estimate_costs, make_context
 
 REG = registry()
@@ -39,7 +39,8 @@ def simple_dsp(**dsp_over):
                      "vtcm_bytes": 1048576.0, "dma_bandwidth_bytes_per_s": 1e9,
                      "activation_vtcm_fraction": 0.0, "weight_prefetch_vtcm_fraction": 0.0,
                      "onchip_bandwidth_bytes_per_s": 1e15, "graph_launch_s": {},
-                     "graph_io_bytes_per_s": 1e15, **dsp_over})
+                     "graph_io_bytes_per_s": 1e15, "requant_ops_per_element": 0.0,
+                     "weight_dram_fraction": {}, "hmx_output_block": {}, **dsp_over})
     return load_spec_dict(d)
 
 
@@ -137,6 +138,70 @@ def test_softmax_runs_in_16_bit_lanes_in_an_int8_graph():
     assert s.tiles.compute_s * s.tiles.count == pytest.approx(5 * 65536 / 128e9)
     a = cost(add, hw, FUSED)
     assert a.tiles.compute_s * a.tiles.count == pytest.approx(65536 / 256e9)  # int8: 256 lanes
+
+
+def test_weight_compression_shrinks_the_weight_stream_of_its_dtype_only():
+    op = conv_op(32, 32, 1, 8, dtype="float32")  # int8: weights 1024 B, x and y 2048 B, resident
+    hw = simple_dsp(activation_vtcm_fraction=1.0, weight_dram_fraction={"int8": 0.5})
+    c = cost(op, hw, FUSED)
+    assert c.dram_read_bytes == pytest.approx(512)
+    # 512 B at 1 GB/s; compute 64 ns exposed on the memory side (one granule)
+    assert c.memory_s == pytest.approx(0.512e-6 + 4096 / 1e15 + 64e-9)
+    f = cost(op, hw, CostContext("fp16", "fused"))
+    assert f.dram_read_bytes == pytest.approx(2048)  # fp16 weights stream whole
+
+
+def test_int8_hmx_output_block_pads_narrow_outputs():
+    # 32 -> 32 1x1 conv, 64 output pixels: 65536 MACs; int8 passes produce 64 output channels:
+    # util 32/64 -> 65536 / (1024 x 0.5) ns = 128 ns; fp16 keeps 32: 65536 / 512 = 128 ns
+    op = conv_op(32, 32, 1, 8, dtype="float32")
+    hw = simple_dsp(activation_vtcm_fraction=1.0, hmx_output_block={"int8": 64.0})
+    assert cost(op, hw, FUSED).tiles.compute_s == pytest.approx(128e-9)
+    assert cost(op, hw, CostContext("fp16", "fused")).tiles.compute_s == pytest.approx(128e-9)
+    # 64 output channels fill the int8 block: 131072 MACs / 1024 per ns = 128 ns
+    assert cost(conv_op(32, 64, 1, 8, dtype="float32"), hw, FUSED).tiles.compute_s == pytest.approx(128e-9)
+
+
+def test_fused_mha_projections_cost_as_matmuls():
+    d = simple_dsp(activation_vtcm_fraction=1.0).to_dict()
+    d["efficiency"] = {"attention": 0.5, "matmul": 1.0, "softmax": 1.0}
+    hw = load_spec_dict(d)
+    extra = 4 * 64 * 64 * 64  # q, k, v and out projections of 64 tokens, width 2 x 32
+    a = AttentionAttrs(1, 2, 64, 64, 32, 32, extra_macs=extra)
+    x = TensorSpec(1, (1, 64, 64), "float32")
+    op = Op(0, "m/mha", "_native_multi_head_attention", OpKind.ATTENTION, "m", (x, x, x),
+            (TensorSpec(2, (1, 64, 64), "float32"),), a)
+    c = cost(op, hw, FUSED)
+    # core 524288 MACs at eff 0.5: 1.024 us; projections 1048576 MACs at eff 1: 1.024 us;
+    # softmax 5 x 8192 ops at 128 16-bit lanes per ns: 0.32 us
+    assert op.macs == 524288 + extra
+    assert c.tiles.compute_s * c.tiles.count == pytest.approx(1.024e-6 + 1.024e-6 + 0.32e-6)
+
+
+def _norm_op(aten="native_layer_norm", shape=(64, 1024)):
+    x = TensorSpec(1, shape, "float32")
+    g = TensorSpec(3, shape[-1:], "float32", is_weight=True)
+    return Op(0, f"m/{aten}", aten, OpKind.NORM, "m", (x, g), (TensorSpec(2, shape, "float32"),))
+
+
+def test_int8_graph_pays_the_quantization_boundary_of_a_16_bit_island():
+    hw = simple_dsp(activation_vtcm_fraction=1.0, requant_ops_per_element=4.0)
+    hw = hw.with_knobs({"graph_overhead_s": 1e-6})
+    ln = _norm_op()
+    i8 = cost(ln, hw, FUSED)
+    f16 = cost(ln, hw, CostContext("fp16", "fused"))
+    # norm: 4 ops x 65536 elements at 128 16-bit lanes/ns = 2.048 us in either dtype; int8 adds
+    # (65536 in + 65536 out) x 4 ops / 128 per ns = 4.096 us and a dequantize + requantize node
+    assert f16.tiles.compute_s * f16.tiles.count == pytest.approx(2.048e-6)
+    assert i8.tiles.compute_s * i8.tiles.count == pytest.approx(2.048e-6 + 4.096e-6)
+    assert f16.overhead_s == pytest.approx(1e-6)
+    assert i8.overhead_s == pytest.approx(3e-6)
+    # 16-bit activations (w8a16) and batch norms (folded / per-channel int8) have no boundary
+    w16 = cost(ln, hw, CostContext("w8a16", "fused"))
+    assert w16.overhead_s == pytest.approx(1e-6)
+    bn = cost(_norm_op("native_batch_norm", (1, 64, 32, 32)), hw, FUSED)
+    assert bn.overhead_s == pytest.approx(1e-6)
+    assert bn.tiles.compute_s * bn.tiles.count == pytest.approx(4 * 65536 / 128e9)
 
 
 # --------------------------------------------------------------------------- graph-level terms

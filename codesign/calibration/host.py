@@ -50,11 +50,14 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from codesign.errors import HardwareError, MeasureError
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 
 # --- microbenchmarks -----------------------------------------------------------------------
@@ -151,7 +154,7 @@ def cpu_benchmarks() -> list[Bench]:
         add(f"bmm_{b}x{m}x{n}x{k}", "gemm",
             lambda b=b, m=m, n=n, k=k: (_Fn(torch.bmm), [_r(b, m, k), _r(b, k, n)]), q)
 
-    def conv(name, n, cin, cout, hw, k, stride=1, groups=1, dil=1, quick=False, pad=None):
+    def conv(name, n, cin, cout, hw: HardwareSpec, k, stride=1, groups=1, dil=1, quick=False, pad=None):
         kk = k if isinstance(k, tuple) else (k, k)
         p = pad if pad is not None else tuple(dil * (x // 2) for x in kk)
         add(name, "conv", lambda: (_Fn(lambda x, w, b: F.conv2d(x, w, b, stride, p, dil, groups),
@@ -471,130 +474,47 @@ def run_benchmarks(benches: Sequence[Bench], device: str = "cpu", rounds: int = 
     return runner.observations()
 
 
-def _gathers(op) -> bool:
-    from codesign.cost.cpu import GATHER_ATENS
-
-    return op.aten.split("::")[-1].split(".")[0] in GATHER_ATENS
-
-
 # --- the fit -------------------------------------------------------------------------------
 
-def free_parameters(hw, observations: Sequence[Observation]) -> list[str]:
-    """Knob paths the fit adjusts: dispatch overhead, bandwidths and the efficiency of every
-    op class some benchmark exercises (a class no benchmark touches keeps its preset value)."""
+#: knob paths every kind's fit adjusts, with their bounds; the kind's cost module adds its own
+#: (:class:`codesign.cost.base.CalibrationModel`)
+SHARED_PARAMETERS = ("dispatch.eager_overhead_s", "efficiency.memory")
+BOUNDS = {"dispatch.eager_overhead_s": (1e-8, 1e-3)}
+EFF_BOUNDS = (1e-4, 1.0)
+
+
+def _model(hw: HardwareSpec):
     from codesign.cost import registry
 
-    registry()
-    keys = {"dispatch.eager_overhead_s", "efficiency.memory"}
-    if hw.kind == "cpu":
-        from codesign.cost.base import CostContext
-        from codesign.cost.cpu import (dw_gemm_fallback, efficiency_key, reduction_length,
-                                       strided_inputs)
-        from codesign.ir.graph import OpKind
-
-        EAGER_NCHW = CostContext("fp32", "eager", "nchw")
-
-        keys |= {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
-        for op in (op for ob in observations for op in ob.ops if op.supported):
-            k = efficiency_key(op)
-            if k not in ("memory", "default"):
-                keys.add("efficiency." + k)
-                if k in HALF_WORK_CLASSES or k.startswith("conv."):
-                    keys.add(HALF_WORK + k)
-            if op.kind == OpKind.CONV:
-                keys.add("cpu.reorder_bytes_per_s")
-            if op.kind in (OpKind.CONV, OpKind.MATMUL) and any(t.is_weight for t in op.inputs):
-                keys.add("cpu.weight_pack_bytes_per_s")
-            if reduction_length(op):
-                keys.add("cpu.half_reduction")
-            if strided_inputs(op) or _gathers(op):
-                keys.add("cpu.gather_bytes_per_s")
-            if op.kind == OpKind.CONV and np.any(dw_gemm_fallback(op, hw, EAGER_NCHW)):
-                keys |= {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"}
-    else:
-        keys |= {"efficiency." + k for k in ("matmul", "conv", "conv.depthwise", "vector",
-                                             "softmax", "norm", "reduction", "pool", "attention")}
-    return sorted(keys)
+    return registry().calibration(hw.kind)
 
 
-BOUNDS = {
-    "dispatch.eager_overhead_s": (1e-8, 1e-3),
-    "cpu.l2_bandwidth_bytes_per_s": (1e8, 1e13),
-    "cpu.l3_bandwidth_bytes_per_s": (1e8, 1e13),
-    "cpu.reorder_bytes_per_s": (1e8, 1e12),
-    "cpu.weight_pack_bytes_per_s": (1e8, 1e12),
-    "cpu.half_reduction": (1e-2, 1e4),
-    "cpu.gather_bytes_per_s": (1e8, 1e12),
-    "cpu.im2col_bytes_per_s": (1e8, 1e12),
-    "cpu.im2col_row_s": (1e-11, 1e-5),
-}
-EFF_BOUNDS = (1e-4, 1.0)
-HALF_WORK = "cpu.half_work_macs."
-HALF_WORK_BOUNDS = (1e3, 1e9)      # MACs
-HALF_WORK_START = 1e5
-HALF_WORK_CLASSES = ("matmul",)    # + every conv.<variant>
+def free_parameters(hw: HardwareSpec, observations: Sequence[Observation]) -> list[str]:
+    """Knob paths the fit adjusts: dispatch overhead, memory efficiency and what the hardware
+    kind's calibration model says the benchmarks exercise (bandwidths, the efficiency of every
+    op class some benchmark runs; a class no benchmark touches keeps its preset value)."""
+    ops = [op for ob in observations for op in ob.ops]
+    return sorted(set(SHARED_PARAMETERS) | set(_model(hw).parameters(hw, ops)))
 
 
-#: CPU efficiencies of the FMA-bound classes may exceed 1 in the fit: the OS reports the
-#: nominal clock, while the cores run at their boost clock; the written spec rescales clock
-#: and efficiencies so that the largest of them is 1 (:func:`_normalise_clock`). Vector-path
-#: classes stay <= 1: they are mostly memory-bound, so their efficiency is weakly determined
-#: and must not set the clock.
-CPU_EFF_BOUNDS = (1e-4, 4.0)
-BOOST_CLASSES = ("matmul", "conv", "attention")
+def _bounds(path: str, model) -> tuple[float, float]:
+    return model.bounds(path) or BOUNDS.get(path, EFF_BOUNDS)
 
 
-def _bounds(path: str, kind: str = "cpu") -> tuple[float, float]:
-    if path.startswith(HALF_WORK):
-        return HALF_WORK_BOUNDS
-    if kind == "cpu" and path.startswith("efficiency.") and path.split(".")[1] in BOOST_CLASSES:
-        return BOUNDS.get(path, CPU_EFF_BOUNDS)
-    return BOUNDS.get(path, EFF_BOUNDS)
-
-
-def _normalise_clock(d: dict) -> float:
-    """Fold compute efficiencies above 1 into the clock (in place on a spec dict): the compute
-    rate is clock x efficiency, so scaling the clock up by the largest efficiency ``m`` and
-    every compute efficiency down by ``m`` changes no estimate. Returns ``m`` (1: unchanged)."""
-    eff = d["efficiency"]
-    m = max([float(v) for k, v in eff.items() if k.split(".")[0] in BOOST_CLASSES] + [1.0])
-    if m > 1.0:
-        d["clock_hz"] = float(d["clock_hz"]) * m
-        for k in list(eff):
-            if k != "memory":
-                eff[k] = round(float(eff[k]) / m, 5)
-    return m
-
-
-def _with_half_work_entries(hw, params: Sequence[str]):
-    """``hw`` with a ``cpu.half_work_macs`` entry (start value) for every fitted key that has
-    none, so the fit can address it as a knob."""
-    import dataclasses
-
-    from codesign.hardware.spec import FrozenDict
-
-    table = dict(hw.cpu.half_work_macs)
-    missing = {p[len(HALF_WORK):] for p in params if p.startswith(HALF_WORK)} - set(table)
-    if not missing:
-        return hw
-    table.update({k: HALF_WORK_START for k in missing})
-    return dataclasses.replace(hw, cpu=dataclasses.replace(hw.cpu,
-                                                           half_work_macs=FrozenDict(table)))
-
-
-def _get(hw, path: str) -> float:
+def _get(hw: HardwareSpec, path: str) -> float:
     obj: Any = hw
     head, _, rest = path.partition(".")
     if head == "efficiency":
         return float(hw.eff(rest))
-    if path.startswith(HALF_WORK):
-        return float(hw.cpu.half_work_macs.get(path[len(HALF_WORK):], HALF_WORK_START))
-    for part in path.split("."):
-        obj = obj[part] if isinstance(obj, Mapping) else getattr(obj, part)
+    parts = path.split(".")
+    while parts:
+        if isinstance(obj, Mapping):         # a table keyed by dotted names (half_work_macs)
+            return float(obj[".".join(parts)])
+        obj = getattr(obj, parts.pop(0))
     return float(obj)
 
 
-def predict(hw, ops_per_bench: Sequence[Sequence], knobs: Mapping[str, Any] | None = None):
+def predict(hw: HardwareSpec, ops_per_bench: Sequence[Sequence], knobs: Mapping[str, Any] | None = None):
     """Predicted eager latency of each benchmark (sum over its ops) on ``hw`` with ``knobs``;
     knob values may be arrays (one prediction per column)."""
     from codesign.cost import registry
@@ -633,21 +553,17 @@ class FitResult:
         return float(max(abs(math.expm1(r)) for r in self.residuals.values()))
 
 
-def fit(hw, observations: Sequence[Observation], params: Sequence[str] | None = None,
+def fit(hw: HardwareSpec, observations: Sequence[Observation], params: Sequence[str] | None = None,
         loss: str = "soft_l1") -> FitResult:
     """Least-squares fit of ``params`` (knob paths) to the observations, in log space."""
     from scipy.optimize import least_squares
 
     params = list(params or free_parameters(hw, observations))
-    if hw.kind == "cpu" and "efficiency.memory" in params:
-        # the DRAM term is dram_bandwidth x eff(memory): fit the product via eff with the
-        # peak raised high enough that the fitted fraction stays <= 1
-        hw = hw.with_knobs({"dram_bandwidth_bytes_per_s": max(hw.dram_bandwidth_bytes_per_s, 1e11)})
-    if hw.kind == "cpu":
-        hw = _with_half_work_entries(hw, params)
+    model = _model(hw)
+    hw = model.prepare(hw, params)
     lo, hi, x0 = [], [], []
     for p in params:
-        a, b = _bounds(p, hw.kind)
+        a, b = _bounds(p, model)
         v = min(max(_get(hw, p), a * 1.0001), b * 0.9999)
         lo.append(math.log(a))
         hi.append(math.log(b))
@@ -878,35 +794,20 @@ def _with_stability(spec, stab, out):
     return spec
 
 
-def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, facts, out):
+def _write_spec(hw: HardwareSpec, result: FitResult, obs, device, threads, quick, elapsed, facts, out):
     import torch
 
     from codesign.hardware import load_spec_dict
 
     d = hw.to_dict()
     values = dict(result.values)
-    if hw.kind == "cpu" and "efficiency.memory" in values:
-        achieved = max(hw.dram_bandwidth_bytes_per_s, 1e11) * values.pop("efficiency.memory")
-        peak = max(hw.dram_bandwidth_bytes_per_s, achieved / 0.9)
-        d["dram_bandwidth_bytes_per_s"] = float(peak)
-        d["efficiency"]["memory"] = float(achieved / peak)
+    clock = _model(hw).write(d, values, threads)     # the values the kind owns
     for path, v in values.items():
         head, _, rest = path.partition(".")
-        if path.startswith(HALF_WORK):
-            d["cpu"].setdefault("half_work_macs", {})[path[len(HALF_WORK):]] = float(f"{v:.4g}")
-        elif head == "efficiency":
-            d["efficiency"][rest] = float(v) if hw.kind == "cpu" else round(float(min(v, 1.0)), 5)
-        elif head == "dispatch":
-            d["dispatch"][rest] = float(v)
-        elif head == "cpu":
-            d["cpu"][rest] = float(v)
+        if head in d and isinstance(d[head], dict):
+            d[head][rest] = float(v)
         else:
             d[path] = float(v)
-    boost = 1.0
-    if hw.kind == "cpu":
-        d["cpu"]["cores"] = int(threads)
-        nominal = float(d["clock_hz"])
-        boost = _normalise_clock(d)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
     name = _device_name(device)
     d["name"] = f"{hw.name}-calibrated"
@@ -923,10 +824,7 @@ def _write_spec(hw, result: FitResult, obs, device, threads, quick, elapsed, fac
         "allocator": facts.get("allocator", "system"),
         "host_facts": {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
                            else v) for k, v in facts.items()},
-        "clock": ({"reported_hz": nominal, "effective_hz": float(d["clock_hz"]),
-                   "note": "compute ran faster than the reported clock allows (boost clock): "
-                           "clock_hz raised and compute efficiencies divided by the same factor"}
-                  if boost > 1.0 else {"reported_hz": float(d["clock_hz"])}) if hw.kind == "cpu" else {},
+        "clock": clock,
         "fit": {
             "method": "scipy least_squares on log(pred/measured), soft_l1, f_scale 0.1",
             "success": result.success, "message": result.message, "cost": result.cost,

@@ -43,12 +43,16 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from codesign.errors import CodesignError
 from codesign.validation.metrics import error_summary
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 EFF_BOUNDS = (0.02, 1.0)
 OVERHEAD_BOUNDS = (0.5e-6, 200e-6)
@@ -59,7 +63,7 @@ MIN_SENSITIVITY = 1e-4
 Progress = Callable[[int, int, str], None]
 
 
-def candidate_parameters(hw, modes: Sequence[str]) -> list[str]:
+def candidate_parameters(hw: HardwareSpec, modes: Sequence[str]) -> list[str]:
     """Knob names the fit may move: the spec's efficiency keys and the overhead of each mode."""
     names = [f"efficiency.{k}" for k in hw.efficiency]
     if "eager" in modes:
@@ -69,7 +73,7 @@ def candidate_parameters(hw, modes: Sequence[str]) -> list[str]:
     return names
 
 
-def parameter_value(hw, name: str) -> float:
+def parameter_value(hw: HardwareSpec, name: str) -> float:
     if name.startswith("efficiency."):
         return float(hw.efficiency[name.split(".", 1)[1]])
     return float(getattr(hw.dispatch, name))
@@ -168,7 +172,8 @@ def _costed(est):
     return [c for c in est.costs if c is not None and c is not ZERO]
 
 
-def probe_rows(items, hw, names: Sequence[str], x: np.ndarray, progress: Progress | None = None) -> OpModel:
+def probe_rows(items, hw: HardwareSpec, names: Sequence[str], x: np.ndarray,
+               progress: Progress | None = None) -> OpModel:
     """Build the :class:`OpModel` of ``items`` [(graph, RunSettings)] at log parameters ``x``."""
     from scipy import sparse
 
@@ -287,7 +292,7 @@ class PublishedFit:
                                             "fit_summary.json"))
 
 
-def _predict(graph, s, hw, names, thetas: np.ndarray) -> np.ndarray:
+def _predict(graph, s, hw: HardwareSpec, names, thetas: np.ndarray) -> np.ndarray:
     """Full-model latency of one row at each parameter vector of ``thetas`` [K, P]."""
     from codesign.simulation import estimate_costs, make_context
 
@@ -405,7 +410,7 @@ def calibrate_published(dataset, hardware, *, out: str | Path | None = None, cac
     return fit
 
 
-def write_fitted_spec(fit: PublishedFit, hw, out: str | Path):
+def write_fitted_spec(fit: PublishedFit, hw: HardwareSpec, out: str | Path):
     """The preset with the fitted values, provenance "fitted to: DATASET rows N, date" and the
     figures (in-sample, leave-family-out, roofline) in ``provenance``; loads back (checked)."""
     from codesign.hardware import load_hardware, load_spec_dict

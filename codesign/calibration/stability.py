@@ -28,6 +28,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from codesign.cost.cpu import EAGER_OVERHEAD_RANGE_S  # the CPU kind owns its plausible ranges
+
 #: stop when the median benchmark's median moved by less than this after a round
 STABLE_TOL = 0.02
 #: median round-to-round spread (IQR / median) above which the host counts as too noisy
@@ -38,8 +40,6 @@ NOISY_SPREAD = 0.15
 MAX_BOOST = 2.5
 #: tolerance over the kernel's maximum turbo frequency (cpufreq cpuinfo_max_freq)
 MAX_OVER_TURBO = 1.1
-#: plausible PyTorch eager per-op overhead on a CPU (s)
-EAGER_OVERHEAD_RANGE_S = (0.5e-6, 100e-6)
 #: rounds: (min, max) for --quick and for a full calibration
 ROUNDS_QUICK = (2, 4)
 ROUNDS_FULL = (3, 8)
@@ -133,12 +133,10 @@ def assess(samples: Mapping[str, Sequence[float]], spec, max_rounds: int,
     elif not max_clock_hz and reported and effective / float(reported) > MAX_BOOST:
         warns.append(f"fitted clock {effective / 1e9:.2f} GHz is {effective / float(reported):.1f}x "
                      f"the reported {float(reported) / 1e9:.2f} GHz (plausible: <= {MAX_BOOST}x)")
-    if getattr(spec, "kind", "") == "cpu":
-        eager = float(spec.dispatch.eager_overhead_s)
-        lo, hi = EAGER_OVERHEAD_RANGE_S
-        if not lo <= eager <= hi:
-            warns.append(f"fitted eager overhead {eager * 1e6:.1f} us/op is outside the plausible "
-                         f"{lo * 1e6:.1f}-{hi * 1e6:.0f} us")
+    if hasattr(spec, "kind"):
+        from codesign.cost import registry
+
+        warns.extend(registry().calibration(spec.kind).plausibility(spec))
     return Stability(rounds, max_rounds, stable, s, change, tuple(warns))
 
 

@@ -21,8 +21,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codesign.errors import CodesignError
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 WORKLOADS = ("resnet50_nl", "mobilenetv2_lightnl", "tiny_yolov2_ccp")
 GPU, DSP, ACC = "a100-sxm4-40gb", "hexagon-v68", "condensation-accelerator"
@@ -51,7 +55,7 @@ class _Progress:
         print(f"[{time.perf_counter() - self.t0:6.1f} s] {msg}", file=self.stream, flush=True)
 
 
-def _knob_value(hw, name: str):
+def _knob_value(hw: HardwareSpec, name: str):
     """Current value of a numeric knob on a preset (its leaf in the spec)."""
     section = getattr(hw, hw.kind, None)
     for obj in (hw, section, hw.energy, hw.dispatch):

@@ -10,9 +10,13 @@ import importlib
 import json
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 from codesign.errors import CodesignError
 from codesign.types import DType, Engine, Layout, Mode, values
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 # modules that add their own verbs with ``register_cli(subparsers)``
 _PLUGINS = ("codesign.cli.measure_cmd", "codesign.cli.calibrate_cmd", "codesign.cli.validate_cmd",
@@ -228,7 +232,7 @@ def _check_simulate_outputs(args) -> None:
         check_output_file(args.trace_out, what="--trace-out")
 
 
-def _print_memory(graph, hw, dtype: str) -> None:
+def _print_memory(graph, hw: HardwareSpec, dtype: str) -> None:
     """Peak memory line; a warning when it exceeds the device's memory (issue 14, item 8)."""
     from codesign.results.memory import memory_footprint
 

@@ -42,6 +42,14 @@ class FrozenDict(Mapping):
     def __len__(self) -> int:
         return len(self._d)
 
+    # the dict's own lookups (Mapping's generic ones go through __getitem__ and KeyError: the
+    # cost models look efficiencies and energies up thousands of times per simulation)
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._d.get(key, default)
+
     def __hash__(self) -> int:
         return hash(tuple(self._d.items()))
 

@@ -126,7 +126,7 @@ def conv_cycles(op: Op, hw: HardwareSpec):
     a: ConvAttrs = op.attrs
     t_co = array_co(hw)
     cin_g, cout_g = a.in_channels // a.groups, a.out_channels // a.groups
-    if a.transposed or "backward" in op.aten:
+    if a.transposed or op.is_backward_kernel:
         util = quantized_fraction(cin_g, ARRAY_CI) * quantized_fraction(cout_g, t_co)
         return op.macs / (array_macs(hw) * util)
     d, h, w = _spatial((0, 0) + op.conv_output_spatial)
@@ -221,7 +221,7 @@ def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     else:
         halo = 0.0
     d, h, _ = _spatial((0, 0) + op.conv_output_spatial)
-    batch = (op.inputs[1] if "backward" in op.aten else op.inputs[0]).shape[0]
+    batch = (op.inputs[1] if op.is_backward_kernel else op.inputs[0]).shape[0]
     rows = max(1, batch * d * h)
     reads = act_b + halo + w_b + _weight_refetch(act_b, w_b, rows, hw)
     note = f"cross-channel pool x{factor} fused before the store" if factor > 1 else ""

@@ -7,18 +7,27 @@ thousands of configurations (``HardwareSpec.with_knobs``) and get array-valued c
 Branching on op shapes, dtype and mode (Python values) is fine.
 
 Every cost is ``max(compute_s, memory_s) + overhead_s`` (design.md, modeling principles).
+
+A cost is a function of the work an op does, not of where it sits in the graph: a cost
+function must not read ``op.index``, ``op.name``, ``op.module`` or tensor ``tid``s
+(:func:`cost_key` leaves them out, and ``estimate_costs`` costs ops with equal keys once).
+Effects of an op's position (a launch queue, a graph launch) are graph passes.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.ir.graph import Op, OpKind
 from codesign.types import DType, HardwareKind, Layout, Mode, values
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 Num = Union[float, np.ndarray]
 
@@ -88,7 +97,10 @@ class OpCost:
 
     @property
     def latency_s(self) -> Num:
-        return np.maximum(self.compute_s, self.memory_s) + self.overhead_s
+        c, m, o = self.compute_s, self.memory_s, self.overhead_s
+        if type(c) is float and type(m) is float and type(o) is float:   # one configuration
+            return _maximum(c, m) + o
+        return np.maximum(c, m) + o
 
     @property
     def dram_bytes(self) -> Num:
@@ -97,6 +109,9 @@ class OpCost:
     @property
     def bound(self):
         """'compute' | 'memory' | 'overhead' (array of strings when vectorized)."""
+        c, m, o = self.compute_s, self.memory_s, self.overhead_s
+        if type(c) is float and type(m) is float and type(o) is float:   # one configuration
+            return "overhead" if o > c and o > m else ("compute" if c >= m else "memory")
         busy = np.maximum(self.compute_s, self.memory_s)
         kind = np.where(self.compute_s >= self.memory_s, "compute", "memory")
         out = np.where(np.asarray(self.overhead_s) > busy, "overhead", kind)
@@ -109,12 +124,64 @@ CostFn = Callable[[Op, object, CostContext], OpCost]
 GraphPass = Callable[[list, object, CostContext, list, object], list]
 
 
+#: the efficiency classes the microbenchmark fit adjusts on a kind with no calibration model
+GENERIC_FIT_CLASSES = ("matmul", "conv", "conv.depthwise", "vector", "softmax", "norm",
+                       "reduction", "pool", "attention")
+
+
+def _generic_parameters(hw: HardwareSpec, ops) -> set[str]:
+    return {"efficiency." + k for k in GENERIC_FIT_CLASSES}
+
+
+def _no_bounds(path: str) -> tuple[float, float] | None:
+    return None
+
+
+def _no_warnings(spec: HardwareSpec) -> list[str]:
+    return []
+
+
+def _unchanged(hw: HardwareSpec, params):
+    return hw
+
+
+def _write_clipped(d: dict, values: dict, threads: int) -> dict:
+    """Fitted efficiencies capped at 1 (a higher value says a mechanism is missing)."""
+    for path in [p for p in values if p.startswith("efficiency.")]:
+        d["efficiency"][path.partition(".")[2]] = round(float(min(values.pop(path), 1.0)), 5)
+    return {}
+
+
+@dataclass(frozen=True)
+class CalibrationModel:
+    """What the microbenchmark fit (:mod:`codesign.calibration.host`) may adjust on one
+    hardware kind and how fitted values go back into a spec; owned by that kind's cost module.
+
+    ``parameters(hw, ops)``: knob paths beyond the shared ones (dispatch overhead, memory
+    efficiency) that the benchmark ``ops`` exercise. ``bounds(path)``: the fit's bounds of a
+    path, or None for the shared defaults. ``prepare(hw, params)``: the spec the fit starts from
+    (entries the fitted paths need). ``write(d, values, threads)``: moves the values it owns from
+    ``values`` into the spec dict ``d`` (in place) and returns the provenance ``clock`` entry;
+    values it leaves are written as plain knob paths. ``plausibility(spec)``: warnings about
+    fitted values outside the kind's physical ranges."""
+
+    parameters: Callable = _generic_parameters
+    bounds: Callable = _no_bounds
+    prepare: Callable = _unchanged
+    write: Callable = _write_clipped
+    plausibility: Callable = _no_warnings
+
+
+DEFAULT_CALIBRATION = CalibrationModel()
+
+
 @dataclass
 class CostRegistry:
     """(OpKind, hardware kind) -> cost function. A second registration raises (style rule 3)."""
 
     table: dict[tuple[OpKind, str], CostFn] = field(default_factory=dict)
     passes: dict[str, list[tuple[str, GraphPass]]] = field(default_factory=dict)
+    calibrations: dict[str, CalibrationModel] = field(default_factory=dict)
 
     def register(self, kind: OpKind, hw_kind: str, fn: CostFn) -> None:
         if hw_kind not in HW_KINDS:
@@ -141,6 +208,18 @@ class CostRegistry:
 
     def graph_passes(self, hw_kind: str) -> tuple[tuple[str, GraphPass], ...]:
         return tuple(self.passes.get(hw_kind, ()))
+
+    def register_calibration(self, hw_kind: str, model: CalibrationModel) -> None:
+        """The microbenchmark-fit parameters of ``hw_kind`` (once per kind)."""
+        if hw_kind not in HW_KINDS:
+            raise ValueError(f"unknown hardware kind {hw_kind!r}; allowed: {', '.join(HW_KINDS)}")
+        if hw_kind in self.calibrations:
+            raise ValueError(f"calibration model of {hw_kind} registered twice")
+        self.calibrations[hw_kind] = model
+
+    def calibration(self, hw_kind: str) -> CalibrationModel:
+        """The calibration model of ``hw_kind`` (the generic efficiency fit when it has none)."""
+        return self.calibrations.get(hw_kind, DEFAULT_CALIBRATION)
 
     def covers(self) -> Mapping[tuple[OpKind, str], str]:
         return {k: f"{f.__module__}.{f.__qualname__}" for k, f in self.table.items()}
@@ -196,6 +275,9 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     batch shape (``HardwareSpec.batch_shape``): a float for one configuration, an array of
     ``shape`` for a sweep. A cost function may return scalars for fields that do not depend on
     the swept knobs; a field whose shape does not broadcast to ``shape`` is a bug and raises."""
+    if not shape and all(type(getattr(cost, name)) is float for name in _ARRAY_FIELDS):
+        return cost                     # one configuration, every field a float already
+
     def fit(v):
         if not shape:
             if np.ndim(v) > 0:
@@ -212,6 +294,24 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     return replace(cost, tiles=tiles, **changes)
 
 
+_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
+
+
+#: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
+#: one of a kind in a graph: their key is the op object itself, not its long tensor list
+KEY_MAX_TENSORS = 16
+
+
+def cost_key(op: Op) -> tuple:
+    """Everything of ``op`` a cost function may read: all fields but its identity (index,
+    name, module path, tensor ids). Ops with equal keys have equal costs. An op with more than
+    ``KEY_MAX_TENSORS`` tensors is keyed by its identity (equal only to itself)."""
+    if len(op.inputs) + len(op.outputs) > KEY_MAX_TENSORS:
+        return ("op", id(op))
+    return (op.kind, op.aten, op.attrs, op.supported, op.phase, op.inplace, op.module_type,
+            op.pattern, tuple(map(_TENSOR_KEY, op.inputs)), tuple(map(_TENSOR_KEY, op.outputs)))
+
+
 #: the cost of an op fused into another (its leader carries the work)
 ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -224,17 +324,43 @@ def apply_launch_queue(costs: list) -> list:
     (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
     Fused-away ops (zero cost) and unsupported ops (None) pass through.
     """
-    from dataclasses import replace
-
     host = 0.0
     end = 0.0
     out = []
+    hidden: dict = {}     # id(cost) -> the cost with its dispatch fully hidden (overhead 0)
     for c in costs:
         if c is None or c is ZERO:
             out.append(c)
             continue
-        host = host + c.overhead_s
-        exposed = np.maximum(host - end, 0.0)
-        end = end + exposed + np.maximum(c.compute_s, c.memory_s)
-        out.append(replace(c, overhead_s=exposed))
+        o, cs, ms = c.overhead_s, c.compute_s, c.memory_s
+        if type(host) is float and type(end) is float and type(o) is float \
+                and type(cs) is float and type(ms) is float:
+            # one configuration: the same IEEE operations as the numpy path, on floats
+            host = host + o
+            exposed = _maximum(host - end, 0.0)
+            end = end + exposed + _maximum(cs, ms)
+            if exposed == o and o != 0.0:          # all of it exposed: the cost as it is
+                out.append(c)
+                continue
+            if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
+                h = hidden.get(id(c))
+                if h is None:
+                    h = hidden[id(c)] = _with_overhead(c, exposed)
+                out.append(h)
+                continue
+        else:
+            host = host + o
+            exposed = np.maximum(host - end, 0.0)
+            end = end + exposed + np.maximum(cs, ms)
+        out.append(_with_overhead(c, exposed))
     return out
+
+
+def _with_overhead(c: OpCost, overhead: Num) -> OpCost:
+    return OpCost(c.compute_s, c.memory_s, overhead, c.dram_read_bytes, c.dram_write_bytes,
+                  c.onchip_bytes, c.l2_bytes, c.macs, c.vector_ops, c.unit, c.tiles, c.note)
+
+
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum`` on two floats, bit for bit: NaN propagates, a tie returns ``b``."""
+    return a if (a > b or a != a) else b

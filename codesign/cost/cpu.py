@@ -6,6 +6,7 @@ and sweeps can vary them):
     threads   = min(P, ceil(parallel_work / GRAIN))      MAC ops: P (oneDNN/BLAS split all)
     compute_s = (MACs + half_work[class]) / (peak_MAC/s * eff[class] * threads / P)
                 x (1 + cpu.half_reduction / K)          GEMM-shaped ops, K = reduction length
+                x ceil(N / lanes) lanes / N       ATen's native conv GEMM, N = OH x OW per image
               + vector_ops / (vector_op/s * eff[class] * threads / P)
     memory_s  = max(traffic / (bw(level) * threads / P),  weights+outputs / peak DRAM bw)
     weight_s  = weight bytes / cpu.weight_pack_bytes_per_s   eager conv / GEMM with weights
@@ -41,6 +42,11 @@ and sweeps can vary them):
   (``k``; ``in_channels / groups x kernel volume`` for a conv) and loads/stores the tile once,
   so that fixed cost per output is amortised over ``K``. ``cpu.half_reduction`` (one value for
   all classes) is fitted by calibration from convs with 8-32 input channels.
+* ``ceil(N / lanes) lanes / N`` (:func:`simd_tail_factor`): a conv that does not take oneDNN
+  (a 1x1 conv on one thread at batch < 16, a small <= 3x3 conv at batch 1; :func:`uses_onednn`)
+  runs ATen's native GEMM per image, vectorised over its ``N = OH x OW`` output positions: a
+  7x7 map fills 49 of 64 AVX-512 lanes and runs at ~0.75x (``python benchmarks/cpu_effects.py
+  simdtail``). 1 for one position (a GEMV), oneDNN convs, channels-last and fused graphs.
 * ``weight_s``: in a network every layer's weights are cold (a model's weights do not stay in
   the caches between its forward passes), and eager PyTorch on CPU rewrites them in a pass of
   its own before the kernel: oneDNN reorders conv weights to its blocked layout (OIhw8i8o)
@@ -108,8 +114,9 @@ import math
 
 import numpy as np
 
-from codesign.ir.graph import DTYPE_BYTES, AttentionAttrs, MatMulAttrs, Op, OpKind
-from codesign.cost.base import CostContext, OpCost, op_bytes, registrar, tensor_bytes
+from codesign.ir.graph import DTYPE_BYTES, AttentionAttrs, ConvVariant, MatMulAttrs, Op, OpKind
+from codesign.cost.base import (CalibrationModel, CostContext, OpCost, op_bytes, registrar,
+                                tensor_bytes)
 from codesign.cost.registry import REGISTRY
 from codesign.hardware.spec import HardwareSpec
 
@@ -143,7 +150,7 @@ def efficiency_key(op: Op) -> str:
     if op.kind == OpKind.CONV:
         a = op.attrs
         one_frame = op._conv_input.shape[2] == 1 or all(k == 1 for k in a.kernel)
-        if (op.variant == "3d" and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
+        if (op.variant == ConvVariant.CONV3D.value and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
                 and not a.transposed):
             # a 1x1x1 conv3d is the GEMM of a 1x1 conv, and a 1xkxk conv3d on a single frame
             # (C2D after temporal pooling) runs at the rate of the 2-D kxk conv; on several
@@ -298,6 +305,41 @@ def dw_gemm_fallback(op: Op, hw: HardwareSpec, ctx: CostContext):
                           uses_onednn(op, hw.cpu.cores))
 
 
+def native_gemm_positions(op: Op) -> int:
+    """Output positions per image (``OH x OW``) of a 2-D, ungrouped conv: the rows of the
+    GEMM that ATen's native conv (``_slow_conv2d_forward``) runs per image, ``out[Cout, OH OW]
+    = W[Cout, Cin k k] x col[Cin k k, OH OW]``; 0 for other ops."""
+    if op.kind != OpKind.CONV:
+        return 0
+    a = op.attrs
+    if a.spatial_dims != 2 or a.transposed or a.groups != 1:
+        return 0
+    return math.prod(op.outputs[0].shape[-2:])
+
+
+def simd_tail_factor(op: Op, hw: HardwareSpec, ctx: CostContext):
+    """``ceil(N / lanes) x lanes / N``, ``N`` = :func:`native_gemm_positions`, ``lanes`` the fp
+    lanes of one SIMD register: the BLAS micro-kernel of ATen's native conv vectorises the GEMM
+    over the output positions of one image (column-major ``m``), so a map whose ``OH x OW`` is
+    not a multiple of the lane count runs its last vector part-empty. Only convs that do not
+    take oneDNN (:func:`uses_onednn`: a 1x1 conv on one thread at batch < 16, or a small <= 3x3
+    conv at batch 1) in eager NCHW; oneDNN's blocked kernels vectorise over channels. Evidence:
+    on this project's host (AVX-512, 16 fp32 lanes, 1 thread) 1x1 convs 512->512 / 256->1024 /
+    1024->256 run at 0.74-0.77x of their 12x12-28x28 rate at 6x6 and 7x7 (36 / 49 positions,
+    3 / 4 registers of 16: factor 1.33 / 1.31), at 0.89-0.93x at 10x10 (1.12) and at ~1.0x at
+    8x8 and 12x12 (1.0); the calibration set's 7x7 and 5x5 1x1 convs (``conv1x1_n8_1024to256_7``,
+    ``conv1x1_n1_2048to512_5``) were 19-23% slower than the model without it. A single position
+    (``N = 1``, the 1x1 map after global pooling) is a GEMV vectorised over the channels: 1. On
+    2-15 positions the measured rate is ~2x below even this factor (``python
+    benchmarks/cpu_effects.py simdtail``); such maps are rare in vision networks. 1 elsewhere."""
+    n = native_gemm_positions(op)
+    if n <= 1 or not ctx.eager or ctx.layout != "nchw":
+        return 1.0
+    lanes = np.asarray(hw.cpu.simd_width_bits, dtype=float) / (8 * DTYPE_BYTES.get(ctx.dtype, 4))
+    lanes = np.maximum(lanes, 1.0)
+    return np.where(uses_onednn(op, hw.cpu.cores), 1.0, np.ceil(n / lanes) * lanes / n)
+
+
 def column_shape(op: Op) -> tuple[int, int]:
     """(rows, elements) of the im2col column buffer of conv ``op`` over the batch: one row per
     (image, input channel, kernel tap, output row), ``OW`` elements each."""
@@ -392,7 +434,7 @@ def _cpu_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         unit = "memory"
     elif macs:
         compute = ((macs + half_work(hw, key)) / (rate * hw.eff(key))
-                   * short_reduction_factor(op, hw))
+                   * short_reduction_factor(op, hw) * simd_tail_factor(op, hw, ctx))
         a = op.attrs
         if op.kind == OpKind.ATTENTION and isinstance(a, AttentionAttrs):
             # executed scores: the CPU flash kernel skips masked blocks of causal attention
@@ -422,7 +464,158 @@ def _cpu_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
 
 registrar(REGISTRY, tuple(k for k in OpKind if k is not OpKind.OTHER), "cpu")(_cpu_cost)
 
+
+# --------------------------------------------------------------------------- calibration
+# What the microbenchmark fit (codesign.calibration.host) adjusts on a CPU, and how the fitted
+# values go back into a spec (CalibrationModel, registered for kind "cpu" below).
+
+#: bounds of the CPU-only knob paths in the fit
+CALIBRATION_BOUNDS = {
+    "cpu.l2_bandwidth_bytes_per_s": (1e8, 1e13),
+    "cpu.l3_bandwidth_bytes_per_s": (1e8, 1e13),
+    "cpu.reorder_bytes_per_s": (1e8, 1e12),
+    "cpu.weight_pack_bytes_per_s": (1e8, 1e12),
+    "cpu.half_reduction": (1e-2, 1e4),
+    "cpu.gather_bytes_per_s": (1e8, 1e12),
+    "cpu.im2col_bytes_per_s": (1e8, 1e12),
+    "cpu.im2col_row_s": (1e-11, 1e-5),
+}
+HALF_WORK = "cpu.half_work_macs."
+HALF_WORK_BOUNDS = (1e3, 1e9)      # MACs
+HALF_WORK_START = 1e5
+HALF_WORK_CLASSES = ("matmul",)    # + every conv.<variant>
+#: CPU efficiencies of the FMA-bound classes may exceed 1 in the fit: the OS reports the
+#: nominal clock, while the cores run at their boost clock; the written spec rescales clock
+#: and efficiencies so that the largest of them is 1 (:func:`normalise_clock`). Vector-path
+#: classes stay <= 1: they are mostly memory-bound, so their efficiency is weakly determined
+#: and must not set the clock.
+BOOST_EFF_BOUNDS = (1e-4, 4.0)
+BOOST_CLASSES = ("matmul", "conv", "attention")
+#: the DRAM term is dram_bandwidth x eff(memory): the fit addresses the product through the
+#: efficiency, with the peak raised to at least this so that the fitted fraction stays <= 1
+FIT_DRAM_PEAK = 1e11
+
+
+#: plausible fitted eager dispatch overhead per op (PyTorch CPU dispatch is microseconds, not
+#: a tenth of a millisecond)
+EAGER_OVERHEAD_RANGE_S = (0.5e-6, 100e-6)
+
+
+def calibration_plausibility(spec: HardwareSpec) -> list[str]:
+    """Warnings about a fitted CPU spec: the eager overhead outside :data:`EAGER_OVERHEAD_RANGE_S`."""
+    eager = float(spec.dispatch.eager_overhead_s)
+    lo, hi = EAGER_OVERHEAD_RANGE_S
+    if lo <= eager <= hi:
+        return []
+    return [f"fitted eager overhead {eager * 1e6:.1f} us/op is outside the plausible "
+            f"{lo * 1e6:.1f}-{hi * 1e6:.0f} us"]
+
+
+def _gathers(op: Op) -> bool:
+    return _aten_name(op) in GATHER_ATENS
+
+
+def calibration_parameters(hw: HardwareSpec, ops) -> set[str]:
+    """The CPU knob paths that the benchmark ``ops`` exercise: cache bandwidths, the efficiency
+    (and half-efficiency work) of every op class, oneDNN reorders, weight packing, short
+    reductions, strided gathers and the im2col fallback of depthwise convolutions."""
+    eager_nchw = CostContext("fp32", "eager", "nchw")
+    keys = {"cpu.l2_bandwidth_bytes_per_s", "cpu.l3_bandwidth_bytes_per_s"}
+    for op in (op for op in ops if op.supported):
+        k = efficiency_key(op)
+        if k not in ("memory", "default"):
+            keys.add("efficiency." + k)
+            if k in HALF_WORK_CLASSES or k.startswith("conv."):
+                keys.add(HALF_WORK + k)
+        if op.kind == OpKind.CONV:
+            keys.add("cpu.reorder_bytes_per_s")
+        if op.kind in (OpKind.CONV, OpKind.MATMUL) and any(t.is_weight for t in op.inputs):
+            keys.add("cpu.weight_pack_bytes_per_s")
+        if reduction_length(op):
+            keys.add("cpu.half_reduction")
+        if strided_inputs(op) or _gathers(op):
+            keys.add("cpu.gather_bytes_per_s")
+        if op.kind == OpKind.CONV and np.any(dw_gemm_fallback(op, hw, eager_nchw)):
+            keys |= {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"}
+    return keys
+
+
+def calibration_bounds(path: str) -> tuple[float, float] | None:
+    if path.startswith(HALF_WORK):
+        return HALF_WORK_BOUNDS
+    if path.startswith("efficiency.") and path.split(".")[1] in BOOST_CLASSES:
+        return BOOST_EFF_BOUNDS
+    return CALIBRATION_BOUNDS.get(path)
+
+
+def prepare_calibration(hw: HardwareSpec, params) -> HardwareSpec:
+    """The spec the fit starts from: the DRAM peak raised to :data:`FIT_DRAM_PEAK` when the
+    memory efficiency is fitted, and a ``cpu.half_work_macs`` entry (start value) for every
+    fitted class that has none, so the fit can address it as a knob."""
+    from codesign.hardware.spec import FrozenDict
+
+    if "efficiency.memory" in params:
+        hw = hw.with_knobs({"dram_bandwidth_bytes_per_s":
+                            max(hw.dram_bandwidth_bytes_per_s, FIT_DRAM_PEAK)})
+    table = dict(hw.cpu.half_work_macs)
+    missing = {p[len(HALF_WORK):] for p in params if p.startswith(HALF_WORK)} - set(table)
+    if not missing:
+        return hw
+    table.update({k: HALF_WORK_START for k in missing})
+    return dataclasses.replace(hw, cpu=dataclasses.replace(hw.cpu,
+                                                           half_work_macs=FrozenDict(table)))
+
+
+def normalise_clock(d: dict) -> float:
+    """Fold compute efficiencies above 1 into the clock (in place on a spec dict): the compute
+    rate is clock x efficiency, so scaling the clock up by the largest efficiency ``m`` and
+    every compute efficiency down by ``m`` changes no estimate. Returns ``m`` (1: unchanged)."""
+    eff = d["efficiency"]
+    m = max([float(v) for k, v in eff.items() if k.split(".")[0] in BOOST_CLASSES] + [1.0])
+    if m > 1.0:
+        d["clock_hz"] = float(d["clock_hz"]) * m
+        for k in list(eff):
+            if k != "memory":
+                eff[k] = round(float(eff[k]) / m, 5)
+    return m
+
+
+def write_calibration(d: dict, values: dict, threads: int) -> dict:
+    """Fitted CPU values into the spec dict ``d`` (in place; the owned ones are popped from
+    ``values``): the achieved DRAM bandwidth split into a peak and a fraction <= 0.9, half-work
+    entries, efficiencies (boost above 1 folded into the clock), the thread count as cores.
+    Returns the provenance ``clock`` entry."""
+    if "efficiency.memory" in values:
+        achieved = max(d["dram_bandwidth_bytes_per_s"], FIT_DRAM_PEAK) * values.pop("efficiency.memory")
+        peak = max(d["dram_bandwidth_bytes_per_s"], achieved / 0.9)
+        d["dram_bandwidth_bytes_per_s"] = float(peak)
+        d["efficiency"]["memory"] = float(achieved / peak)
+    for path in list(values):
+        if path.startswith(HALF_WORK):
+            d["cpu"].setdefault("half_work_macs", {})[path[len(HALF_WORK):]] = \
+                float(f"{values.pop(path):.4g}")
+        elif path.startswith("efficiency."):
+            d["efficiency"][path.partition(".")[2]] = float(values.pop(path))
+        elif path.startswith("cpu."):
+            d["cpu"][path.partition(".")[2]] = float(values.pop(path))
+    d["cpu"]["cores"] = int(threads)
+    nominal = float(d["clock_hz"])
+    boost = normalise_clock(d)
+    if boost > 1.0:
+        return {"reported_hz": nominal, "effective_hz": float(d["clock_hz"]),
+                "note": "compute ran faster than the reported clock allows (boost clock): "
+                        "clock_hz raised and compute efficiencies divided by the same factor"}
+    return {"reported_hz": nominal}
+
+
+REGISTRY.register_calibration("cpu", CalibrationModel(
+    parameters=calibration_parameters, bounds=calibration_bounds,
+    prepare=prepare_calibration, write=write_calibration,
+    plausibility=calibration_plausibility))
+
 __all__ = ["efficiency_key", "active_threads", "cache_bandwidth", "parallel_work", "half_work",
            "weight_stream_s", "reorder_s", "gather_s", "strided_inputs", "reduction_length",
            "uses_onednn", "GRAIN", "dw_gemm_fallback", "dw_jit_max_left_pad", "im2col_s",
-           "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD"]
+           "column_shape", "is_depthwise_2d", "DW_JIT_MAX_LEFT_PAD", "calibration_parameters",
+           "calibration_bounds", "prepare_calibration", "write_calibration", "normalise_clock",
+           "HALF_WORK", "simd_tail_factor", "native_gemm_positions"]

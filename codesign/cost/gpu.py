@@ -282,17 +282,23 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
         first_read_dram=first_dram, first_read_l2=first_l2,
         write_bytes=write + extra_dram_write)
     shape = hw.batch_shape
-    n_cfg = int(np.prod(shape))
-    lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
-    lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
-    pick = np.argmin(lat, axis=0)
-    cols = np.arange(lat.shape[1])
+    if not shape:   # one configuration: the first fastest candidate, as argmin below picks it
+        first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(len(cand))))
 
-    def chosen(v):
-        v = np.asarray(v, dtype=float)
-        v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
-        out = v[pick, cols]
-        return out.reshape(shape) if shape else out[0]
+        def chosen(v):
+            v = np.asarray(v, dtype=float)
+            return v.reshape(len(cand))[first] if v.ndim else v[()]
+    else:
+        n_cfg = int(np.prod(shape))
+        lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
+        lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
+        pick = np.argmin(lat, axis=0)
+        cols = np.arange(lat.shape[1])
+
+        def chosen(v):
+            v = np.asarray(v, dtype=float)
+            v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
+            return v[pick, cols].reshape(shape)
 
     keys = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
     best = {key: chosen(c[key]) for key in keys}
@@ -380,7 +386,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         # weight gradient is a reduction over N*H*W per filter tap (conv.depthwise_wgrad)
         fwd_key = "conv.depthwise_nchw" if ctx.layout == "nchw" else "conv.depthwise"
         per_pass = op.macs / max(a.passes, 1)
-        wgrad = a.passes > 1 or ("backward" in op.aten and len(op.outputs) == 1
+        wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                                  and op.outputs[0].is_weight)
         compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
                    + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad"))
@@ -431,7 +437,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
 
 
 def serial_kernels(cost: OpCost, seconds: Num, kernels: int, dram_r: float, dram_w: float,
-                   hw, ctx: CostContext, note: str) -> OpCost:
+                   hw: HardwareSpec, ctx: CostContext, note: str) -> OpCost:
     """``cost`` followed by ``kernels`` more kernels that run ``seconds`` in series with it
     (added to both compute and memory time, so latency grows by exactly ``seconds``), each
     with its own dispatch."""
@@ -609,7 +615,7 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """
     c = _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
     act, _, out = op_bytes(op, ctx.dtype)
-    if "backward" in op.aten or op.aten in TRAINING_BATCH_NORM:
+    if op.is_backward_kernel or op.aten in TRAINING_BATCH_NORM:
         hit = l2_hit_fraction(act, hw)
         seconds = memory_time_s(act * (1.0 - hit), act, hw)
         c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,

@@ -63,12 +63,33 @@ Compiled graphs (``mode="fused"``, a QNN / TFLite-delegate graph on the HTP; iss
 * **Channel padding.** HMX pads the reduction of a conv (input channels per group x kernel
   taps, the taps packed as in an im2col) and its output channels to ``dsp.hmx_channel_block``:
   ``util = q(cin/g * kh * kw) x q(cout)``; a grouped conv is run as a block-diagonal dense
-  conv, so groups narrower than a block pay for the padding. Depthwise convs run on HVX
+  conv, so groups narrower than a block pay for the padding. The output channels (matmul:
+  ``n``) are padded to ``dsp.hmx_output_block[dtype]`` where the spec gives one (default
+  ``hmx_channel_block``). Assumption, chosen on the AI Hub 8 Gen 2 rows (no public source): an
+  int8 HMX pass produces 64 output channels, an fp16 pass 32, so convs with 32 outputs gain
+  only half of the int8 rate: Real-ESRGAN (dense blocks of 32-output convs) runs w8a8 2.56x
+  faster than float, QuickSRNet-large (64-channel convs) 3.21x. Depthwise convs run on HVX
   with ``q(C)`` at ``dsp.hvx_channel_block``. Matmuls: ``q(k) x q(n)``.
 * **Dtypes.** int8 (w8a8), w8a16 (int8 weights, int16 activations: 2-byte activations,
   1-byte weights) and fp16 each have their own HMX rate in ``dsp.hmx_macs_per_cycle``; softmax
   and norms run in 16-bit on HVX whatever the dtype (quantized graphs keep them in int16 /
   fp16: assumption), other vector work at the dtype's lane width.
+* **Weight compression.** The weights of an op cross the DRAM bus at
+  ``dsp.weight_dram_fraction[dtype]`` of their size (1 when the dtype is absent), re-fetches
+  excepted. Assumption: QNN HTP's deep-learning bandwidth compression (graph option
+  ``ENABLE_DLBC``) on the 8-bit weights of quantized graphs; evidence: the weight-bound ResNets
+  of the AI Hub 8 Gen 2 rows stream their weights at ~41 GB/s in w8a8 (weight bytes / (run -
+  launch)) against ~32 GB/s in float, so w8a8 runs 2.4-2.6x faster where half the bytes alone
+  give 2x.
+* **Quantization boundaries.** In an int8 (w8a8) graph the 16-bit islands (softmax, layer /
+  group norms, the softmax inside attention) are entered through a dequantize (int8 -> 16 bit)
+  of each activation input and left through a requantize of the output: two more graph nodes
+  (each ``dispatch`` overhead) and ``dsp.requant_ops_per_element`` HVX lane operations per
+  element crossing the boundary, at the 16-bit lane rate and ``eff("vector")``
+  (:func:`quant_boundary`). fp16 and w8a16 graphs (16-bit activations) have no boundary.
+  Evidence: the AI Hub 8 Gen 2 graphs of the transformers have more layers in w8a8 than in
+  float (ViT 1267 vs 944, MobileViT 595 vs 472) while the conv nets have fewer, and their
+  w8a8 runs are only 1.06-1.15x faster than float (conv nets 1.6-3.2x).
 * **Fusion.** Activations, norms and residual adds that follow their producer are folded
   into it by :mod:`codesign.ir.fusion` in ``fused`` mode (their tensors never leave VTCM);
   ``eager`` keeps one offloaded op per aten op, each paying ``dispatch.eager_overhead_s``.
@@ -137,7 +158,7 @@ def merged_pool_factor(op: Op) -> int:
     pooled map as its output: ``outputs[0]`` then has ``out_channels / k`` channels. The MACs
     are those of the un-pooled conv (``op.macs`` counts the stored output, hence ``x k``)."""
     a = op.attrs
-    if (not isinstance(a, ConvAttrs) or a.transposed or "backward" in op.aten
+    if (not isinstance(a, ConvAttrs) or a.transposed or op.is_backward_kernel
             or not op.outputs or len(op.outputs[0].shape) < 2):
         return 1
     stored = op.outputs[0].shape[1]
@@ -305,6 +326,30 @@ def _hvx_lane_ops_per_s(hw: HardwareSpec, dtype: str, eff_key: str, min_bytes: i
     return d.hvx_units * lanes * hw.clock_hz * hw.eff(eff_key)
 
 
+def hmx_output_block(hw: HardwareSpec, dtype: str):
+    """Output channels (conv) / columns (matmul) one HMX pass produces in ``dtype``:
+    ``dsp.hmx_output_block[dtype]``, else ``dsp.hmx_channel_block`` (module docstring)."""
+    return hw.dsp.hmx_output_block.get(dtype, hw.dsp.hmx_channel_block)
+
+
+def is_16bit_island(op: Op) -> bool:
+    """Softmax and layer / group / RMS norms: the ops a quantized graph keeps in 16 bit
+    (batch norms fold into their conv or run as a per-channel int8 scale)."""
+    return op.kind == OpKind.SOFTMAX or (op.kind == OpKind.NORM and "batch_norm" not in op.aten)
+
+
+def quant_boundary(hw: HardwareSpec, ctx: CostContext, elements: float):
+    """(seconds, extra graph nodes) to carry ``elements`` across the int8 <-> 16-bit
+    boundary of a 16-bit island (module docstring): ``elements x requant_ops_per_element /
+    (16-bit HVX lane rate x eff("vector"))`` and 2 nodes (a dequantize and a requantize), in an
+    int8 graph only; (0, 0) for 16-bit or wider activations. Evidence: AI Hub 8 Gen 2 layer
+    counts, w8a8 vs float (ViT 1267 vs 944 layers, MobileViT 595 vs 472)."""
+    if DTYPE_BYTES[ctx.dtype] != 1:
+        return 0.0, 0
+    ops = elements * hw.dsp.requant_ops_per_element
+    return ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "vector", 2), 2
+
+
 def _mac_time(hw: HardwareSpec, dtype: str, macs: float, eff_key: str, hmx_util, hvx_util, allow_hmx: bool):
     """(seconds, unit, note) for ``macs`` on HMX (if it has ``dtype`` and ``allow_hmx``) or HVX."""
     d = hw.dsp
@@ -321,8 +366,10 @@ def _mac_time(hw: HardwareSpec, dtype: str, macs: float, eff_key: str, hmx_util,
 
 
 def _tiled_cost(op: Op, hw: HardwareSpec, ctx: CostContext, compute_s, macs: float, vector_ops: float,
-                unit: str, note: str, refetch: bool) -> OpCost:
-    """VTCM tiling + DMA + double buffering around a given total compute time (module doc)."""
+                unit: str, note: str, refetch: bool, extra_nodes: int = 0) -> OpCost:
+    """VTCM tiling + DMA + double buffering around a given total compute time (module doc);
+    ``extra_nodes`` graph nodes the op brings with it (quantization boundaries) each pay the
+    dispatch overhead."""
     d = hw.dsp
     in_b, wt_b, out_b = operand_bytes(op, ctx.dtype)
     working = in_b + wt_b + out_b
@@ -338,7 +385,9 @@ def _tiled_cost(op: Op, hw: HardwareSpec, ctx: CostContext, compute_s, macs: flo
         in_dram, out_dram = in_b, out_b
     else:
         in_dram, out_dram = spilled_activation_bytes(op, hw, ctx.dtype)
-    reads = in_dram + wt_b + extra
+    # weight bandwidth compression (8-bit weights): the weight bytes on the DRAM bus
+    squeeze = 1.0 - d.weight_dram_fraction.get(ctx.dtype, 1.0)
+    reads = in_dram + wt_b + extra - squeeze * op_bytes(op, ctx.dtype)[1]
     writes = out_dram
     resident = (in_b - in_dram) + (out_b - out_dram)  # activations kept on chip (fused mode)
     bw = np.minimum(d.dma_bandwidth_bytes_per_s, hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
@@ -358,7 +407,7 @@ def _tiled_cost(op: Op, hw: HardwareSpec, ctx: CostContext, compute_s, macs: flo
     return OpCost(
         compute_s=compute_col,
         memory_s=memory_col,
-        overhead_s=dispatch_overhead(hw, ctx) + 0.0 * memory_s,
+        overhead_s=(1 + extra_nodes) * dispatch_overhead(hw, ctx) + 0.0 * memory_s,
         dram_read_bytes=reads,
         dram_write_bytes=writes + 0.0 * reads,
         onchip_bytes=2.0 * (reads + writes),
@@ -396,7 +445,7 @@ def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     d = hw.dsp
     taps = math.prod(a.kernel)
     hmx_util = (quantized_fraction(cin_g * taps, d.hmx_channel_block)
-                * quantized_fraction(a.out_channels, d.hmx_channel_block))
+                * quantized_fraction(a.out_channels, hmx_output_block(hw, ctx.dtype)))
     hvx_util = quantized_fraction(a.out_channels if depthwise else cout_g, d.hvx_channel_block)
     compute_s, unit, note = _mac_time(hw, ctx.dtype, macs, f"conv.{variant.value}",
                                       hmx_util, hvx_util, allow_hmx=not depthwise)
@@ -420,7 +469,7 @@ def matmul_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     a = op.attrs
     k, n = (a.k, a.n) if isinstance(a, MatMulAttrs) else (1, 1)
     blk = hw.dsp.hmx_channel_block
-    hmx_util = quantized_fraction(k, blk) * quantized_fraction(n, blk)
+    hmx_util = quantized_fraction(k, blk) * quantized_fraction(n, hmx_output_block(hw, ctx.dtype))
     hvx_util = quantized_fraction(n, hw.dsp.hvx_channel_block)
     compute_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "matmul", hmx_util, hvx_util, True)
     return _tiled_cost(op, hw, ctx, compute_s, op.macs, 0.0, unit, note, refetch=True)
@@ -432,7 +481,10 @@ def attention_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
 
     compute = GEMM MACs / (HMX or HVX rate x eff("attention") x q(head_dim)) + softmax
     5 x (batch x heads x q_len x kv_len) element ops on HVX (eff "softmax"), run one after the
-    other (HMX/HVX overlap not modelled). DRAM: Q, K, V once + O once; K and V re-read once
+    other (HMX/HVX overlap not modelled); in an int8 graph the scores also cross the
+    quantization boundary into and out of the 16-bit softmax (:func:`quant_boundary`). The
+    projections fused into an MHA op (``extra_macs``) are costed as matmuls (eff "matmul",
+    q(E) x q(E) with E = heads x head_dim), as the GPU model does. DRAM: Q, K, V once + O once; K and V re-read once
     per extra Q tile when they do not fit half of VTCM. Source: hardware.md §2.1; FlashAttention
     tiling (papers.md) as the kernel shape."""
     check_dtype(hw, ctx.dtype)
@@ -440,12 +492,23 @@ def attention_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     if isinstance(a, AttentionAttrs):
         scores = a.batch * a.heads * a.q_len * a.kv_len * a.passes
         util = quantized_fraction(a.head_dim, hw.dsp.hmx_channel_block)
+        extra = a.extra_macs
+        width = a.heads * a.head_dim
+        proj_util = (quantized_fraction(width, hw.dsp.hmx_channel_block)
+                     * quantized_fraction(width, hmx_output_block(hw, ctx.dtype)))
     else:
-        scores, util = 0, 1.0
-    gemm_s, unit, note = _mac_time(hw, ctx.dtype, op.macs, "attention", util, util, True)
+        scores, util, extra, proj_util = 0, 1.0, 0, 1.0
+    gemm_s, unit, note = _mac_time(hw, ctx.dtype, op.macs - extra, "attention", util, util, True)
+    if extra:
+        # the fused in/out projections (MHA fast path) are plain [tokens, E] x [E, E] GEMMs
+        # (the matmul kernel class), as in codesign.cost.gpu
+        proj_s, _, _ = _mac_time(hw, ctx.dtype, extra, "matmul", proj_util, proj_util, True)
+        gemm_s = gemm_s + proj_s
     vector_ops = 5.0 * scores
-    compute_s = gemm_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "softmax", 2)
-    return _tiled_cost(op, hw, ctx, compute_s, op.macs, vector_ops, unit, note, refetch=True)
+    boundary_s, nodes = quant_boundary(hw, ctx, 2.0 * scores)  # scores in, probabilities out
+    compute_s = gemm_s + vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, "softmax", 2) + boundary_s
+    return _tiled_cost(op, hw, ctx, compute_s, op.macs, vector_ops, unit, note, refetch=True,
+                       extra_nodes=nodes)
 
 
 # --------------------------------------------------------------------------- vector ops
@@ -456,7 +519,13 @@ def _vector_cost(op: Op, hw: HardwareSpec, ctx: CostContext, vector_ops: float) 
     key = _VECTOR_EFF_KEY[op.kind]
     min_bytes = 2 if op.kind in _WIDE_VECTOR_KINDS else 1
     compute_s = vector_ops / _hvx_lane_ops_per_s(hw, ctx.dtype, key, min_bytes)
-    return _tiled_cost(op, hw, ctx, compute_s, 0.0, vector_ops, "hvx", "", refetch=False)
+    nodes = 0
+    if is_16bit_island(op):
+        crossing = sum(t.numel for t in op.inputs if not t.is_weight) + op.elements
+        boundary_s, nodes = quant_boundary(hw, ctx, float(crossing))
+        compute_s = compute_s + boundary_s
+    return _tiled_cost(op, hw, ctx, compute_s, 0.0, vector_ops, "hvx", "", refetch=False,
+                       extra_nodes=nodes)
 
 
 @registrar(REGISTRY, (OpKind.SOFTMAX, OpKind.NORM, OpKind.ELEMENTWISE, OpKind.REDUCTION,

@@ -190,6 +190,17 @@ class DspSpec:
     # channels are padded to multiples of it. HVX channel block for depthwise / vector convs.
     hmx_channel_block: float = _f(_POS, 32.0)
     hvx_channel_block: float = _f(_POS, 32.0)
+    # HVX lane operations per element to carry an int8 activation across a quantization
+    # boundary (dequantize int8 -> 16 bit into a softmax / layer-norm island, requantize the
+    # island's output back to int8); 0 for no boundary cost (codesign.cost.hexagon).
+    requant_ops_per_element: float = _f(_NONNEG, 0.0)
+    # HMX output-channel block by run dtype (conv output channels, matmul n are padded to it);
+    # an absent dtype uses hmx_channel_block.
+    hmx_output_block: Mapping[str, float] = _f(_NumMap(DTYPES, _POS), default_factory=FrozenDict)
+    # Fraction of its size a weight tensor occupies on the DRAM bus, by run dtype (weight
+    # bandwidth compression of 8-bit weights); an absent dtype streams its weights whole.
+    weight_dram_fraction: Mapping[str, float] = _f(_NumMap(DTYPES, _Num(upper=1.0)),
+                                                   default_factory=FrozenDict)
 
     def peak_macs_per_s(self, hw: "HardwareSpec", dtype: str) -> Any:
         """HMX where present for the dtype, else all HVX units."""

@@ -217,9 +217,15 @@ class Op:
         return 0
 
     @property
+    def is_backward_kernel(self) -> bool:
+        """Whether the op is an aten backward kernel (``convolution_backward``,
+        ``native_batch_norm_backward``, ...), whose inputs start with the output gradient."""
+        return "backward" in self.aten
+
+    @property
     def _conv_input(self) -> TensorSpec:
         # forward: inputs = (x, w[, b]); backward: (grad_out, x, w)
-        return self.inputs[1] if "backward" in self.aten else self.inputs[0]
+        return self.inputs[1] if self.is_backward_kernel else self.inputs[0]
 
     @property
     def conv_output_spatial(self) -> tuple[int, ...]:

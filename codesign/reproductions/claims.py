@@ -23,8 +23,12 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codesign.errors import CodesignError, did_you_mean
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 __all__ = ["Figure", "Claim", "CLAIMS", "reproduce", "run_claims", "write_report"]
 
@@ -170,7 +174,7 @@ class Session:
             self._hw[name] = load_hardware(name)
         return self._hw[name]
 
-    def sim(self, name: str, knobs: Mapping | None, shape, hw, dtype: str, mode: str = "eager",
+    def sim(self, name: str, knobs: Mapping | None, shape, hw: HardwareSpec, dtype: str, mode: str = "eager",
             layout: str = "nchw", phase: str = "inference", optimizer: str | None = None):
         hw_spec = self.hardware(hw) if isinstance(hw, str) else hw
         key = (self._key(name, knobs, shape, phase, optimizer), hw_spec.name, dtype, mode, layout)
@@ -552,7 +556,7 @@ def claim_nl_family_res4(s: Session) -> Claim:
     )
 
 
-def _ccp_extra_memory(s: Session, hw) -> tuple[float, float, float, list]:
+def _ccp_extra_memory(s: Session, hw: HardwareSpec) -> tuple[float, float, float, list]:
     """Extra on-chip memory for pooling before the store, by our definition: a running-max row
     buffer that holds one output row of the pooled channels of one MAC-array pass
     (W_out x T_co / k x bytes), sized for the widest cross-channel-pooling layer; total on-chip

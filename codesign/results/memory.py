@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codesign.errors import CodesignError
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 #: fp32 state buffers per parameter kept by each optimizer
@@ -86,7 +90,7 @@ def _im2col_bytes(op, width: int) -> int:
     return int(n * a.in_channels * math.prod(kernel) * spatial * width)
 
 
-def memory_footprint(graph, hw, dtype: str = "fp32") -> MemoryFootprint:
+def memory_footprint(graph, hw: HardwareSpec, dtype: str = "fp32") -> MemoryFootprint:
     """Peak memory of ``graph`` run at ``dtype`` on ``hw`` (see the module docstring)."""
     if dtype not in DTYPE_BYTES:
         raise CodesignError(f"dtype = {dtype!r}; allowed: {', '.join(DTYPE_BYTES)}")

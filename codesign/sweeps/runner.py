@@ -60,6 +60,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+    from codesign.hardware.spec import HardwareSpec
 
 from codesign.capture.cache import TraceCache
 from codesign.errors import CodesignError
@@ -320,7 +321,7 @@ def _full(x, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=float), (n,)).copy()
 
 
-def _metrics_vectorized(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+def _metrics_vectorized(graph, hw: HardwareSpec, piece: Piece) -> dict[str, np.ndarray]:
     """Analytical metrics of every point of ``piece`` in one estimate_costs call."""
     from codesign.simulation import estimate_costs, make_context
 
@@ -341,7 +342,7 @@ def _metrics_vectorized(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
     return out
 
 
-def _metrics_event(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+def _metrics_event(graph, hw: HardwareSpec, piece: Piece) -> dict[str, np.ndarray]:
     """Event-engine metrics, one simulate() per point."""
     from codesign.simulation import simulate
 
@@ -362,7 +363,7 @@ def _metrics_event(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
-def _memory_columns(graph, hw, piece: Piece) -> dict[str, np.ndarray]:
+def _memory_columns(graph, hw: HardwareSpec, piece: Piece) -> dict[str, np.ndarray]:
     """Peak memory (independent of the hardware knobs) and whether it fits ``dram_bytes``,
     which may itself be a swept knob."""
     from codesign.results.memory import memory_footprint

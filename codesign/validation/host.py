@@ -34,12 +34,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from codesign.errors import CodesignError, MeasureError
 from codesign.results.manifest import ResultKind, write_manifest
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 WORKLOAD_COLUMNS = (
     "workload", "batch", "measured_s", "estimated_s", "ape", "noise_floor", "pass_a_s",
@@ -305,7 +308,7 @@ def _trace(item: Item):
 _DEVICE_KIND = {"cpu": "cpu", "cuda": "gpu"}
 
 
-def warn_device_mismatch(hw, device: str) -> None:
+def warn_device_mismatch(hw: HardwareSpec, device: str) -> None:
     """Warn when the measured device is not the kind of hardware the spec describes (a CPU
     run against an A100 spec gives a large error that says nothing about the cost model)."""
     import warnings
@@ -318,7 +321,7 @@ def warn_device_mismatch(hw, device: str) -> None:
                       UserWarning, stacklevel=3)
 
 
-def _simulate(graph, hw, dtype: str):
+def _simulate(graph, hw: HardwareSpec, dtype: str):
     from codesign.simulation import simulate
 
     return simulate(graph, hw, dtype=dtype, mode="eager")

@@ -43,12 +43,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from codesign.errors import CodesignError
 from codesign.validation.metrics import error_summary, grouped_summary
+
+if TYPE_CHECKING:
+    from codesign.hardware.spec import HardwareSpec
 
 #: runtimes whose graphs are compiled ahead of time (fusion, no per-op host dispatch)
 COMPILED_RUNTIMES = ("qnn", "qnn_dlc", "tflite", "onnx", "tensorrt")
@@ -222,7 +226,7 @@ def dominant_class(rows) -> tuple[str, float]:
     return cls, t / total
 
 
-def roofline_latency_s(graph, hw, ctx) -> float:
+def roofline_latency_s(graph, hw: HardwareSpec, ctx) -> float:
     """Sum of the per-op roofline floors of the supported ops (see module docstring)."""
     from codesign.cost.roofline import roofline_floor
 
