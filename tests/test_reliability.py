@@ -333,7 +333,9 @@ def test_sigkill_mid_sweep_then_resume_identical(tmp_path, workers):
 def test_two_sweeps_into_one_folder(tmp_path):
     spec = tmp_path / "long.yaml"
     spec.write_text(LONG.replace("[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]",
-                                 "[" + ", ".join(str(10 * i) for i in range(1, 41)) + "]"))
+                                 "[" + ", ".join(str(i) for i in range(1, 401)) + "]"))
+    # 4,000 points: the first sweep must still be running when the second has started (it is
+    # killed below); 400 points ended first once simulate got faster
     out = tmp_path / "shared"
     first = _sweep_proc(tmp_path, spec, out)
     try:
