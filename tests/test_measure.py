@@ -111,7 +111,8 @@ def test_cuda_path_fp16_autocast_with_injected_timer():
     assert m.dtype == "bf16" and m.latency_s == pytest.approx(0.002)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason="checks the error device='cuda' gives without a CUDA GPU; this machine has one")
 def test_cuda_without_gpu_is_one_line():
     with pytest.raises(MeasureError) as e:
         measure(tiny(), (1, 3, 8, 8), device="cuda")

@@ -92,7 +92,8 @@ SLOW_SPEC = textwrap.dedent("""\
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="finds the worker processes through /proc, which only Linux has")
 def test_workers_end_when_the_sweep_is_killed(tmp_path):
     spec = tmp_path / "slow.yaml"
     spec.write_text(SLOW_SPEC)
