@@ -48,21 +48,12 @@ class OpRow:
     end_s: float = float("nan")
 
 
-_ROW_SLOTS = tuple(OpRow.__dict__[f.name].__set__ for f in fields(OpRow))
-_NO_EVENT = ("", float("nan"), float("nan"))
-
-
 def op_row(*values) -> OpRow:
-    """``OpRow(*values, "", nan, nan)`` (an analytical row: every field but the event ones, in
-    field order), built as the generated ``__init__`` builds it -- each slot set in turn --
-    without its per-field ``object.__setattr__`` lookups: ``simulate`` builds one row per op
-    (a training graph has thousands). OpRow has no ``__post_init__`` to skip."""
+    """An analytical row: ``values`` are the :data:`OP_COLUMNS` fields in order (the event
+    fields keep their defaults)."""
     if len(values) != len(OP_COLUMNS):
         raise TypeError(f"op_row takes the {len(OP_COLUMNS)} OP_COLUMNS values, got {len(values)}")
-    row = object.__new__(OpRow)
-    for put, v in zip(_ROW_SLOTS, values + _NO_EVENT):
-        put(row, v)
-    return row
+    return OpRow(*values)
 
 
 @dataclass(frozen=True)

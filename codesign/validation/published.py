@@ -105,10 +105,13 @@ class RunSettings:
 
     def cache_knobs(self) -> dict | None:
         """The trace options that differ from the tracer's defaults (the cache key's knobs)."""
-        defaults = {"fused_attention": True, "foreach": True, "zero_grad": "none",
-                    "loss": "sum", "nesterov": False}
+        import inspect
+
+        from codesign.capture.tracer import trace
+
+        defaults = {k: p.default for k, p in inspect.signature(trace).parameters.items()}
         kw = {k: v for k, v in self.trace_options().items()
-              if k not in ("phase", "optimizer") and defaults.get(k, None) != v}
+              if k not in ("phase", "optimizer") and defaults.get(k) != v}
         return kw or None
 
     def hardware(self, hw):
