@@ -54,7 +54,7 @@ import numpy as np
 from codesign.errors import HardwareError
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, MatMulAttrs, Op, OpKind, ReduceAttrs
 from codesign.cost.base import DTYPE_BYTES, CostContext, OpCost, Tile, registrar
-from codesign.cost.hexagon import (
+from codesign.cost.tiling import (
     PIPELINE_GRANULE_BYTES,
     as_count,
     check_dtype,

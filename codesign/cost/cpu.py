@@ -154,7 +154,7 @@ def efficiency_key(op: Op) -> str:
     if op.kind == OpKind.CONV:
         a = op.attrs
         one_frame = op._conv_input.shape[2] == 1 or all(k == 1 for k in a.kernel)
-        if (op.variant == ConvVariant.CONV3D.value and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
+        if (op.variant == ConvVariant.CONV3D and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
                 and not a.transposed):
             # a 1x1x1 conv3d is the GEMM of a 1x1 conv, and a 1xkxk conv3d on a single frame
             # (C2D after temporal pooling) runs at the rate of the 2-D kxk conv; on several
@@ -535,10 +535,6 @@ def calibration_plausibility(spec: HardwareSpec) -> list[str]:
             f"{lo * 1e6:.1f}-{hi * 1e6:.0f} us"]
 
 
-def _gathers(op: Op) -> bool:
-    return _aten_name(op) in GATHER_ATENS
-
-
 def calibration_parameters(hw: HardwareSpec, ops) -> set[str]:
     """The CPU knob paths that the benchmark ``ops`` exercise: cache bandwidths, the efficiency
     (and half-efficiency work) of every op class, oneDNN reorders, weight packing, short
@@ -557,7 +553,7 @@ def calibration_parameters(hw: HardwareSpec, ops) -> set[str]:
             keys.add("cpu.weight_pack_bytes_per_s")
         if reduction_length(op):
             keys.add("cpu.half_reduction")
-        if strided_inputs(op) or _gathers(op):
+        if np.any(gather_s(op, hw, eager_nchw)):   # strided inputs, or an unfold/fold
             keys.add("cpu.gather_bytes_per_s")
         if op.kind == OpKind.CONV and np.any(dw_gemm_fallback(op, hw, eager_nchw)):
             keys |= {"cpu.im2col_bytes_per_s", "cpu.im2col_row_s"}

@@ -75,6 +75,7 @@ from codesign.cost.base import (
     DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
+from codesign.types import Layout
 from codesign.hardware.spec import HardwareSpec
 
 #: elements GEMM-K / GEMM-N must be multiples of for tensor cores (16 bytes; NVIDIA "Matrix
@@ -399,7 +400,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
             unit="cuda_core", note="depthwise on CUDA cores")
     g = a.groups
     cin_g, cout_g = a.in_channels // g, a.out_channels // g
-    if variant is ConvVariant.GROUPED and ctx.layout == "nhwc" and cin_g > WIDE_GROUP:
+    if variant is ConvVariant.GROUPED and ctx.layout == Layout.NHWC and cin_g > WIDE_GROUP:
         eff_key = "conv.grouped_nhwc_wide"
     kvol = math.prod(a.kernel)
     x = op._conv_input  # the forward input (backward ops carry grad_out first)
@@ -620,7 +621,7 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         seconds = memory_time_s(act * (1.0 - hit), act, hw)
         c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
                            "second pass over the inputs")
-    if ctx.layout == "nhwc" and "group_norm" in op.aten:
+    if ctx.layout == Layout.NHWC and "group_norm" in op.aten:
         moved = act + out
         c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
                            hw, ctx, "channels-last <-> NCHW copies around group_norm")
