@@ -112,18 +112,36 @@ def settings_of(ds: str, kind: str = "amp"):
                         version)
 
 
-def cache_path(model: str, shape: tuple, settings, kind: str) -> Path:
+def timm_era(ds: str) -> str:
+    """The timm release a dataset's rows were measured with (``TIMM_ERA``; "" = current)."""
+    from codesign.published.timm import TIMM_ERA
+
+    m = re.search(r"-(pt\d+)-", FILES[ds])
+    return TIMM_ERA.get(m.group(1), "") if m else ""
+
+
+def cache_path(model: str, shape: tuple, settings, kind: str, era: str = "") -> Path:
+    from codesign.published.timm import definition_change
+
     knobs = settings.cache_knobs() or {}
     knobs.pop("autocast", None)
+    change = definition_change(model, era)
+    if change is not None:  # traced as measured: the model's definition of that timm release
+        knobs["def"] = f"timm{era}"
     tag = "".join(f"-{k}={v}" for k, v in sorted(knobs.items()))
     return CACHE / f"{model}__{'x'.join(map(str, shape))}__{settings.trace_phase}__{kind}{tag}.pkl"
 
 
-def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True):
+def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
+              era: str = ""):
     """The cached graph, tracing it when missing (``build``); None when it fails/missing.
     ``kind`` "amp" traces with the row's settings (``RunSettings.trace_options``); "fp32" is
-    the plain trace of the code before this work."""
-    p = cache_path(model, shape, settings, kind)
+    the plain trace of the code before this work. ``era``: the timm release the row was
+    measured with; a model whose definition changed since is rebuilt as it was
+    (``codesign.published.timm.DEFINITION_CHANGES``)."""
+    from codesign.published.timm import REBUILDS, definition_change
+
+    p = cache_path(model, shape, settings, kind, era)
     if p.exists():
         with p.open("rb") as f:
             g = pickle.load(f)
@@ -139,6 +157,9 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True)
         warnings.simplefilter("ignore")
         try:
             m = timm.create_model(model, pretrained=False)
+            change = definition_change(model, era)
+            if change is not None:
+                m = REBUILDS[change.rebuild](m)
             m.eval()
             kw = settings.trace_options()
             if kind != "amp":
@@ -168,12 +189,12 @@ def cmd_trace(args) -> int:
         for r in df.itertuples():
             for kind in args.kinds:
                 jobs.append((r.model, (int(r.batch), 3, int(r.img), int(r.img)),
-                             settings_of(kind_ds, kind), kind))
+                             settings_of(kind_ds, kind), kind, timm_era(kind_ds)))
     jobs = list(dict.fromkeys(jobs))
     print(f"{len(models)} models, {len(jobs)} traces", flush=True)
-    for i, (model, shape, st, kind) in enumerate(jobs):
+    for i, (model, shape, st, kind, era) in enumerate(jobs):
         t0 = time.time()
-        g = get_graph(model, shape, st, kind)
+        g = get_graph(model, shape, st, kind, era=era)
         print(f"[{i + 1}/{len(jobs)}] {model} {shape} {st.trace_phase} {kind}: "
               f"{'ok' if g is not None else 'FAILED'} {time.time() - t0:.1f}s", flush=True)
     return 0
@@ -221,12 +242,14 @@ def cmd_eval(args) -> int:
         df = df[df["model"].isin(models)]
         layout = ds.split("-")[1]
         st, st32 = settings_of(ds, "amp"), settings_of(ds, "fp32")
+        era = timm_era(ds)
         # the row's software profile (PyTorch version), unless asked to leave it out
         hw_row = hw if args.no_software else st.hardware(hw)
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
-            g32 = get_graph(r.model, shape, st32, "fp32", build=False)
-            gamp = get_graph(r.model, shape, st, "amp", build=False) if has_amp else None
+            g32 = get_graph(r.model, shape, st32, "fp32", build=False, era=era)
+            gamp = (get_graph(r.model, shape, st, "amp", build=False, era=era) if has_amp
+                    else None)
             if g32 is None and gamp is None:
                 continue
             rec = {"dataset": ds, "model": r.model, "family": r.family, "measured": r.measured,
@@ -400,7 +423,7 @@ def cmd_fit(args) -> int:
         st = settings_of(ds, "amp")
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False)
+                          build=False, era=timm_era(ds))
             if g is None:
                 continue
             # the row's software profile scales the efficiencies being fitted (none with

@@ -525,6 +525,45 @@ def _math_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
     return attn @ value
 
 
+def _inplace_abn_reference(x, weight, bias, running_mean, running_var, training=True,
+                           momentum=0.1, eps=1e-05, activation="leaky_relu",
+                           activation_param=0.01):
+    """What the InPlace-ABN extension (``inplace_abn.functions.inplace_abn``) computes, from
+    aten ops: batch norm (batch statistics in training) and the activation, in place. Traced
+    where the CUDA extension is not installed (it cannot run on fake tensors in any case); the
+    ops stay attributed to the ``InplaceAbn`` module, which is how the cost model knows the
+    library's kernels run them (``codesign.cost.gpu.CHANNEL_BLOCK_NORMS``). The library fuses
+    the activation into its normalisation kernels; here it is one more elementwise op."""
+    import torch.nn.functional as F
+
+    y = F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    if activation == "leaky_relu":
+        return F.leaky_relu(y, activation_param, inplace=True)
+    if activation == "elu":
+        return F.elu(y, activation_param, inplace=True)
+    return y
+
+
+def _patch_inplace_abn(model) -> list:
+    """Point the ``inplace_abn`` function of the Python modules defining the model's
+    ``InplaceAbn`` layers (timm's ``timm.layers.inplace_abn``) at
+    :func:`_inplace_abn_reference`; returns (module, previous function) pairs to restore."""
+    import sys
+
+    patched = []
+    for mod in model.modules():
+        if type(mod).__name__ != "InplaceAbn":
+            continue
+        pymod = sys.modules.get(type(mod).__module__)
+        if pymod is None or not hasattr(pymod, "inplace_abn"):
+            continue
+        if pymod.inplace_abn is _inplace_abn_reference or any(p is pymod for p, _ in patched):
+            continue
+        patched.append((pymod, pymod.inplace_abn))
+        pymod.inplace_abn = _inplace_abn_reference
+    return patched
+
+
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
           strict: bool = False, name: str = "", autocast: str | None = None,
           foreach: bool = True, nesterov: bool = False, loss: str = "sum",
@@ -619,6 +658,7 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
             rec.module_stack.pop()
 
     handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    iabn_patched = _patch_inplace_abn(model)
 
     state = {**params, **buffers}
     ac_prev = None
@@ -700,6 +740,8 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     finally:
         for h in handles:
             h.remove()
+        for pymod, fn in iabn_patched:
+            pymod.inplace_abn = fn
         model.train(was_training)
         torch.nn.functional.scaled_dot_product_attention = sdpa_orig
         if ac_prev is not None:

@@ -13,6 +13,7 @@ The file name carries what the rows share:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,77 @@ GPU_PRESETS = {"rtx3090": "rtx3090", "rtx4090": "rtx4090", "a100": "a100-sxm4-40
 #: what the timm results/ files were taken from (shared/data/published/README.md)
 TIMM_SOURCE = "huggingface/pytorch-image-models results/ (Apache-2.0)"
 TIMM_COMMITS = {"pt240": "commit 5c33776, 2024-09-04"}
+
+
+#: timm releases the files' rows were measured with, by file tag; the train files are from
+#: 2022 (shared/data/published/README.md), timm 0.5 / 0.6
+TIMM_ERA = {"pt112": "0.6", "pt113": "0.6"}
+
+
+@dataclass(frozen=True)
+class DefinitionChange:
+    """A timm model whose definition changed after a file's rows were measured: models whose
+    name matches ``pattern``, measured with a timm before ``changed_in``, are rebuilt as they
+    were (``rebuild``) so the traced network is the measured one. A fact about the workload
+    (which layers it ran), never a correction of the result."""
+
+    pattern: str
+    changed_in: str
+    rebuild: str   # name of a rebuild function in REBUILDS
+    note: str
+
+
+#: TResNet used InPlace-ABN (InplaceAbn, leaky_relu) after every conv until timm 0.9, which
+#: converted it to BatchNorm + LeakyReLU and remaps the old weights (timm ``tresnet.py``,
+#: ``checkpoint_filter_fn``: "convert weight from inplace_abn to batchnorm")
+DEFINITION_CHANGES = (
+    DefinitionChange(r"tresnet_", "0.9", "inplace_abn",
+                     "BatchNorm + LeakyReLU was InplaceAbn (leaky_relu) before timm 0.9"),
+)
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+def definition_change(model: str, timm_era: str | None) -> DefinitionChange | None:
+    """The change of ``model``'s definition since ``timm_era`` (a timm version), or None."""
+    if not timm_era:
+        return None
+    for ch in DEFINITION_CHANGES:
+        if re.match(ch.pattern, model) and _version(timm_era) < _version(ch.changed_in):
+            return ch
+    return None
+
+
+def norm_act_to_inplace_abn(model):
+    """``model`` with every timm ``BatchNormAct2d`` (BatchNorm + activation) replaced by timm's
+    ``InplaceAbn`` with the same features, eps, momentum and activation (leaky_relu with its
+    slope, elu, or none): the layers of a pre-0.9 TResNet."""
+    import torch
+    from timm.layers import BatchNormAct2d, InplaceAbn
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if not isinstance(child, BatchNormAct2d):
+                continue
+            act = child.act
+            if isinstance(act, torch.nn.LeakyReLU):
+                kind, param = "leaky_relu", act.negative_slope
+            elif isinstance(act, torch.nn.ELU):
+                kind, param = "elu", act.alpha
+            elif isinstance(act, torch.nn.Identity):
+                kind, param = "identity", 0.0
+            else:
+                raise CodesignError(f"{type(act).__name__} has no InplaceAbn activation")
+            setattr(parent, name, InplaceAbn(child.num_features, eps=child.eps,
+                                             momentum=child.momentum or 0.1,
+                                             affine=child.affine, act_layer=kind,
+                                             act_param=param))
+    return model
+
+
+REBUILDS = {"inplace_abn": norm_act_to_inplace_abn}
 
 
 def _col(raw: pd.DataFrame, name: str) -> pd.Series:
@@ -79,6 +151,7 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
         "step_time_s": _col(raw, f"{pre}_step_time") / 1e3,
         "param_count_m": _col(raw, "param_count"),
         "torch_version": torch_v,
+        "timm_era": TIMM_ERA.get(f"pt{m['pt']}", ""),
     })
     if "infer_gmacs" in raw.columns:
         out["published_gmacs"] = raw["infer_gmacs"].astype(float)
@@ -87,4 +160,5 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     return out
 
 
-__all__ = ["GPU_PRESETS", "read_timm"]
+__all__ = ["DEFINITION_CHANGES", "GPU_PRESETS", "DefinitionChange", "definition_change",
+           "norm_act_to_inplace_abn", "read_timm"]
