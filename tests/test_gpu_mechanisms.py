@@ -392,3 +392,74 @@ def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
     assert base / 0.079 * 0.95 < wide.compute_s <= base / 0.079 * (1 + 1e-9)
     assert conv_cost(_grouped(16), h, nhwc).compute_s == conv_cost(_grouped(16), hw, nhwc).compute_s
     assert conv_cost(_grouped(64), h, nchw).compute_s == conv_cost(_grouped(64), hw, nchw).compute_s
+
+
+# ----------------------------------------------------------------------------- InPlace-ABN
+
+
+def _iabn_op(aten, inputs, outputs, module_type="InplaceAbn"):
+    return Op(index=0, name="m/norm", aten=aten, kind=OpKind.NORM, module="m",
+              inputs=tuple(inputs), outputs=tuple(outputs), module_type=module_type)
+
+
+def test_inplace_abn_kernels_in_channels_last_move_a_sector_per_element(hw):
+    shape = (64, 64, 56, 56)
+    n = 64 * 64 * 56 * 56
+    x = TensorSpec(1, shape, "float16")
+    stats = TensorSpec(5, (64,), "float32")           # 1-D: not strided, not amplified
+    y = TensorSpec(2, shape, "float16")
+    ctx = lambda lay: CostContext(dtype="amp", mode="fused", layout=lay)  # noqa: E731
+    fwd = _iabn_op("aten::native_batch_norm", [x, stats], [y, stats])
+    d = norm_cost(fwd, hw, ctx("nhwc")).latency_s - norm_cost(fwd, hw, ctx("nchw")).latency_s
+    # fp16: 32 / 2 = 16 sectors' worth per element, 15 more: x read twice (statistics, then
+    # normalisation), y written once -> (2 + 1) * 15 * 2n bytes, no extra kernel
+    assert d == pytest.approx(3 * 15 * 2 * n / _bw(hw))
+    dy = TensorSpec(3, shape, "float16")
+    bwd = _iabn_op("aten::native_batch_norm_backward", [dy, x, stats],
+                   [TensorSpec(4, shape, "float16")])
+    d = norm_cost(bwd, hw, ctx("nhwc")).latency_s - norm_cost(bwd, hw, ctx("nchw")).latency_s
+    assert d == pytest.approx((2 * 2 + 1) * 15 * 2 * n / _bw(hw))   # dy, x twice; dx once
+    x32 = TensorSpec(1, shape, "float32")                            # fp32: 32 / 4 = 8
+    f32 = _iabn_op("aten::native_batch_norm", [x32], [TensorSpec(2, shape, "float32")])
+    d = norm_cost(f32, hw, ctx("nhwc")).latency_s - norm_cost(f32, hw, ctx("nchw")).latency_s
+    assert d == pytest.approx(3 * 7 * 4 * n / _bw(hw))
+    # PyTorch's own batch norm (channels-last kernels) and the same op in NCHW: no change
+    bn = _iabn_op("aten::native_batch_norm", [x, stats], [y, stats], module_type="BatchNorm2d")
+    assert norm_cost(bn, hw, ctx("nhwc")).latency_s == norm_cost(bn, hw, ctx("nchw")).latency_s
+
+
+def test_inplace_abn_traces_without_the_extension():
+    pytest.importorskip("timm")
+    import timm.layers.inplace_abn as iabn_mod
+    from timm.layers import InplaceAbn
+
+    from codesign.capture.tracer import trace
+
+    before = iabn_mod.inplace_abn
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1, bias=False), InplaceAbn(16))
+    g = trace(m, (2, 3, 8, 8), phase="train", autocast="fp16")
+    assert iabn_mod.inplace_abn is before              # the stand-in is removed afterwards
+    in_iabn = Counter((o.aten, o.phase.value) for o in g.ops if o.module_type == "InplaceAbn")
+    assert in_iabn == Counter({("aten::native_batch_norm", "forward"): 1,
+                               ("aten::leaky_relu_", "forward"): 1,
+                               ("aten::leaky_relu_backward", "backward"): 1,
+                               ("aten::native_batch_norm_backward", "backward"): 1})
+    assert not g.coverage.unsupported
+
+
+def test_pre_09_tresnet_rows_trace_inplace_abn():
+    pytest.importorskip("timm")
+    from timm.layers import BatchNormAct2d, InplaceAbn
+
+    from codesign.published.timm import definition_change, norm_act_to_inplace_abn
+
+    assert definition_change("tresnet_l", "0.6").rebuild == "inplace_abn"
+    assert definition_change("tresnet_l", "0.9") is None      # since 0.9: BatchNorm
+    assert definition_change("tresnet_l", "") is None          # current rows
+    assert definition_change("resnet50", "0.6") is None
+    m = torch.nn.Sequential(BatchNormAct2d(8, act_layer=torch.nn.LeakyReLU,
+                                           act_kwargs={"negative_slope": 1e-3}),
+                            BatchNormAct2d(8, apply_act=False))
+    m = norm_act_to_inplace_abn(m)
+    assert [type(x) for x in m] == [InplaceAbn, InplaceAbn]
+    assert (m[0].act_name, m[0].act_param, m[1].act_name) == ("leaky_relu", 1e-3, "identity")
