@@ -156,8 +156,9 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            m = timm.create_model(model, pretrained=False)
             change = definition_change(model, era)
+            m = timm.create_model(change.base if change and change.base else model,
+                                  pretrained=False)
             if change is not None:
                 m = REBUILDS[change.rebuild](m)
             m.eval()
@@ -181,7 +182,7 @@ def cmd_trace(args) -> int:
     import torch
 
     torch.set_num_threads(1)
-    models = subset()[: args.limit or None]
+    models = args.models or subset()[: args.limit or None]
     jobs = []
     for kind_ds in args.datasets:
         df = load(kind_ds)
@@ -236,6 +237,9 @@ def cmd_eval(args) -> int:
     models = set(subset())
     fams = sorted({family(m) for m in models})
     held = set(fams[1::2])
+    if args.models:  # these models instead (split: the subset's families, new ones held out)
+        held |= {family(m) for m in args.models} - set(fams)
+        models = set(args.models)
     rows = []
     for ds in args.datasets:
         df = load(ds)
@@ -298,6 +302,9 @@ def cmd_eval(args) -> int:
         if args.families:
             fam = res.groupby(["dataset", "family"])["err_after"].mean().unstack(0).round(1)
             print(fam.to_string())
+        if args.rows:
+            cols = ["dataset", "model", "held_out", "measured", "after", "err_after"]
+            print(res[cols].round(1).to_string(index=False))
         if "sim_ms" in res:
             print(f"simulate time per model: median {np.median(res['sim_ms']):.1f} ms, "
                   f"max {res['sim_ms'].max():.1f} ms")
@@ -311,11 +318,15 @@ def main(argv=None) -> int:
     t.add_argument("--limit", type=int, default=0)
     t.add_argument("--datasets", nargs="+", default=["infer-nchw", "train-nchw"])
     t.add_argument("--kinds", nargs="+", default=["amp", "fp32"])
+    t.add_argument("--models", nargs="+", default=[], help="these models, not the subset")
     e = sub.add_parser("eval")
     e.add_argument("--hw", default="rtx3090")
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
+    e.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
+                   "(e.g. rows outside it; families not in the subset count as held out)")
+    e.add_argument("--rows", action="store_true", help="print every row's error")
     e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
                    "software profile efficiency factors (the traced loop stays)")
     e.add_argument("--before-csv", default="", help="take 'before' from this eval output of "

@@ -457,6 +457,9 @@ def test_pre_09_tresnet_rows_trace_inplace_abn():
     assert definition_change("tresnet_l", "0.9") is None      # since 0.9: BatchNorm
     assert definition_change("tresnet_l", "") is None          # current rows
     assert definition_change("resnet50", "0.6") is None
+    assert definition_change("densenet264d_iabn", "0.6").base == "densenet264d"  # removed
+    m = norm_act_to_inplace_abn(torch.nn.Sequential(BatchNormAct2d(8)))   # ReLU -> leaky
+    assert (m[0].act_name, m[0].act_param) == ("leaky_relu", 0.01)
     m = torch.nn.Sequential(BatchNormAct2d(8, act_layer=torch.nn.LeakyReLU,
                                            act_kwargs={"negative_slope": 1e-3}),
                             BatchNormAct2d(8, apply_act=False))

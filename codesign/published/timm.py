@@ -47,14 +47,22 @@ class DefinitionChange:
     changed_in: str
     rebuild: str   # name of a rebuild function in REBUILDS
     note: str
+    base: str = ""  # the current timm model to rebuild from ("" = the same name)
 
 
 #: TResNet used InPlace-ABN (InplaceAbn, leaky_relu) after every conv until timm 0.9, which
 #: converted it to BatchNorm + LeakyReLU and remaps the old weights (timm ``tresnet.py``,
 #: ``checkpoint_filter_fn``: "convert weight from inplace_abn to batchnorm")
+#: densenet264d_iabn and ese_vovnet99b_iabn (timm 0.6: densenet264d / ese_vovnet99b with
+#: ``create_norm_act("iabn", act_layer="leaky_relu")`` for every norm) are absent from timm 1.0
 DEFINITION_CHANGES = (
     DefinitionChange(r"tresnet_", "0.9", "inplace_abn",
                      "BatchNorm + LeakyReLU was InplaceAbn (leaky_relu) before timm 0.9"),
+    DefinitionChange(r"densenet264d_iabn$", "1.0", "inplace_abn",
+                     "removed; densenet264d with InplaceAbn (leaky_relu)", base="densenet264d"),
+    DefinitionChange(r"ese_vovnet99b_iabn$", "1.0", "inplace_abn",
+                     "removed; ese_vovnet99b with InplaceAbn (leaky_relu)",
+                     base="ese_vovnet99b"),
 )
 
 
@@ -75,7 +83,9 @@ def definition_change(model: str, timm_era: str | None) -> DefinitionChange | No
 def norm_act_to_inplace_abn(model):
     """``model`` with every timm ``BatchNormAct2d`` (BatchNorm + activation) replaced by timm's
     ``InplaceAbn`` with the same features, eps, momentum and activation (leaky_relu with its
-    slope, elu, or none): the layers of a pre-0.9 TResNet."""
+    slope, elu, or none; a ReLU becomes leaky_relu with InplaceAbn's default slope 0.01, the
+    activation timm's ``_iabn`` models used): the layers of a pre-0.9 TResNet and of the
+    removed ``*_iabn`` models."""
     import torch
     from timm.layers import BatchNormAct2d, InplaceAbn
 
@@ -86,6 +96,8 @@ def norm_act_to_inplace_abn(model):
             act = child.act
             if isinstance(act, torch.nn.LeakyReLU):
                 kind, param = "leaky_relu", act.negative_slope
+            elif isinstance(act, torch.nn.ReLU):
+                kind, param = "leaky_relu", 0.01
             elif isinstance(act, torch.nn.ELU):
                 kind, param = "elu", act.alpha
             elif isinstance(act, torch.nn.Identity):
