@@ -466,3 +466,21 @@ def test_pre_09_tresnet_rows_trace_inplace_abn():
     m = norm_act_to_inplace_abn(m)
     assert [type(x) for x in m] == [InplaceAbn, InplaceAbn]
     assert (m[0].act_name, m[0].act_param, m[1].act_name) == ("leaky_relu", 1e-3, "identity")
+
+
+def test_published_train_rows_reference_the_definition_they_measured():
+    pytest.importorskip("timm")
+    from codesign.capture.references import trace_workload
+    from codesign.published.timm import read_timm
+
+    from pathlib import Path
+    data = Path(__file__).resolve().parent.parent / "codesign" / "published" / "data" / "timm"
+    train = read_timm(data / "benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv").set_index("model")
+    infer = read_timm(data / "benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv").set_index("model")
+    assert train.loc["tresnet_l", "workload"] == "timm:tresnet_l?rebuild='inplace_abn'"
+    assert train.loc["densenet264d_iabn", "workload"] == "timm:densenet264d?rebuild='inplace_abn'"
+    assert train.loc["resnet50", "workload"] == "timm:resnet50"
+    assert infer.loc["tresnet_l", "workload"].iloc[0] == "timm:tresnet_l"   # timm 1.0: BN
+    _, g = trace_workload("timm:tresnet_m?rebuild='inplace_abn'", input_shape=(2, 3, 64, 64))
+    types = Counter(o.module_type for o in g.ops if o.kind is OpKind.NORM)
+    assert set(types) == {"InplaceAbn"} and types["InplaceAbn"] > 50

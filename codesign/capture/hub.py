@@ -13,6 +13,11 @@ without running the initialisers. A model whose constructor reads tensor values 
 on a meta tensor fails) is built normally instead. Traced graphs depend on shapes only, so the
 values do not matter.
 
+``?rebuild=NAME`` (timm only; not a constructor argument) rebuilds layers after construction,
+to trace a model as an older timm release defined it: ``rebuild='inplace_abn'`` turns every
+``BatchNormAct2d`` into ``InplaceAbn`` (pre-0.9 TResNet, the removed ``*_iabn`` models;
+``codesign.published.timm.DEFINITION_CHANGES``).
+
 Default input (batch 1): timm's ``pretrained_cfg["input_size"]``; torchvision's default
 weights' evaluation crop (``weights.transforms().crop_size``, e.g. 299 for inception_v3), else
 3x224x224.
@@ -144,6 +149,45 @@ def hub_default_input(ref: HubReference) -> tuple[int, ...]:
     return (1, 3, 224, 224)
 
 
+def norm_act_to_inplace_abn(model):
+    """``model`` with every timm ``BatchNormAct2d`` (BatchNorm + activation) replaced by timm's
+    ``InplaceAbn`` with the same features, eps, momentum and activation (leaky_relu with its
+    slope, elu, or none; a ReLU becomes leaky_relu with InplaceAbn's default slope 0.01, the
+    activation timm's ``_iabn`` models used): the layers of a pre-0.9 TResNet and of the
+    removed ``*_iabn`` models."""
+    import torch
+    from timm.layers import BatchNormAct2d, InplaceAbn
+
+    from codesign.errors import CodesignError
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if not isinstance(child, BatchNormAct2d):
+                continue
+            act = child.act
+            if isinstance(act, torch.nn.LeakyReLU):
+                kind, param = "leaky_relu", act.negative_slope
+            elif isinstance(act, torch.nn.ReLU):
+                kind, param = "leaky_relu", 0.01
+            elif isinstance(act, torch.nn.ELU):
+                kind, param = "elu", act.alpha
+            elif isinstance(act, torch.nn.Identity):
+                kind, param = "identity", 0.0
+            else:
+                raise CodesignError(f"{type(act).__name__} has no InplaceAbn activation")
+            setattr(parent, name, InplaceAbn(child.num_features, eps=child.eps,
+                                             momentum=child.momentum or 0.1,
+                                             affine=child.affine, act_layer=kind,
+                                             act_param=param))
+    return model
+
+
+#: rebuilds a timm reference may ask for with ``?rebuild=NAME`` (applied after construction,
+#: not passed to the constructor): the layers a model had in an older timm release
+#: (``codesign.published.timm.DEFINITION_CHANGES``)
+REBUILDS = {"inplace_abn": norm_act_to_inplace_abn}
+
+
 def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None = None,
                     spec: str | None = None):
     """The untrained ``nn.Module`` in eval mode (see the module docstring for how)."""
@@ -152,6 +196,10 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
     spec = spec or ref.text
     mod = check_hub_name(ref, spec)
     kwargs = {**dict(ref.kwargs), **dict(extra_kwargs or {})}
+    rebuild = kwargs.pop("rebuild", None) if ref.hub == "timm" else None
+    if rebuild is not None and rebuild not in REBUILDS:
+        raise WorkloadError(f"workload {spec!r}: rebuild={rebuild!r}; allowed: "
+                            f"{', '.join(REBUILDS)}")
     if ref.hub == "timm":
         def make():
             return mod.create_model(ref.name, pretrained=False, **kwargs)
@@ -175,16 +223,28 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkloadError(f"workload {spec!r}: {ref.hub} constructor failed: "
                                 f"{type(exc).__name__}: {msg}") from None
+    if rebuild is not None:
+        try:
+            model = REBUILDS[rebuild](model)
+        except Exception as exc:  # noqa: BLE001 - a layer the rebuild cannot map
+            raise WorkloadError(f"workload {spec!r}: rebuild={rebuild!r} failed: "
+                                f"{type(exc).__name__}: {_first_line(exc)}") from None
     return model.eval()
+
+
+def _first_line(exc) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 __all__ = [
     "EXTRA_HINT",
     "HUBS",
+    "REBUILDS",
     "HubReference",
     "build_hub_model",
     "check_hub_name",
     "hub_default_input",
     "is_hub_reference",
+    "norm_act_to_inplace_abn",
     "parse_hub_reference",
 ]

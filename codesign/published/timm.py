@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from codesign.errors import CodesignError
+from codesign.capture.hub import REBUILDS, norm_act_to_inplace_abn  # noqa: F401 (re-exported)
 from codesign.published.families import model_family
 
 _NAME = re.compile(r"benchmark-(?P<phase>infer|train)-(?P<prec>amp|fp32|fp16|bf16)-"
@@ -45,7 +46,7 @@ class DefinitionChange:
 
     pattern: str
     changed_in: str
-    rebuild: str   # name of a rebuild function in REBUILDS
+    rebuild: str   # a rebuild of codesign.capture.hub.REBUILDS (hub reference ``?rebuild=``)
     note: str
     base: str = ""  # the current timm model to rebuild from ("" = the same name)
 
@@ -80,38 +81,16 @@ def definition_change(model: str, timm_era: str | None) -> DefinitionChange | No
     return None
 
 
-def norm_act_to_inplace_abn(model):
-    """``model`` with every timm ``BatchNormAct2d`` (BatchNorm + activation) replaced by timm's
-    ``InplaceAbn`` with the same features, eps, momentum and activation (leaky_relu with its
-    slope, elu, or none; a ReLU becomes leaky_relu with InplaceAbn's default slope 0.01, the
-    activation timm's ``_iabn`` models used): the layers of a pre-0.9 TResNet and of the
-    removed ``*_iabn`` models."""
-    import torch
-    from timm.layers import BatchNormAct2d, InplaceAbn
-
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if not isinstance(child, BatchNormAct2d):
-                continue
-            act = child.act
-            if isinstance(act, torch.nn.LeakyReLU):
-                kind, param = "leaky_relu", act.negative_slope
-            elif isinstance(act, torch.nn.ReLU):
-                kind, param = "leaky_relu", 0.01
-            elif isinstance(act, torch.nn.ELU):
-                kind, param = "elu", act.alpha
-            elif isinstance(act, torch.nn.Identity):
-                kind, param = "identity", 0.0
-            else:
-                raise CodesignError(f"{type(act).__name__} has no InplaceAbn activation")
-            setattr(parent, name, InplaceAbn(child.num_features, eps=child.eps,
-                                             momentum=child.momentum or 0.1,
-                                             affine=child.affine, act_layer=kind,
-                                             act_param=param))
-    return model
 
 
-REBUILDS = {"inplace_abn": norm_act_to_inplace_abn}
+def as_measured_reference(model: str, timm_era: str) -> str:
+    """The workload reference of ``model`` as measured with timm ``timm_era``:
+    ``timm:NAME``, or for a changed definition its base rebuilt
+    (``timm:densenet264d?rebuild='inplace_abn'``)."""
+    ch = definition_change(model, timm_era)
+    if ch is None:
+        return f"timm:{model}"
+    return f"timm:{ch.base or model}?rebuild='{ch.rebuild}'"
 
 
 def _col(raw: pd.DataFrame, name: str) -> pd.Series:
@@ -146,7 +125,8 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame({
         "dataset": dataset or path.stem,
         "source": source,
-        "workload": "timm:" + raw["model"].astype(str),
+        "workload": [as_measured_reference(name, TIMM_ERA.get(f"pt{m['pt']}", ""))
+                     for name in raw["model"].astype(str)],
         "family": raw["model"].map(model_family),
         "input_shape": "3x" + img.astype(str) + "x" + img.astype(str),
         "batch": batch,
@@ -172,5 +152,5 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     return out
 
 
-__all__ = ["DEFINITION_CHANGES", "GPU_PRESETS", "DefinitionChange", "definition_change",
-           "norm_act_to_inplace_abn", "read_timm"]
+__all__ = ["DEFINITION_CHANGES", "GPU_PRESETS", "DefinitionChange", "as_measured_reference",
+           "definition_change", "norm_act_to_inplace_abn", "read_timm"]
