@@ -52,7 +52,8 @@ Model (shared/reference/hardware.md section 5):
 Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
 cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
 and pass (``conv_cost``), the second pass of training batch norm and norm backward and the
-GroupNorm channels-last copies (``norm_cost``), a steady-state optimizer step traced per
+GroupNorm channels-last copies (``norm_cost``), InPlace-ABN's per-channel strided kernels on
+channels-last tensors (``channel_block_strided``), a steady-state optimizer step traced per
 parameter or with foreach kernels (``trace(foreach=)``).
 
 MAC convention: ``op.macs`` counts multiply-accumulates of convs, matmuls and attention only

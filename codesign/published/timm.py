@@ -8,6 +8,11 @@ autocast (``--amp``), eval mode and ``torch.no_grad()`` for inference, a trainin
 
 The file name carries what the rows share:
 ``benchmark-{infer|train}-amp-{nchw|nhwc}-pt{torch}-cu{cuda}-{gpu}.csv``.
+
+Rows are traced as the network was when measured: the train files are from 2022 (timm 0.5/0.6,
+``TIMM_ERA``), and a model whose timm definition changed since (``DEFINITION_CHANGES``: TResNet
+then ran InPlace-ABN; two ``*_iabn`` models were removed) gets a workload reference that
+rebuilds it (``timm:tresnet_l?rebuild='inplace_abn'``).
 """
 
 from __future__ import annotations
