@@ -492,7 +492,7 @@ def wgrad_grid_rounds(op: Op, hw: HardwareSpec) -> float:
     of the first stage on an A100's 108 SMs x 8 blocks) fill an eighth of the GPU; ConvNeXt's 7x7 convs
     over every channel (96 x 49 = 4,704 blocks, 5.4 rounds) fill it. timm RTX 3090 NCHW training
     (benchmarks/gpu_timm_fidelity.py eval, no refit): held-out MAPE 8.8 -> 8.4%, within 10%
-    63 -> 67% (MobileNet / EfficientNet / LCNet first depthwise layers have 16-32 channels x 9
+    63 -> 68% (MobileNet / EfficientNet / LCNet first depthwise layers have 16-32 channels x 9
     taps); the A100 ratio InceptionNeXt-T / ConvNeXt-T drops from 1.73 toward the paper's 1.57.
     """
     a = op.attrs
