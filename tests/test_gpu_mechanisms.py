@@ -184,6 +184,34 @@ def test_depthwise_efficiency_by_layout_and_pass(hw):
         t4.eff("conv.depthwise")
 
 
+def test_depthwise_wgrad_in_nchw_runs_in_rounds_of_full_sms(hw):
+    """PyTorch's NCHW weight-gradient kernel: C*kH*kW blocks of min(32N, 256) threads; an RTX
+    3090 SM holds 48 warps = 6 such blocks of 8 warps, 82 SMs -> 492 blocks per round."""
+    h = hw.with_knobs({"efficiency.conv.depthwise_nchw": 0.25,
+                       "efficiency.conv.depthwise_wgrad": 0.1})
+    rate = 82 * 128 * 1.695e9
+    ctx = CostContext(dtype="fp16", layout="nchw")
+    # 16 channels x 9 taps = 144 blocks: one round of 492 block slots, 144 used
+    macs = 64 * 16 * 56 * 56 * 9
+    small = conv_cost(_dw("aten::convolution_backward", passes=2, c=16), h, ctx)
+    assert small.compute_s == pytest.approx(macs / rate / 0.25 + macs / rate / 0.1 * 492 / 144)
+    # 256 x 9 = 2,304 blocks: ceil(2304 / 492) = 5 rounds of 492
+    macs = 64 * 256 * 56 * 56 * 9
+    big = conv_cost(_dw("aten::convolution_backward", passes=2), h, ctx)
+    assert big.compute_s == pytest.approx(macs / rate / 0.25 + macs / rate / 0.1 * 2460 / 2304)
+    # batch 4: 128 threads = 4 warps, 12 blocks per SM -> 984 per round
+    macs = 4 * 16 * 56 * 56 * 9
+    b4 = conv_cost(_dw("aten::convolution_backward", passes=2, c=16, n=4), h, ctx)
+    assert b4.compute_s == pytest.approx(macs / rate / 0.25 + macs / rate / 0.1 * 984 / 144)
+    # channels-last (cuDNN) and the forward pass are not PyTorch's wgrad kernel
+    nhwc = conv_cost(_dw("aten::convolution_backward", passes=2, c=16), h,
+                     CostContext(dtype="fp16", layout="nhwc"))
+    assert nhwc.compute_s == pytest.approx(
+        64 * 16 * 56 * 56 * 9 / rate * (1 / h.eff("conv.depthwise") + 1 / 0.1))
+    fwd = conv_cost(_dw(c=16), h, ctx)
+    assert fwd.compute_s == pytest.approx(64 * 16 * 56 * 56 * 9 / rate / 0.25)
+
+
 def test_norm_backward_and_training_bn_read_inputs_twice(hw):
     n = 1 << 24
     x = TensorSpec(1, (n // 64, 64), "float16")

@@ -165,6 +165,23 @@ def test_convnext_family_size(name, macs_ref, params_ref):
     assert within(params, params_ref, 0.02)
 
 
+def test_convnext_keeps_nchw_between_blocks_as_the_official_code():
+    """The official channels-first LayerNorm (an op chain) returns NCHW, so every depthwise
+    conv gets an NCHW tensor; permute -> LayerNorm -> permute returns channels-last and the
+    residual adds keep it, so the network would run channels-last (cuDNN depthwise on CUDA)."""
+    from codesign.zoo.convnext import ConvNeXt, LayerNorm2d, LayerNormChannelsFirst
+
+    m = ConvNeXt()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        h = m.downsample[0](x)
+        assert h.is_contiguous()
+        assert m.stages[0](h).is_contiguous()
+        ln, ref = LayerNormChannelsFirst(96), LayerNorm2d(96, eps=1e-6)
+        torch.testing.assert_close(ln(h), ref(h), rtol=1e-4, atol=1e-4)  # same math
+        assert ref(h).is_contiguous(memory_format=torch.channels_last) and not ref(h).is_contiguous()
+
+
 # --- real forward passes of the non-local family at small sizes --------------------------
 
 @pytest.mark.parametrize("mode", NL_MODES)

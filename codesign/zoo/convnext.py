@@ -19,6 +19,29 @@ class LayerNorm2d(nn.LayerNorm):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # [B, C, H, W]
 
 
+class LayerNormChannelsFirst(nn.Module):
+    """ConvNeXt's official ``LayerNorm(data_format="channels_first")`` (stem and downsampling
+    layers), op for op: mean, subtract, square, mean, add eps, sqrt, divide, scale, shift over
+    the channels of an NCHW tensor. Its output stays NCHW, so the stages' depthwise convs get
+    NCHW tensors (PyTorch's own depthwise kernels in fp32). :class:`LayerNorm2d`'s permute ->
+    LayerNorm -> permute has the same math in one kernel but returns a channels-last tensor,
+    and every residual add after it keeps that layout (elementwise outputs follow their first
+    input's strides), so the whole network would run channels-last, which on CUDA sends the
+    depthwise convs to cuDNN instead."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = x.mean(1, keepdim=True)  # [B, 1, H, W]
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]  # [B, C, H, W]
+
+
 class ConvNeXtBlock(nn.Module):
     """ConvNeXt block (Liu et al., arXiv:2201.03545): kxk depthwise -> channels-last
     LayerNorm -> Linear 4C -> GELU -> Linear C -> layer scale -> + x. Drop path is identity
@@ -42,15 +65,19 @@ class ConvNeXtBlock(nn.Module):
 class ConvNeXt(nn.Module):
     """ConvNeXt-T (Liu et al., CVPR 2022, arXiv:2201.03545): dims 96/192/384/768, depths
     3/3/9/3, 4x4/4 stem + LN, LN + 2x2/2 downsampling, GAP -> LN -> fc. About 4.47 GMACs and
-    28.6 M params at 224 with ``kernel`` 7 (the depthwise kernel knob)."""
+    28.6 M params at 224 with ``kernel`` 7 (the depthwise kernel knob). The stem and
+    downsampling LayerNorms are the official channels-first op chain
+    (:class:`LayerNormChannelsFirst`), so tensors between blocks are NCHW as in the official
+    code."""
 
     def __init__(self, kernel: int = 7, num_classes: int = 1000) -> None:
         super().__init__()
         check_positive("kernel", kernel)
         dims = TINY_DIMS
-        self.downsample = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))])
+        ln = LayerNormChannelsFirst
+        self.downsample = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), ln(dims[0], eps=1e-6))])
         for i in range(3):
-            self.downsample.append(nn.Sequential(LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
+            self.downsample.append(nn.Sequential(ln(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
         self.stages = nn.ModuleList(
             nn.Sequential(*(ConvNeXtBlock(d, kernel) for _ in range(n))) for d, n in zip(dims, TINY_DEPTHS)
         )
