@@ -249,6 +249,11 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
     Floating tensors take the compute dtype's size (weights that of ``WEIGHT_DTYPE`` where the
     dtype names one); integer tensors (indices) keep theirs.
     """
+    if dtype == DType.AMP:   # tensor_bytes under "amp", inlined: foreach optimizer kernels
+        # carry hundreds of tensors (issue 16 speed)
+        act = sum(float(t.nbytes) for t in op.inputs if not t.is_weight)
+        w = sum(float(t.nbytes) for t in op.inputs if t.is_weight)
+        return act, w, sum(float(t.nbytes) for t in op.outputs)
     act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
     w = sum(tensor_bytes(t, WEIGHT_DTYPE.get(dtype, dtype)) for t in op.inputs if t.is_weight)
     out = sum(tensor_bytes(t, dtype) for t in op.outputs)

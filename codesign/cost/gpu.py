@@ -72,7 +72,8 @@ from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
 from codesign.cost.base import (
-    DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
+    DTYPE_BYTES, CostContext, Num, OpCost, _maximum, apply_launch_queue, op_bytes, registrar,
+    tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
 from codesign.types import Layout
@@ -120,7 +121,18 @@ def l2_hit_fraction(nbytes: float, hw: HardwareSpec) -> Num:
     1 up to ``l2/2``, falling linearly to 0 at ``l2`` (an LRU cache streaming a tensor larger
     than itself keeps none of its head). Non-decreasing in ``l2_bytes``."""
     l2 = hw.gpu.l2_bytes
+    if type(l2) is float and type(nbytes) is float:   # one configuration (see _clip01)
+        return _clip01((l2 - nbytes) / _maximum(0.5 * l2, 1.0))
     return np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
+
+
+def _clip01(x: float) -> float:
+    """``np.clip(x, 0.0, 1.0)`` of a Python float, with numpy's comparisons (NaN propagates,
+    -0.0 becomes 0.0) but without its per-call overhead (~2 us; issue 16 speed)."""
+    if x != x:
+        return x
+    x = x if x > 0.0 else 0.0
+    return x if x < 1.0 else 1.0
 
 
 def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec) -> Num:
@@ -160,6 +172,8 @@ def vector_rate(hw: HardwareSpec) -> Num:
 
 
 def _scalarize(x):
+    if type(x) is float:    # the common case, without np.ndim's overhead
+        return x
     return float(x) if np.ndim(x) == 0 else x
 
 
@@ -256,6 +270,25 @@ def gemm_candidate(hw: HardwareSpec, *, m: int, n: int, k: int, count: int, dtyp
     }
 
 
+def _candidate_columns(splits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tile-m scale, tile-n scale, split-K) of every candidate of :func:`gemm_cost` as
+    read-only [candidates, 1] columns: each tile shape of TILE_SCALES x TILE_SCALES but both
+    doubled, with each split-K factor of ``splits``."""
+    cand = [(sm_, sn, s) for sm_ in TILE_SCALES for sn in TILE_SCALES
+            if not (sm_ > 1 and sn > 1) for s in splits]
+    cols = []
+    for j in range(3):
+        col = np.asarray([c[j] for c in cand], dtype=float).reshape(-1, 1)
+        col.flags.writeable = False
+        cols.append(col)
+    return cols[0], cols[1], cols[2]
+
+
+#: the candidate columns for each number of split-K factors that apply (a prefix of SPLIT_K),
+#: built once at import instead of per GEMM (issue 16 speed)
+_CANDIDATES = {n: _candidate_columns(SPLIT_K[:n]) for n in range(1, len(SPLIT_K) + 1)}
+
+
 def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_key: str,
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
@@ -268,15 +301,14 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
     first_dram = act_read * (1.0 - hit) + weight_read + extra_dram_read
     first_l2 = act_read + weight_read
     eff = hw.eff(eff_key)
-    splits = [s for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT]
+    # the split-K factors that apply are a prefix of SPLIT_K (k // s falls as s grows)
+    n_splits = sum(1 for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT)
     # every (tile shape, split-K) candidate at once along a leading axis; hardware arrays
     # (sweeps) broadcast along the trailing axis; the fastest candidate wins per config
-    cand = [(sm_, sn, s) for sm_ in TILE_SCALES for sn in TILE_SCALES
-            if not (sm_ > 1 and sn > 1) for s in splits]
-    col = lambda v: np.asarray(v, dtype=float).reshape(-1, 1)  # noqa: E731
-    tm = np.maximum(np.floor(g.cta_tile_m * col([c[0] for c in cand])), MIN_TILE)
-    tn = np.maximum(np.floor(g.cta_tile_n * col([c[1] for c in cand])), MIN_TILE)
-    split = col([c[2] for c in cand])
+    scale_m, scale_n, split = _CANDIDATES[n_splits]
+    n_cand = len(split)
+    tm = np.maximum(np.floor(g.cta_tile_m * scale_m), MIN_TILE)
+    tn = np.maximum(np.floor(g.cta_tile_n * scale_n), MIN_TILE)
     c = gemm_candidate(
         hw, m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
         eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
@@ -284,15 +316,15 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
         write_bytes=write + extra_dram_write)
     shape = hw.batch_shape
     if not shape:   # one configuration: the first fastest candidate, as argmin below picks it
-        first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(len(cand))))
+        first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(n_cand)))
 
         def chosen(v):
             v = np.asarray(v, dtype=float)
-            return v.reshape(len(cand))[first] if v.ndim else v[()]
+            return v.reshape(n_cand)[first] if v.ndim else v[()]
     else:
         n_cfg = int(np.prod(shape))
-        lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
-        lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
+        lat = np.asarray(c["latency"], dtype=float).reshape(n_cand, -1)
+        lat = np.broadcast_to(lat, (n_cand, n_cfg))      # [candidates, configs]
         pick = np.argmin(lat, axis=0)
         cols = np.arange(lat.shape[1])
 
