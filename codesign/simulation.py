@@ -133,7 +133,9 @@ def async_dispatch(hw_kind: str) -> bool:
 
 
 def _f(x) -> float:
-    if isinstance(x, float):        # a float or a numpy float scalar: one configuration
+    if type(x) is float:            # one configuration, already a Python float
+        return x
+    if isinstance(x, float):        # a numpy float scalar
         return float(x)
     if np.ndim(x) > 0:
         raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
@@ -153,8 +155,9 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     joules: dict = {}
     rows = []
     for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
-        lead = leader[op.index]
-        fused_into = g.ops[lead].name if lead != op.index else ""
+        i = op.index
+        lead = leader[i]
+        fused_into = g.ops[lead].name if lead != i else ""
         bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
@@ -178,7 +181,7 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
                                   _f(en.static_j))
         # in OpRow's field order (tests/test_simulate_pinned.py pins every field)
-        rows.append(op_row(op.index, op.name, op.module, *size[0], unit, fused_into,
+        rows.append(op_row(i, op.name, op.module, *size[0], unit, fused_into,
                            size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 

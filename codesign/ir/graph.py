@@ -243,7 +243,8 @@ class Op:
     @property
     def flops(self) -> int:
         """FLOPs for display: 2 x MACs for MAC ops, else one per output element (vector ops)."""
-        return 2 * self.macs if self.macs else self.vector_ops
+        macs = self.macs
+        return 2 * macs if macs else self.vector_ops
 
     @property
     def vector_ops(self) -> int:
