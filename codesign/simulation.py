@@ -89,8 +89,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
     memo: dict = {}
     fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
-    ids: dict = {}      # cost_key -> a small int (hashed once per op)
-    keys = tuple([ids.setdefault(k, len(ids)) for k in map(cost_key, graph.ops)])
+    keys = graph.work_ids   # per op, an int naming its cost_key (numbered once per graph)
     leader, fused = plan.leader, plan.merged
     for op, key in zip(graph.ops, keys):
         i = op.index
@@ -102,7 +101,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
         if target is None:
             target = op
         else:
-            key = ids.setdefault(cost_key(target), len(ids))
+            key = cost_key(target)      # a merged op: its key itself, never an int
         hit = memo.get(key)
         if hit is None:
             fn = reg.lookup(op.kind, hw.kind) if op.supported else None
@@ -145,7 +144,7 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
-    keys = est.keys or tuple(map(cost_key, g.ops))  # ints from estimate_costs
+    keys = est.keys or g.work_ids
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
     # what only depends on the op's work (its key), on a cost or on an energy object is derived

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -172,6 +173,13 @@ class ReduceAttrs:
 Attrs = ConvAttrs | MatMulAttrs | AttentionAttrs | PoolAttrs | ReduceAttrs | None
 
 
+#: what of a tensor an op's work depends on (not its identity, ``tid``)
+_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
+#: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
+#: one of a kind in a graph: their work key is the op object itself, not its long tensor list
+WORK_KEY_MAX_TENSORS = 16
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One traced aten call that costs something (views and metadata ops are not ops).
@@ -298,6 +306,18 @@ class Op:
     def variant(self) -> str:
         return self.attrs.variant.value if isinstance(self.attrs, ConvAttrs) else ""
 
+    @property
+    def work_key(self) -> tuple:
+        """Everything of the op but its identity (index, name, module path, tensor ids): ops
+        with equal keys do the same work (``codesign.cost.base.cost_key``: cost models read
+        nothing else). An op with more than ``WORK_KEY_MAX_TENSORS`` tensors is keyed by its
+        identity (equal only to itself)."""
+        if len(self.inputs) + len(self.outputs) > WORK_KEY_MAX_TENSORS:
+            return ("op", id(self))
+        return (self.kind, self.aten, self.attrs, self.supported, self.phase, self.inplace,
+                self.module_type, self.pattern, tuple(map(_TENSOR_KEY, self.inputs)),
+                tuple(map(_TENSOR_KEY, self.outputs)))
+
 
 @dataclass(frozen=True, slots=True)
 class PatternMatch:
@@ -416,6 +436,13 @@ class OpGraph:
         for p, c in self.edges:
             preds[c].append(p)
         return tuple(tuple(p) for p in preds)
+
+    @cached_property
+    def work_ids(self) -> tuple[int, ...]:
+        """Per op, a small int naming its ``Op.work_key`` (equal ints, equal work), numbered
+        once per graph: every simulation of the graph costs ops of equal work once."""
+        ids: dict = {}
+        return tuple([ids.setdefault(key, len(ids)) for key in (op.work_key for op in self.ops)])
 
     @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:
