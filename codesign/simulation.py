@@ -8,7 +8,7 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,9 +35,6 @@ class Estimate:
     costs: tuple
     energies: tuple
     ctx: CostContext
-    #: per op of ``graph.ops``, a small int naming its ``cost_key`` (equal ints, equal work);
-    #: empty when not computed
-    keys: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def latency_s(self):
@@ -122,7 +119,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
-    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx, keys)
+    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
 
 
 def async_dispatch(hw_kind: str) -> bool:
@@ -144,7 +141,7 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
-    keys = est.keys or g.work_ids
+    keys, work_sizes = g.work_ids, g.work_sizes     # derived once per graph
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
     # what only depends on the op's work (its key), on a cost or on an energy object is derived
@@ -173,8 +170,7 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
         size = sizes.get(key)
         if size is None:
             size = sizes[key] = ((op.kind.value, op.variant, op.pattern, op.phase.value),
-                                 op.supported, (float(op.macs), float(op.flops),
-                                                float(op.read_bytes), float(op.write_bytes)))
+                                 op.supported, work_sizes[key])
         e = joules.get(id(en))
         if e is None:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),

@@ -445,6 +445,16 @@ class OpGraph:
         return tuple([ids.setdefault(key, len(ids)) for key in (op.work_key for op in self.ops)])
 
     @cached_property
+    def work_sizes(self) -> tuple[tuple[float, float, float, float], ...]:
+        """Per distinct work (indexed by ``work_ids``): its (MACs, FLOPs, read bytes, write
+        bytes) as floats, derived once per graph (every simulation's rows carry them)."""
+        first: dict[int, Op] = {}
+        for op, i in zip(self.ops, self.work_ids):
+            first.setdefault(i, op)
+        return tuple((float(op.macs), float(op.flops), float(op.read_bytes), float(op.write_bytes))
+                     for op in first.values())
+
+    @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:
         succ: list[list[int]] = [[] for _ in self.ops]
         for p, c in self.edges:
