@@ -417,3 +417,34 @@ def test_scalar_spec_gives_scalar_costs(a100):
         for f in FIELDS:
             assert isinstance(getattr(c, f), float), (op.kind, f)
         assert math.isfinite(c.latency_s)
+
+
+# ----------------------------------------------------------------------------- GEMM search memo
+
+
+@pytest.mark.parametrize("m,n,k,dtype", [(4096, 4096, 4096, "fp16"), (197, 768, 3072, "fp32"),
+                                         (12544, 64, 27, "fp16"), (64, 1000, 2048, "tf32")])
+def test_memoised_gemm_search_equals_the_search_itself(a100, m, n, k, dtype):
+    """``gemm_cost`` memoises the tile search of one configuration (``_best_tiling``, issue 16
+    speed): a hit returns, bit for bit, what the unmemoised search and the vectorized (sweep)
+    search return; a spec with a 0-d knob (one configuration, not hashable) is searched
+    without the memo; ``typed`` keeps an int argument apart from its float."""
+    from codesign.cost.gpu import _best_tiling, _best_tiling_vectorized
+
+    bs = 2 if dtype == "fp16" else 4
+    search = dict(m=m, n=n, k=k, count=1, dtype=dtype, tensor_core=dtype != "fp32",
+                  eff=a100.eff("matmul"), a_bytes=float(m * k * bs), b_bytes=float(k * n * bs),
+                  first_read_dram=float((m * k + k * n) * bs), first_read_l2=float((m * k + k * n) * bs),
+                  write_bytes=float(m * n * bs))
+    plain = _best_tiling.__wrapped__(a100, **search)
+    assert _best_tiling(a100, **search) == plain
+    assert _best_tiling(a100, **search) == plain                  # a hit
+    assert all(type(v) is float for v in plain)
+    assert _best_tiling_vectorized(a100.with_knobs({"sm_count": np.asarray(108)}), **search) == plain
+    before = _best_tiling.cache_info().currsize
+    _best_tiling(a100, **{**search, "m": float(m)})
+    assert _best_tiling.cache_info().currsize == before + 1
+    zero_d = a100.with_knobs({"sm_count": np.asarray(108)})
+    assert zero_d.batch_shape == ()
+    mm = mm_op(m, n, k)
+    np.testing.assert_array_equal(cost(mm, zero_d, "fp16").latency_s, cost(mm, a100, "fp16").latency_s)
