@@ -343,7 +343,7 @@ def _candidates(hw: HardwareSpec, k: int, **search) -> tuple[dict, int]:
     return gemm_candidate(hw, k=k, tm=tm, tn=tn, split=split, **search), len(split)
 
 
-@functools.lru_cache(maxsize=4096, typed=True)
+@functools.lru_cache(maxsize=2048, typed=True)
 def _best_tiling(hw: HardwareSpec, **search) -> tuple[float, ...]:
     """One configuration: the first fastest candidate's figures (``_BEST_KEYS``) as floats.
 
