@@ -299,7 +299,8 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
               note: str = "", dtype: str | None = None) -> OpCost:
     """The best (lowest-latency) candidate over tile shapes and split-K factors, computing in
-    ``dtype`` (default ``ctx.dtype``)."""
+    ``dtype`` (default ``ctx.dtype``). The search of one configuration is memoised
+    (:func:`_best_tiling`); a sweep's is vectorized over its configurations."""
     hit = l2_hit_fraction(act_read, hw)
     search = dict(m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
                   eff=hw.eff(eff_key), a_bytes=a_bytes, b_bytes=b_bytes,
@@ -362,8 +363,9 @@ def _best_tiling(hw: HardwareSpec, **search) -> tuple[float, ...]:
 
 
 def _best_tiling_vectorized(hw: HardwareSpec, **search) -> tuple:
-    """A spec whose knobs are arrays (sweeps): the first fastest candidate per configuration,
-    each figure an array of the spec's batch shape (floats where it has one element)."""
+    """A spec whose knobs are arrays (sweeps; or a 0-d array, one configuration that cannot be
+    hashed): the first fastest candidate per configuration, each figure an array of the
+    spec's batch shape (a float for shape ())."""
     c, n_cand = _candidates(hw, **search)
     shape = hw.batch_shape
     n_cfg = int(np.prod(shape))
