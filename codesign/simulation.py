@@ -111,7 +111,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
                 hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
         costs.append(hit[0])
         energies.append(hit[1])
-    merged = [plan.merged.get(op.index, op) for op in graph.ops]
+    merged = [fused.get(op.index, op) for op in graph.ops] if fused else list(graph.ops)
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:
             continue
