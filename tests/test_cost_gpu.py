@@ -448,3 +448,24 @@ def test_memoised_gemm_search_equals_the_search_itself(a100, m, n, k, dtype):
     assert zero_d.batch_shape == ()
     mm = mm_op(m, n, k)
     np.testing.assert_array_equal(cost(mm, zero_d, "fp16").latency_s, cost(mm, a100, "fp16").latency_s)
+
+
+def test_float_fast_paths_equal_numpy(a100):
+    """``_clip01`` / ``l2_hit_fraction`` / ``memory_time_s`` take Python floats without numpy
+    (issue 16 speed); they return what the numpy expressions return, bit for bit."""
+    from codesign.cost.gpu import _clip01, memory_time_s
+
+    for x in (-1.5, -0.0, 0.0, 0.25, 1.0, 1.0 + 1e-16, 3.0, float("inf"), float("-inf")):
+        want = float(np.clip(x, 0.0, 1.0))
+        got = _clip01(x)
+        assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want), x
+    assert math.isnan(_clip01(float("nan")))
+    l2 = a100.gpu.l2_bytes
+    for nbytes in (0.0, 0.25 * l2, 0.5 * l2, 0.75 * l2, float(l2), 2.0 * l2):
+        want = np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
+        assert l2_hit_fraction(nbytes, a100) == float(want)
+        for l2_traffic in (0.0, nbytes, 1e3 * nbytes + 1.0):
+            dram = nbytes / (a100.dram_bandwidth_bytes_per_s * a100.eff("memory"))
+            l2t = l2_traffic / a100.gpu.l2_bandwidth_bytes_per_s
+            assert memory_time_s(nbytes, l2_traffic, a100) == float(
+                np.maximum(np.maximum(dram, l2t), a100.dram_latency_s))

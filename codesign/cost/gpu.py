@@ -129,11 +129,11 @@ def l2_hit_fraction(nbytes: float, hw: HardwareSpec) -> Num:
 
 def _clip01(x: float) -> float:
     """``np.clip(x, 0.0, 1.0)`` of a Python float, with numpy's comparisons (NaN propagates,
-    -0.0 becomes 0.0) but without its per-call overhead (~2 us; issue 16 speed)."""
+    -0.0 stays -0.0) but without its per-call overhead (~2 us; issue 16 speed)."""
     if x != x:
         return x
-    x = x if x > 0.0 else 0.0
-    return x if x < 1.0 else 1.0
+    x = x if x >= 0.0 else 0.0
+    return x if x <= 1.0 else 1.0
 
 
 def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec) -> Num:
