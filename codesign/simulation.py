@@ -8,7 +8,7 @@ The pipeline is typed function calls (style rule 8):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,9 +35,6 @@ class Estimate:
     costs: tuple
     energies: tuple
     ctx: CostContext
-    #: per op of ``graph.ops``, a small int naming its ``cost_key`` (equal ints, equal work);
-    #: empty when not computed
-    keys: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def latency_s(self):
@@ -89,8 +86,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
     memo: dict = {}
     fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
-    ids: dict = {}      # cost_key -> a small int (hashed once per op)
-    keys = tuple([ids.setdefault(k, len(ids)) for k in map(cost_key, graph.ops)])
+    keys = graph.work_ids   # per op, an int naming its cost_key (numbered once per graph)
     leader, fused = plan.leader, plan.merged
     for op, key in zip(graph.ops, keys):
         i = op.index
@@ -102,7 +98,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
         if target is None:
             target = op
         else:
-            key = ids.setdefault(cost_key(target), len(ids))
+            key = cost_key(target)      # a merged op: its key itself, never an int
         hit = memo.get(key)
         if hit is None:
             fn = reg.lookup(op.kind, hw.kind) if op.supported else None
@@ -115,7 +111,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
                 hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
         costs.append(hit[0])
         energies.append(hit[1])
-    merged = [plan.merged.get(op.index, op) for op in graph.ops]
+    merged = [fused.get(op.index, op) for op in graph.ops] if fused else list(graph.ops)
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:
             continue
@@ -123,7 +119,7 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     if missing:
         warnings.warn("no cost model for " + ", ".join(sorted(missing)) + "; those ops are "
                       "shown as unsupported rows", stacklevel=2)
-    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx, keys)
+    return Estimate(graph, plan, tuple(costs), tuple(energies), ctx)
 
 
 def async_dispatch(hw_kind: str) -> bool:
@@ -133,7 +129,9 @@ def async_dispatch(hw_kind: str) -> bool:
 
 
 def _f(x) -> float:
-    if isinstance(x, float):        # a float or a numpy float scalar: one configuration
+    if type(x) is float:            # one configuration, already a Python float
+        return x
+    if isinstance(x, float):        # a numpy float scalar
         return float(x)
     if np.ndim(x) > 0:
         raise CodesignError("simulate() takes a spec with scalar knobs; for arrays of knob "
@@ -143,7 +141,7 @@ def _f(x) -> float:
 
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
-    keys = est.keys or tuple(map(cost_key, g.ops))  # ints from estimate_costs
+    keys, work_sizes = g.work_ids, g.work_sizes     # derived once per graph
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
     # what only depends on the op's work (its key), on a cost or on an energy object is derived
@@ -153,8 +151,9 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     joules: dict = {}
     rows = []
     for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
-        lead = leader[op.index]
-        fused_into = g.ops[lead].name if lead != op.index else ""
+        i = op.index
+        lead = leader[i]
+        fused_into = g.ops[lead].name if lead != i else ""
         bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
@@ -171,14 +170,13 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
         size = sizes.get(key)
         if size is None:
             size = sizes[key] = ((op.kind.value, op.variant, op.pattern, op.phase.value),
-                                 op.supported, (float(op.macs), float(op.flops),
-                                                float(op.read_bytes), float(op.write_bytes)))
+                                 op.supported, work_sizes[key])
         e = joules.get(id(en))
         if e is None:
             e = joules[id(en)] = (_f(en.total_j), _f(en.compute_j), _f(en.sram_j), _f(en.dram_j),
                                   _f(en.static_j))
         # in OpRow's field order (tests/test_simulate_pinned.py pins every field)
-        rows.append(op_row(op.index, op.name, op.module, *size[0], unit, fused_into,
+        rows.append(op_row(i, op.name, op.module, *size[0], unit, fused_into,
                            size[1] and bound != "unsupported", *size[2], *p[0], bound, *e))
     return tuple(rows)
 

@@ -417,3 +417,55 @@ def test_scalar_spec_gives_scalar_costs(a100):
         for f in FIELDS:
             assert isinstance(getattr(c, f), float), (op.kind, f)
         assert math.isfinite(c.latency_s)
+
+
+# ----------------------------------------------------------------------------- GEMM search memo
+
+
+@pytest.mark.parametrize("m,n,k,dtype", [(4096, 4096, 4096, "fp16"), (197, 768, 3072, "fp32"),
+                                         (12544, 64, 27, "fp16"), (64, 1000, 2048, "tf32")])
+def test_memoised_gemm_search_equals_the_search_itself(a100, m, n, k, dtype):
+    """``gemm_cost`` memoises the tile search of one configuration (``_best_tiling``, issue 16
+    speed): a hit returns, bit for bit, what the unmemoised search and the vectorized (sweep)
+    search return; a spec with a 0-d knob (one configuration, not hashable) is searched
+    without the memo; ``typed`` keeps an int argument apart from its float."""
+    from codesign.cost.gpu import _best_tiling, _best_tiling_vectorized
+
+    bs = 2 if dtype == "fp16" else 4
+    search = dict(m=m, n=n, k=k, count=1, dtype=dtype, tensor_core=dtype != "fp32",
+                  eff=a100.eff("matmul"), a_bytes=float(m * k * bs), b_bytes=float(k * n * bs),
+                  first_read_dram=float((m * k + k * n) * bs), first_read_l2=float((m * k + k * n) * bs),
+                  write_bytes=float(m * n * bs))
+    plain = _best_tiling.__wrapped__(a100, **search)
+    assert _best_tiling(a100, **search) == plain
+    assert _best_tiling(a100, **search) == plain                  # a hit
+    assert all(type(v) is float for v in plain)
+    assert _best_tiling_vectorized(a100.with_knobs({"sm_count": np.asarray(108)}), **search) == plain
+    before = _best_tiling.cache_info().currsize
+    _best_tiling(a100, **{**search, "m": float(m)})
+    assert _best_tiling.cache_info().currsize == before + 1
+    zero_d = a100.with_knobs({"sm_count": np.asarray(108)})
+    assert zero_d.batch_shape == ()
+    mm = mm_op(m, n, k)
+    np.testing.assert_array_equal(cost(mm, zero_d, "fp16").latency_s, cost(mm, a100, "fp16").latency_s)
+
+
+def test_float_fast_paths_equal_numpy(a100):
+    """``_clip01`` / ``l2_hit_fraction`` / ``memory_time_s`` take Python floats without numpy
+    (issue 16 speed); they return what the numpy expressions return, bit for bit."""
+    from codesign.cost.gpu import _clip01, memory_time_s
+
+    for x in (-1.5, -0.0, 0.0, 0.25, 1.0, 1.0 + 1e-16, 3.0, float("inf"), float("-inf")):
+        want = float(np.clip(x, 0.0, 1.0))
+        got = _clip01(x)
+        assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want), x
+    assert math.isnan(_clip01(float("nan")))
+    l2 = a100.gpu.l2_bytes
+    for nbytes in (0.0, 0.25 * l2, 0.5 * l2, 0.75 * l2, float(l2), 2.0 * l2):
+        want = np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
+        assert l2_hit_fraction(nbytes, a100) == float(want)
+        for l2_traffic in (0.0, nbytes, 1e3 * nbytes + 1.0):
+            dram = nbytes / (a100.dram_bandwidth_bytes_per_s * a100.eff("memory"))
+            l2t = l2_traffic / a100.gpu.l2_bandwidth_bytes_per_s
+            assert memory_time_s(nbytes, l2_traffic, a100) == float(
+                np.maximum(np.maximum(dram, l2t), a100.dram_latency_s))

@@ -98,3 +98,29 @@ def test_edges_views_and_inplace():
     assert list(fr["kind"]) == ["elementwise"] * 3
     g16 = with_dtype(g, "float16")
     assert g16.ops[0].read_bytes == 16
+
+
+def test_work_ids_and_sizes_number_equal_work_once():
+    """``OpGraph.work_ids``: ops of equal ``work_key`` (all but index, name, module, tensor ids)
+    share an int, numbered in order of first appearance; ``work_sizes[id]`` is that work's
+    (MACs, FLOPs, read, write bytes). An op with more than WORK_KEY_MAX_TENSORS tensors is one
+    of a kind."""
+    from codesign.ir.graph import WORK_KEY_MAX_TENSORS
+
+    a = conv_op(64, 64, 3, (56, 56), pad=1, idx=0)
+    b = conv_op(64, 64, 3, (56, 56), pad=1, idx=1)          # same work, other tensors / index
+    c = conv_op(64, 128, 1, (56, 56), idx=2)
+    many = tuple(TensorSpec(500 + i, (10,)) for i in range(WORK_KEY_MAX_TENSORS + 1))
+    f1 = Op(3, "opt", "aten::_foreach_add_", OpKind.ELEMENTWISE, "", many, ())
+    f2 = Op(4, "opt", "aten::_foreach_add_", OpKind.ELEMENTWISE, "", many, ())
+    g = OpGraph(ops=(a, b, c, f1, f2))
+    assert a.work_key == b.work_key != c.work_key
+    assert f1.work_key != f2.work_key                       # keyed by identity
+    assert g.work_ids == (0, 0, 1, 2, 3)
+    # hand: 3x3 conv 64->64 on 56x56 (pad 1): 56*56*64*64*9 MACs; fp32 input 64*56*56*4 bytes
+    # + weight 64*64*9*4, output 64*56*56*4
+    macs = 56 * 56 * 64 * 64 * 9
+    assert g.work_sizes[0] == (float(macs), 2.0 * macs, 4.0 * (64 * 56 * 56 + 64 * 64 * 9),
+                               4.0 * 64 * 56 * 56)
+    assert g.work_sizes[2] == (0.0, 0.0, 4.0 * 10 * len(many), 0.0)
+    assert len(g.work_sizes) == 4

@@ -16,14 +16,13 @@ Effects of an op's position (a launch queue, a graph launch) are graph passes.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 import numpy as np
 
 from codesign.errors import CodesignError
-from codesign.ir.graph import Op, OpKind
+from codesign.ir.graph import WORK_KEY_MAX_TENSORS, Op, OpKind
 from codesign.types import DType, HardwareKind, Layout, Mode, values
 
 if TYPE_CHECKING:
@@ -249,6 +248,11 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
     Floating tensors take the compute dtype's size (weights that of ``WEIGHT_DTYPE`` where the
     dtype names one); integer tensors (indices) keep theirs.
     """
+    if dtype == DType.AMP:   # tensor_bytes under "amp", inlined: foreach optimizer kernels
+        # carry hundreds of tensors (issue 16 speed)
+        act = sum(float(t.nbytes) for t in op.inputs if not t.is_weight)
+        w = sum(float(t.nbytes) for t in op.inputs if t.is_weight)
+        return act, w, sum(float(t.nbytes) for t in op.outputs)
     act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
     w = sum(tensor_bytes(t, WEIGHT_DTYPE.get(dtype, dtype)) for t in op.inputs if t.is_weight)
     out = sum(tensor_bytes(t, dtype) for t in op.outputs)
@@ -294,22 +298,16 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     return replace(cost, tiles=tiles, **changes)
 
 
-_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
-
-
-#: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
-#: one of a kind in a graph: their key is the op object itself, not its long tensor list
-KEY_MAX_TENSORS = 16
+#: ops with more tensors than this are keyed by their identity (``Op.work_key``)
+KEY_MAX_TENSORS = WORK_KEY_MAX_TENSORS
 
 
 def cost_key(op: Op) -> tuple:
     """Everything of ``op`` a cost function may read: all fields but its identity (index,
     name, module path, tensor ids). Ops with equal keys have equal costs. An op with more than
-    ``KEY_MAX_TENSORS`` tensors is keyed by its identity (equal only to itself)."""
-    if len(op.inputs) + len(op.outputs) > KEY_MAX_TENSORS:
-        return ("op", id(op))
-    return (op.kind, op.aten, op.attrs, op.supported, op.phase, op.inplace, op.module_type,
-            op.pattern, tuple(map(_TENSOR_KEY, op.inputs)), tuple(map(_TENSOR_KEY, op.outputs)))
+    ``KEY_MAX_TENSORS`` tensors is keyed by its identity (equal only to itself). This is the
+    IR's ``Op.work_key``; ``OpGraph.work_ids`` numbers the keys of a graph's ops once."""
+    return op.work_key
 
 
 #: the cost of an op fused into another (its leader carries the work)

@@ -65,6 +65,7 @@ is added (87% without), so the difference is the convention, not the graphs (iss
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -74,7 +75,8 @@ from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
 from codesign.cost.base import (
-    DTYPE_BYTES, CostContext, Num, OpCost, apply_launch_queue, op_bytes, registrar, tensor_bytes,
+    DTYPE_BYTES, CostContext, Num, OpCost, _maximum, apply_launch_queue, op_bytes, registrar,
+    tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
 from codesign.types import Layout
@@ -122,14 +124,28 @@ def l2_hit_fraction(nbytes: float, hw: HardwareSpec) -> Num:
     1 up to ``l2/2``, falling linearly to 0 at ``l2`` (an LRU cache streaming a tensor larger
     than itself keeps none of its head). Non-decreasing in ``l2_bytes``."""
     l2 = hw.gpu.l2_bytes
+    if type(l2) is float and type(nbytes) is float:   # one configuration (see _clip01)
+        return _clip01((l2 - nbytes) / _maximum(0.5 * l2, 1.0))
     return np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
+
+
+def _clip01(x: float) -> float:
+    """``np.clip(x, 0.0, 1.0)`` of a Python float, with numpy's comparisons (NaN propagates,
+    -0.0 stays -0.0) but without its per-call overhead (~2 us; issue 16 speed)."""
+    if x != x:
+        return x
+    x = x if x >= 0.0 else 0.0
+    return x if x <= 1.0 else 1.0
 
 
 def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec) -> Num:
     """max(DRAM time at the achieved bandwidth, L2 time, one DRAM latency)."""
     dram = dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
     l2 = l2_bytes / hw.gpu.l2_bandwidth_bytes_per_s
-    return np.maximum(np.maximum(dram, l2), hw.dram_latency_s)
+    latency = hw.dram_latency_s
+    if type(dram) is float and type(l2) is float and type(latency) is float:
+        return _maximum(_maximum(dram, l2), latency)   # one configuration: np.maximum, bit for bit
+    return np.maximum(np.maximum(dram, l2), latency)
 
 
 def tensor_core_eligible(hw: HardwareSpec, dtype: str, k: int, n: int) -> bool:
@@ -162,6 +178,8 @@ def vector_rate(hw: HardwareSpec) -> Num:
 
 
 def _scalarize(x):
+    if type(x) is float:    # the common case, without np.ndim's overhead
+        return x
     return float(x) if np.ndim(x) == 0 else x
 
 
@@ -258,61 +276,111 @@ def gemm_candidate(hw: HardwareSpec, *, m: int, n: int, k: int, count: int, dtyp
     }
 
 
+def _candidate_columns(splits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tile-m scale, tile-n scale, split-K) of every candidate of :func:`gemm_cost` as
+    read-only [candidates, 1] columns: each tile shape of TILE_SCALES x TILE_SCALES but both
+    doubled, with each split-K factor of ``splits``."""
+    cand = [(sm_, sn, s) for sm_ in TILE_SCALES for sn in TILE_SCALES
+            if not (sm_ > 1 and sn > 1) for s in splits]
+    cols = []
+    for j in range(3):
+        col = np.asarray([c[j] for c in cand], dtype=float).reshape(-1, 1)
+        col.flags.writeable = False
+        cols.append(col)
+    return cols[0], cols[1], cols[2]
+
+
+#: the candidate columns for each number of split-K factors that apply (a prefix of SPLIT_K),
+#: built once at import instead of per GEMM (issue 16 speed)
+_CANDIDATES = {n: _candidate_columns(SPLIT_K[:n]) for n in range(1, len(SPLIT_K) + 1)}
+
+
 def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, count: int, eff_key: str,
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
               note: str = "", dtype: str | None = None) -> OpCost:
     """The best (lowest-latency) candidate over tile shapes and split-K factors, computing in
-    ``dtype`` (default ``ctx.dtype``)."""
-    g = hw.gpu
+    ``dtype`` (default ``ctx.dtype``). The search of one configuration is memoised
+    (:func:`_best_tiling`); a sweep's is vectorized over its configurations."""
     hit = l2_hit_fraction(act_read, hw)
-    first_dram = act_read * (1.0 - hit) + weight_read + extra_dram_read
-    first_l2 = act_read + weight_read
-    eff = hw.eff(eff_key)
-    splits = [s for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT]
-    # every (tile shape, split-K) candidate at once along a leading axis; hardware arrays
-    # (sweeps) broadcast along the trailing axis; the fastest candidate wins per config
-    cand = [(sm_, sn, s) for sm_ in TILE_SCALES for sn in TILE_SCALES
-            if not (sm_ > 1 and sn > 1) for s in splits]
-    col = lambda v: np.asarray(v, dtype=float).reshape(-1, 1)  # noqa: E731
-    tm = np.maximum(np.floor(g.cta_tile_m * col([c[0] for c in cand])), MIN_TILE)
-    tn = np.maximum(np.floor(g.cta_tile_n * col([c[1] for c in cand])), MIN_TILE)
-    split = col([c[2] for c in cand])
-    c = gemm_candidate(
-        hw, m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
-        eff=eff, tm=tm, tn=tn, split=split, a_bytes=a_bytes, b_bytes=b_bytes,
-        first_read_dram=first_dram, first_read_l2=first_l2,
-        write_bytes=write + extra_dram_write)
-    shape = hw.batch_shape
-    if not shape:   # one configuration: the first fastest candidate, as argmin below picks it
-        first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(len(cand))))
-
-        def chosen(v):
-            v = np.asarray(v, dtype=float)
-            return v.reshape(len(cand))[first] if v.ndim else v[()]
+    search = dict(m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
+                  eff=hw.eff(eff_key), a_bytes=a_bytes, b_bytes=b_bytes,
+                  first_read_dram=act_read * (1.0 - hit) + weight_read + extra_dram_read,
+                  first_read_l2=act_read + weight_read, write_bytes=write + extra_dram_write)
+    if hw.batch_shape or not _hashable(hw):
+        best = _best_tiling_vectorized(hw, **search)
     else:
-        n_cfg = int(np.prod(shape))
-        lat = np.asarray(c["latency"], dtype=float).reshape(len(cand), -1)
-        lat = np.broadcast_to(lat, (len(cand), n_cfg))      # [candidates, configs]
-        pick = np.argmin(lat, axis=0)
-        cols = np.arange(lat.shape[1])
-
-        def chosen(v):
-            v = np.asarray(v, dtype=float)
-            v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
-            return v[pick, cols].reshape(shape)
-
-    keys = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
-    best = {key: chosen(c[key]) for key in keys}
+        best = _best_tiling(hw, **search)
+    compute_s, memory_s, dram_read, dram_write, onchip, l2 = best
     return OpCost(
-        compute_s=_scalarize(best["compute_s"]), memory_s=_scalarize(best["memory_s"]),
-        overhead_s=overhead_s(hw, ctx, 1 + extra_kernels),
-        dram_read_bytes=_scalarize(best["dram_read"]),
-        dram_write_bytes=_scalarize(best["dram_write"]),
-        onchip_bytes=_scalarize(best["onchip"]), l2_bytes=_scalarize(best["l2"]),
-        macs=float(macs), vector_ops=0.0,
+        compute_s=compute_s, memory_s=memory_s, overhead_s=overhead_s(hw, ctx, 1 + extra_kernels),
+        dram_read_bytes=dram_read, dram_write_bytes=dram_write, onchip_bytes=onchip,
+        l2_bytes=l2, macs=float(macs), vector_ops=0.0,
         unit="tensor_core" if tensor_core else "cuda_core", note=note)
+
+
+def _hashable(hw: HardwareSpec) -> bool:
+    """False for a spec with a knob set to a 0-d array (one configuration, not hashable)."""
+    try:
+        hash(hw)
+    except TypeError:
+        return False
+    return True
+
+
+#: the figures of the chosen candidate that ``gemm_cost`` keeps, in its OpCost's order
+_BEST_KEYS = ("compute_s", "memory_s", "dram_read", "dram_write", "onchip", "l2")
+
+
+def _candidates(hw: HardwareSpec, k: int, **search) -> tuple[dict, int]:
+    """Every (tile shape, split-K) candidate of a GEMM at once, along a leading axis (hardware
+    arrays of a sweep broadcast along the trailing axis): gemm_candidate's figures and the
+    number of candidates."""
+    g = hw.gpu
+    # the split-K factors that apply are a prefix of SPLIT_K (k // s falls as s grows)
+    n_splits = sum(1 for s in SPLIT_K if s == 1 or k // s >= MIN_K_PER_SPLIT)
+    scale_m, scale_n, split = _CANDIDATES[n_splits]
+    tm = np.maximum(np.floor(g.cta_tile_m * scale_m), MIN_TILE)
+    tn = np.maximum(np.floor(g.cta_tile_n * scale_n), MIN_TILE)
+    return gemm_candidate(hw, k=k, tm=tm, tn=tn, split=split, **search), len(split)
+
+
+@functools.lru_cache(maxsize=2048, typed=True)
+def _best_tiling(hw: HardwareSpec, **search) -> tuple[float, ...]:
+    """One configuration: the first fastest candidate's figures (``_BEST_KEYS``) as floats.
+
+    Memoised: the search is a pure function of the (hashable, frozen) spec and the GEMM's
+    scalars, and costs ~60 us of numpy calls; repeated simulations of a graph (sweeps over
+    dtypes or modes, calibration, validation) and repeated GEMM shapes across models then
+    reuse it (issue 16 speed). ``typed`` keeps 1 and 1.0 apart, so a hit returns exactly what
+    the call would."""
+    c, n_cand = _candidates(hw, **search)
+    first = int(np.argmin(np.asarray(c["latency"], dtype=float).reshape(n_cand)))
+
+    def chosen(v):
+        v = np.asarray(v, dtype=float)
+        return float(v.reshape(n_cand)[first] if v.ndim else v[()])
+    return tuple(chosen(c[key]) for key in _BEST_KEYS)
+
+
+def _best_tiling_vectorized(hw: HardwareSpec, **search) -> tuple:
+    """A spec whose knobs are arrays (sweeps; or a 0-d array, one configuration that cannot be
+    hashed): the first fastest candidate per configuration, each figure an array of the
+    spec's batch shape (a float for shape ())."""
+    c, n_cand = _candidates(hw, **search)
+    shape = hw.batch_shape
+    n_cfg = int(np.prod(shape))
+    lat = np.asarray(c["latency"], dtype=float).reshape(n_cand, -1)
+    lat = np.broadcast_to(lat, (n_cand, n_cfg))      # [candidates, configs]
+    pick = np.argmin(lat, axis=0)
+    cols = np.arange(lat.shape[1])
+
+    def chosen(v):
+        v = np.asarray(v, dtype=float)
+        v = np.broadcast_to(v.reshape(v.shape[0], -1) if v.ndim else v, lat.shape)
+        return _scalarize(v[pick, cols].reshape(shape))
+    return tuple(chosen(c[key]) for key in _BEST_KEYS)
 
 
 # ----------------------------------------------------------------------------- MAC ops

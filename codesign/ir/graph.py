@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -76,7 +77,8 @@ class TensorSpec:
 
     @property
     def nbytes(self) -> int:
-        return self.numel * self.itemsize
+        # numel * itemsize written out: read ~25k times per simulate of a large training graph
+        return math.prod(self.shape) * DTYPE_BYTES.get(self.dtype, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,13 @@ class ReduceAttrs:
 Attrs = ConvAttrs | MatMulAttrs | AttentionAttrs | PoolAttrs | ReduceAttrs | None
 
 
+#: what of a tensor an op's work depends on (not its identity, ``tid``)
+_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
+#: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
+#: one of a kind in a graph: their work key is the op object itself, not its long tensor list
+WORK_KEY_MAX_TENSORS = 16
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One traced aten call that costs something (views and metadata ops are not ops).
@@ -242,7 +251,8 @@ class Op:
     @property
     def flops(self) -> int:
         """FLOPs for display: 2 x MACs for MAC ops, else one per output element (vector ops)."""
-        return 2 * self.macs if self.macs else self.vector_ops
+        macs = self.macs
+        return 2 * macs if macs else self.vector_ops
 
     @property
     def vector_ops(self) -> int:
@@ -295,6 +305,18 @@ class Op:
     @property
     def variant(self) -> str:
         return self.attrs.variant.value if isinstance(self.attrs, ConvAttrs) else ""
+
+    @property
+    def work_key(self) -> tuple:
+        """Everything of the op but its identity (index, name, module path, tensor ids): ops
+        with equal keys do the same work (``codesign.cost.base.cost_key``: cost models read
+        nothing else). An op with more than ``WORK_KEY_MAX_TENSORS`` tensors is keyed by its
+        identity (equal only to itself)."""
+        if len(self.inputs) + len(self.outputs) > WORK_KEY_MAX_TENSORS:
+            return ("op", id(self))
+        return (self.kind, self.aten, self.attrs, self.supported, self.phase, self.inplace,
+                self.module_type, self.pattern, tuple(map(_TENSOR_KEY, self.inputs)),
+                tuple(map(_TENSOR_KEY, self.outputs)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +436,23 @@ class OpGraph:
         for p, c in self.edges:
             preds[c].append(p)
         return tuple(tuple(p) for p in preds)
+
+    @cached_property
+    def work_ids(self) -> tuple[int, ...]:
+        """Per op, a small int naming its ``Op.work_key`` (equal ints, equal work), numbered
+        once per graph: every simulation of the graph costs ops of equal work once."""
+        ids: dict = {}
+        return tuple([ids.setdefault(key, len(ids)) for key in (op.work_key for op in self.ops)])
+
+    @cached_property
+    def work_sizes(self) -> tuple[tuple[float, float, float, float], ...]:
+        """Per distinct work (indexed by ``work_ids``): its (MACs, FLOPs, read bytes, write
+        bytes) as floats, derived once per graph (every simulation's rows carry them)."""
+        first: dict[int, Op] = {}
+        for op, i in zip(self.ops, self.work_ids):
+            first.setdefault(i, op)
+        return tuple((float(op.macs), float(op.flops), float(op.read_bytes), float(op.write_bytes))
+                     for op in first.values())
 
     @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:
