@@ -84,31 +84,39 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     shape = hw.batch_shape
     # ops that compute the same thing (same cost_key) get one cost and energy: a cost is a pure
     # function of the op's work, so repeated blocks are costed once per call (issue 16 speed)
-    memo: dict = {}
-    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
     keys = graph.work_ids   # per op, an int naming its cost_key (numbered once per graph)
     leader, fused = plan.leader, plan.merged
+    op_keys: list = []      # per op, the key of what it is costed as (None: fused away)
+    works: dict = {}        # key -> (op, the op or merged op costed), in order of first use
     for op, key in zip(graph.ops, keys):
         i = op.index
         if leader[i] != i:
-            costs.append(fused_zero[0])
-            energies.append(fused_zero[1])
+            op_keys.append(None)
             continue
         target = fused.get(i) if fused else None
         if target is None:
             target = op
         else:
             key = cost_key(target)      # a merged op: its key itself, never an int
-        hit = memo.get(key)
-        if hit is None:
-            fn = reg.lookup(op.kind, hw.kind) if op.supported else None
-            if fn is None:
-                if op.supported:
-                    missing.add(f"{op.kind.value} on {hw.kind}")
-                hit = memo[key] = (None, None)
-            else:
-                cost = conform(fn(target, hw, ctx), shape)
-                hit = memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+        op_keys.append(key)
+        if key not in works:
+            works[key] = (op, target)
+    prepass = reg.prepass(hw.kind)     # e.g. the GPU's batched GEMM tile search
+    if prepass is not None:
+        prepass([t for op, t in works.values() if op.supported], hw, ctx)
+    memo: dict = {}
+    for key, (op, target) in works.items():
+        fn = reg.lookup(op.kind, hw.kind) if op.supported else None
+        if fn is None:
+            if op.supported:
+                missing.add(f"{op.kind.value} on {hw.kind}")
+            memo[key] = (None, None)
+        else:
+            cost = conform(fn(target, hw, ctx), shape)
+            memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
+    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
+    for key in op_keys:
+        hit = fused_zero if key is None else memo[key]
         costs.append(hit[0])
         energies.append(hit[1])
     merged = [fused.get(op.index, op) for op in graph.ops] if fused else list(graph.ops)

@@ -426,28 +426,64 @@ def test_scalar_spec_gives_scalar_costs(a100):
                                          (12544, 64, 27, "fp16"), (64, 1000, 2048, "tf32")])
 def test_memoised_gemm_search_equals_the_search_itself(a100, m, n, k, dtype):
     """``gemm_cost`` memoises the tile search of one configuration (``_best_tiling``, issue 16
-    speed): a hit returns, bit for bit, what the unmemoised search and the vectorized (sweep)
-    search return; a spec with a 0-d knob (one configuration, not hashable) is searched
-    without the memo; ``typed`` keeps an int argument apart from its float."""
-    from codesign.cost.gpu import _best_tiling, _best_tiling_vectorized
+    speed): a hit returns, bit for bit, what the unmemoised search, the batched search of many
+    GEMMs and the vectorized (sweep) search return; a spec with a 0-d knob (one configuration,
+    not hashable) is searched without the memo; the memo keeps an int argument apart from its
+    float."""
+    from codesign.cost.gpu import (_TILINGS, _best_tiling, _best_tiling_vectorized, _search_tiling,
+                                   _search_tilings, clear_search_memo)
 
     bs = 2 if dtype == "fp16" else 4
     search = dict(m=m, n=n, k=k, count=1, dtype=dtype, tensor_core=dtype != "fp32",
                   eff=a100.eff("matmul"), a_bytes=float(m * k * bs), b_bytes=float(k * n * bs),
                   first_read_dram=float((m * k + k * n) * bs), first_read_l2=float((m * k + k * n) * bs),
                   write_bytes=float(m * n * bs))
-    plain = _best_tiling.__wrapped__(a100, **search)
+    clear_search_memo()
+    plain = _search_tiling(a100, **search)
     assert _best_tiling(a100, **search) == plain
     assert _best_tiling(a100, **search) == plain                  # a hit
     assert all(type(v) is float for v in plain)
+    assert _search_tilings(a100, [search])[0] == plain
     assert _best_tiling_vectorized(a100.with_knobs({"sm_count": np.asarray(108)}), **search) == plain
-    before = _best_tiling.cache_info().currsize
+    before = len(_TILINGS)
     _best_tiling(a100, **{**search, "m": float(m)})
-    assert _best_tiling.cache_info().currsize == before + 1
+    assert len(_TILINGS) == before + 1
     zero_d = a100.with_knobs({"sm_count": np.asarray(108)})
     assert zero_d.batch_shape == ()
     mm = mm_op(m, n, k)
     np.testing.assert_array_equal(cost(mm, zero_d, "fp16").latency_s, cost(mm, a100, "fp16").latency_s)
+
+
+
+def test_batched_gemm_search_equals_each_search(a100, t4):
+    """The GPU pre-pass searches every GEMM of a simulation at once (``_search_tilings``, one
+    numpy search over [candidates, GEMMs] per split-K count, dtype and unit): each pick and
+    figure equals that GEMM's own search bit for bit -- both resident operands, split-K and
+    not, tensor and CUDA cores, Winograd's 16 batched GEMMs -- and ops costed after
+    ``prefetch_tilings`` equal ops costed with an empty memo."""
+    from codesign.cost.gpu import _search_tiling, _search_tilings, clear_search_memo, gemm_searches, prefetch_tilings
+
+    ops = [mm_op(m, n, k, batch) for m, n, k, batch in
+           [(4096, 4096, 4096, 1), (197, 768, 3072, 1), (64, 1000, 2048, 1), (3136, 96, 96, 64),
+            (8, 50304, 768, 1), (50304, 8, 768, 1), (12544, 64, 27, 1), (1, 1, 1, 1),
+            (96, 96, 48, 12), (2048, 32, 65536, 1)]]
+    groups = set()
+    ops += [conv_op(8, c, hw_, hw_, k, r, stride, groups=g) for c, hw_, k, r, stride, g in
+            [(3, 224, 64, 7, 2, 1), (64, 56, 64, 3, 1, 1), (256, 14, 512, 1, 1, 1),
+             (128, 28, 128, 3, 1, 32), (30, 17, 45, 3, 1, 1), (512, 7, 2048, 1, 2, 1)]]
+    for hw in (a100, t4):
+        for dtype, layout in (("fp16", "nchw"), ("fp32", "nhwc"), ("tf32", "nchw")):
+            ctx = CostContext(dtype, "eager", layout)
+            searches = [s for op in ops for s in gemm_searches(op, hw, ctx)]
+            assert len(searches) > len(ops)                       # Winograd's GEMMs too
+            groups |= {(s["dtype"], s["tensor_core"]) for s in searches}
+            assert _search_tilings(hw, searches) == [_search_tiling(hw, **s) for s in searches]
+            clear_search_memo()
+            plain = [cost(op, hw, dtype, layout=layout) for op in ops]
+            clear_search_memo()
+            prefetch_tilings(ops, hw, ctx)
+            assert [cost(op, hw, dtype, layout=layout) for op in ops] == plain
+    assert groups >= {("fp16", True), ("fp16", False), ("tf32", True), ("fp32", False)}
 
 
 def test_float_fast_paths_equal_numpy(a100):

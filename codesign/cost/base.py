@@ -121,6 +121,10 @@ CostFn = Callable[[Op, object, CostContext], OpCost]
 #: a graph-level pass of one hardware kind over the per-op costs:
 #: ``(costs, hw, ctx, ops, graph) -> costs`` (``ops[i]`` the merged op costed in ``costs[i]``)
 GraphPass = Callable[[list, object, CostContext, list, object], list]
+#: a pre-pass of one hardware kind over the distinct ops a simulation is about to cost:
+#: ``(ops, hw, ctx) -> None``; it may only fill a memo of pure functions the cost functions
+#: then hit (results are the same with or without it)
+PrePass = Callable[[list, object, CostContext], None]
 
 
 #: the efficiency classes the microbenchmark fit adjusts on a kind with no calibration model
@@ -180,6 +184,7 @@ class CostRegistry:
 
     table: dict[tuple[OpKind, str], CostFn] = field(default_factory=dict)
     passes: dict[str, list[tuple[str, GraphPass]]] = field(default_factory=dict)
+    prepasses: dict[str, PrePass] = field(default_factory=dict)
     calibrations: dict[str, CalibrationModel] = field(default_factory=dict)
 
     def register(self, kind: OpKind, hw_kind: str, fn: CostFn) -> None:
@@ -207,6 +212,19 @@ class CostRegistry:
 
     def graph_passes(self, hw_kind: str) -> tuple[tuple[str, GraphPass], ...]:
         return tuple(self.passes.get(hw_kind, ()))
+
+    def register_prepass(self, hw_kind: str, fn: PrePass) -> None:
+        """The pre-pass of ``hw_kind`` (once per kind): it sees every distinct op of a
+        simulation before the per-op costs run, so it can batch work they share (the GPU's
+        GEMM tile searches, one numpy search over all GEMMs of a graph)."""
+        if hw_kind not in HW_KINDS:
+            raise ValueError(f"unknown hardware kind {hw_kind!r}; allowed: {', '.join(HW_KINDS)}")
+        if hw_kind in self.prepasses:
+            raise ValueError(f"pre-pass of {hw_kind} registered twice")
+        self.prepasses[hw_kind] = fn
+
+    def prepass(self, hw_kind: str) -> PrePass | None:
+        return self.prepasses.get(hw_kind)
 
     def register_calibration(self, hw_kind: str, model: CalibrationModel) -> None:
         """The microbenchmark-fit parameters of ``hw_kind`` (once per kind)."""
