@@ -147,8 +147,22 @@ def _f(x) -> float:
     return float(np.asarray(x, dtype=float))
 
 
+def _cost_figures(cost: OpCost) -> tuple:
+    """(DRAM read, DRAM write, latency, compute, memory, overhead) of one configuration's
+    cost as Python floats, its bound and its unit."""
+    c, m, o = cost.compute_s, cost.memory_s, cost.overhead_s
+    r, w = cost.dram_read_bytes, cost.dram_write_bytes
+    if type(c) is float and type(m) is float and type(o) is float and type(r) is float \
+            and type(w) is float:       # the common case (conform made them floats)
+        figures = (r, w, cost.latency_s, c, m, o)
+    else:
+        figures = (_f(r), _f(w), _f(cost.latency_s), _f(c), _f(m), _f(o))
+    return figures, cost.bound, cost.unit
+
+
 def _rows(est: Estimate) -> tuple[OpRow, ...]:
     g = est.graph
+    ops = g.ops
     keys, work_sizes = g.work_ids, g.work_sizes     # derived once per graph
     leader = est.plan.leader
     zero_energy = Energy(0.0, 0.0, 0.0, 0.0)
@@ -158,10 +172,10 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
     parts: dict = {}
     joules: dict = {}
     rows = []
-    for op, cost, en, key in zip(g.ops, est.costs, est.energies, keys):
+    for op, cost, en, key in zip(ops, est.costs, est.energies, keys):
         i = op.index
         lead = leader[i]
-        fused_into = g.ops[lead].name if lead != i else ""
+        fused_into = ops[lead].name if lead != i else ""
         bound = ""
         if cost is None:
             bound, unit = "unsupported", "none"
@@ -170,9 +184,7 @@ def _rows(est: Estimate) -> tuple[OpRow, ...]:
             bound, unit = "fused", "fused"
         p = parts.get(id(cost))
         if p is None:
-            p = parts[id(cost)] = (
-                (_f(cost.dram_read_bytes), _f(cost.dram_write_bytes), _f(cost.latency_s),
-                 _f(cost.compute_s), _f(cost.memory_s), _f(cost.overhead_s)), cost.bound, cost.unit)
+            p = parts[id(cost)] = _cost_figures(cost)
         if not bound:
             bound, unit = p[1], p[2]
         size = sizes.get(key)

@@ -312,7 +312,7 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
                           act_read=act_read, weight_read=weight_read, write=write,
                           extra_dram_read=extra_dram_read, extra_dram_write=extra_dram_write,
                           dtype=dtype)
-    if hw.batch_shape or not _hashable(hw):
+    if hw.batch_shape or not _TILINGS.hashable(hw):
         best = _best_tiling_vectorized(hw, **search)
     else:
         best = _best_tiling(hw, **search)
@@ -382,16 +382,27 @@ class _SearchMemo:
         self.maxsize = maxsize
         self.specs = specs
         self.tables: dict = {}
+        self.last: tuple = (None, None)     # (spec, its table): the spec object last looked up
 
     def table(self, hw: HardwareSpec) -> dict:
-        """The searches memoised for ``hw`` (an empty table the first time; most recent last)."""
+        """The searches memoised for ``hw`` (an empty table the first time; most recent last).
+        The spec object of the previous lookup is recognised by identity, without hashing (a
+        simulation looks the same spec up once per GEMM)."""
+        last, table = self.last
+        if hw is last:
+            return table
         table = self.tables.pop(hw, None)
         if table is None:
             table = {}
             if len(self.tables) >= self.specs:
                 del self.tables[next(iter(self.tables))]
         self.tables[hw] = table
+        self.last = (hw, table)
         return table
+
+    def hashable(self, hw: HardwareSpec) -> bool:
+        """False for a spec with a knob set to a 0-d array (one configuration, not hashable)."""
+        return hw is self.last[0] or _hashable(hw)
 
     @staticmethod
     def key(search: dict) -> tuple:
@@ -413,6 +424,7 @@ class _SearchMemo:
 
     def clear(self) -> None:
         self.tables.clear()
+        self.last = (None, None)
 
 
 #: the searches of one configuration done so far in this process
@@ -1002,7 +1014,7 @@ def prefetch_tilings(ops: list, hw: HardwareSpec, ctx: CostContext) -> None:
     graph this replaces ~130 one-GEMM searches (~13 ms on maxvit_tiny training) by a few numpy
     calls over [candidates, GEMMs]; figures are bit for bit the same. Sweeps (array knobs) and
     unhashable specs search per op as before."""
-    if hw.batch_shape or not _hashable(hw):
+    if hw.batch_shape or not _TILINGS.hashable(hw):
         return
     table = _TILINGS.table(hw)
     todo: dict = {}
