@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Union
 import numpy as np
 
 from codesign.errors import CodesignError
-from codesign.ir.graph import WORK_KEY_MAX_TENSORS, Op, OpKind
+from codesign.ir.graph import TENSOR_NBYTES, WORK_KEY_MAX_TENSORS, Op, OpKind
 from codesign.types import DType, HardwareKind, Layout, Mode, values
 
 if TYPE_CHECKING:
@@ -268,9 +268,15 @@ def op_bytes(op: Op, dtype: str) -> tuple[float, float, float]:
     """
     if dtype == DType.AMP:   # tensor_bytes under "amp", inlined: foreach optimizer kernels
         # carry hundreds of tensors (issue 16 speed)
-        act = sum(float(t.nbytes) for t in op.inputs if not t.is_weight)
-        w = sum(float(t.nbytes) for t in op.inputs if t.is_weight)
-        return act, w, sum(float(t.nbytes) for t in op.outputs)
+        # one pass over the inputs, integer sums (exact: byte counts stay far below 2**53, so
+        # equal to the sums of floats)
+        act = w = 0
+        for t in op.inputs:
+            if t.is_weight:
+                w += TENSOR_NBYTES(t)
+            else:
+                act += TENSOR_NBYTES(t)
+        return float(act), float(w), float(sum(map(TENSOR_NBYTES, op.outputs)))
     act = sum(tensor_bytes(t, dtype) for t in op.inputs if not t.is_weight)
     w = sum(tensor_bytes(t, WEIGHT_DTYPE.get(dtype, dtype)) for t in op.inputs if t.is_weight)
     out = sum(tensor_bytes(t, dtype) for t in op.outputs)
@@ -351,10 +357,13 @@ def apply_launch_queue(costs: list) -> list:
         o, cs, ms = c.overhead_s, c.compute_s, c.memory_s
         if type(host) is float and type(end) is float and type(o) is float \
                 and type(cs) is float and type(ms) is float:
-            # one configuration: the same IEEE operations as the numpy path, on floats
+            # one configuration: the same IEEE operations as the numpy path, on floats (with
+            # _maximum's comparisons written out: ~3,300 kernels a training step)
             host = host + o
-            exposed = _maximum(host - end, 0.0)
-            end = end + exposed + _maximum(cs, ms)
+            exposed = host - end
+            if not (exposed > 0.0 or exposed != exposed):
+                exposed = 0.0
+            end = end + exposed + (cs if (cs > ms or cs != cs) else ms)
             if exposed == o and o != 0.0:          # all of it exposed: the cost as it is
                 out.append(c)
                 continue

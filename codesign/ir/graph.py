@@ -81,6 +81,12 @@ class TensorSpec:
         return math.prod(self.shape) * DTYPE_BYTES.get(self.dtype, 4)
 
 
+#: the getters of TensorSpec.numel / .nbytes, for sums over long tensor lists without a
+#: generator (multi-tensor optimizer kernels carry ~1,000-1,800 tensors)
+TENSOR_NUMEL = TensorSpec.numel.fget
+TENSOR_NBYTES = TensorSpec.nbytes.fget
+
+
 @dataclass(frozen=True, slots=True)
 class ConvAttrs:
     """Convolution geometry. ``kernel``/``stride``/... have one entry per spatial dim."""
@@ -274,7 +280,7 @@ class Op:
 
     @property
     def elements(self) -> int:
-        return sum(t.numel for t in self.outputs)
+        return sum(map(TENSOR_NUMEL, self.outputs))
 
     @property
     def weights(self) -> tuple[TensorSpec, ...]:
@@ -291,11 +297,11 @@ class Op:
     @property
     def read_bytes(self) -> int:
         """Bytes the op reads once: every input (activations and weights)."""
-        return sum(t.nbytes for t in self.inputs)
+        return sum(map(TENSOR_NBYTES, self.inputs))
 
     @property
     def write_bytes(self) -> int:
-        return sum(t.nbytes for t in self.outputs)
+        return sum(map(TENSOR_NBYTES, self.outputs))
 
     @property
     def dtype(self) -> str:
