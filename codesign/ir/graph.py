@@ -444,21 +444,33 @@ class OpGraph:
         return tuple(tuple(p) for p in preds)
 
     @cached_property
+    def _works(self) -> tuple[tuple[int, ...], tuple[Op, ...]]:
+        """(per op, the number of its ``Op.work_key``; per number, the first op with that key),
+        numbered in order of first appearance in one pass over the ops."""
+        ids: dict = {}
+        first: list[Op] = []
+        numbers = []
+        for op in self.ops:
+            key = op.work_key
+            i = ids.get(key)
+            if i is None:
+                i = ids[key] = len(first)
+                first.append(op)
+            numbers.append(i)
+        return tuple(numbers), tuple(first)
+
+    @property
     def work_ids(self) -> tuple[int, ...]:
         """Per op, a small int naming its ``Op.work_key`` (equal ints, equal work), numbered
         once per graph: every simulation of the graph costs ops of equal work once."""
-        ids: dict = {}
-        return tuple([ids.setdefault(key, len(ids)) for key in (op.work_key for op in self.ops)])
+        return self._works[0]
 
     @cached_property
     def work_sizes(self) -> tuple[tuple[float, float, float, float], ...]:
         """Per distinct work (indexed by ``work_ids``): its (MACs, FLOPs, read bytes, write
         bytes) as floats, derived once per graph (every simulation's rows carry them)."""
-        first: dict[int, Op] = {}
-        for op, i in zip(self.ops, self.work_ids):
-            first.setdefault(i, op)
         return tuple((float(op.macs), float(op.flops), float(op.read_bytes), float(op.write_bytes))
-                     for op in first.values())
+                     for op in self._works[1])
 
     @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:
