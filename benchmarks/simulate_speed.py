@@ -3,21 +3,32 @@
 ResNet-50 inference on each preset kind, then -- when timm is installed -- large timm
 training graphs (forward, backward and the optimizer step under CUDA autocast, as timm's
 ``benchmark.py --amp`` trains) on the RTX 3090 with ``dtype="amp"``. Each line gives the
-median over ``--runs`` calls of the wall time and of the process CPU time (on a shared host the
-CPU time is what the simulator itself spends), and the first call's wall time. The garbage of
-tracing is collected before the first call (``gc.collect()``): a full collection of a process
-that just traced with torch takes a few hundred ms and is the tracer's, not the simulator's.
+median process CPU time (on a shared host the CPU time is what the simulator itself spends)
+and wall time of
 
-Run: python benchmarks/simulate_speed.py [--runs 20] [--no-timm]
+* the first call on a freshly loaded graph, what a user pays once per model: over
+  ``--first-runs`` samples, each simulating a fresh copy of the graph (unpickled from bytes
+  pickled before any simulation, so nothing the graph derives is cached on it) after
+  ``codesign.cost.gpu.clear_search_memo()`` (no GEMM tile search memoised in the process);
+* repeated calls on one graph (``--runs`` calls after the first), e.g. a sweep over presets.
+
+The garbage of tracing and of the previous sample is collected before each timed first call
+(``gc.collect()``): a full collection of a process that just traced with torch takes a few
+hundred ms and is the tracer's, not the simulator's.
+
+Run: python benchmarks/simulate_speed.py [--runs 20] [--first-runs 10] [--no-timm]
 """
 
 import argparse
 import gc
 import importlib.util
+import os
+import pickle
 import statistics
 import time
 
 import codesign
+from codesign.cost.gpu import clear_search_memo
 from codesign.zoo import build_workload
 
 PRESETS = [("a100-sxm4-40gb", "fp16"), ("hexagon-v68", "int8"), ("host-cpu", "fp32"),
@@ -29,40 +40,69 @@ TIMM_TRAIN = [("convnext_tiny", 64, "sgd"), ("swin_base_patch4_window7_224", 64,
               ("efficientnet_b7", 8, "sgd")]
 
 
-def timed(graph, hw, dtype: str, runs: int) -> tuple[float, float, float, object]:
-    """(first-call wall, median wall, median CPU) seconds of ``simulate`` and its result."""
-    gc.collect()
-    t = time.perf_counter()
-    r = codesign.simulate(graph, hw, dtype=dtype)
-    first = time.perf_counter() - t
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def timed(blob: bytes, hw, dtype: str, runs: int, first_runs: int) -> tuple[tuple[float, ...], object]:
+    """Median (first-call CPU, first-call wall, repeat CPU, repeat wall) seconds of
+    ``simulate`` on the graph pickled in ``blob`` (before any simulation of it) and the result
+    (every call's result checked equal)."""
+    first_cpu, first_wall = [], []
+    result = None
+    for _ in range(first_runs):
+        fresh = pickle.loads(blob)
+        clear_search_memo()
+        gc.collect()
+        w, c = _clock()
+        r = codesign.simulate(fresh, hw, dtype=dtype)
+        first_wall.append(time.perf_counter() - w)
+        first_cpu.append(time.process_time() - c)
+        if result is not None and r != result:
+            raise AssertionError(f"{fresh.name}: a first call on a fresh copy differs")
+        result = r
+    graph = pickle.loads(blob)
+    codesign.simulate(graph, hw, dtype=dtype)           # its first call
     wall, cpu = [], []
     for _ in range(runs):
-        t, c = time.perf_counter(), time.process_time()
+        w, c = _clock()
         r = codesign.simulate(graph, hw, dtype=dtype)
-        wall.append(time.perf_counter() - t)
+        wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
-    return first, statistics.median(wall), statistics.median(cpu), r
+    if r != result:
+        raise AssertionError(f"{graph.name}: a repeated call differs from a first call")
+    med = statistics.median
+    return (med(first_cpu), med(first_wall), med(cpu), med(wall)), r
 
 
-def line(label: str, ops: int, first: float, wall: float, cpu: float, latency_s: float) -> str:
-    return (f"{label:46s} {ops:5d} ops  median {wall * 1e3:6.1f} ms wall, {cpu * 1e3:6.1f} ms cpu"
-            f"  (first call {first * 1e3:6.1f} ms)  -> latency {latency_s * 1e3:.3f} ms")
+def line(label: str, ops: int, t: tuple[float, ...], latency_s: float) -> str:
+    first_cpu, first_wall, cpu, wall = (x * 1e3 for x in t)
+    return (f"{label:46s} {ops:5d} ops  first call {first_cpu:6.1f} ms cpu ({first_wall:6.1f} wall)"
+            f"  repeat {cpu:6.1f} ms cpu ({wall:6.1f} wall)  -> latency {latency_s * 1e3:.3f} ms")
+
+
+def load_average() -> str:
+    return "load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=20, help="repeated calls per graph")
+    ap.add_argument("--first-runs", type=int, default=10,
+                    help="first calls per graph, each on a freshly unpickled copy")
     ap.add_argument("--no-timm", action="store_true", help="skip the timm training graphs")
     args = ap.parse_args()
 
     g = codesign.trace(build_workload("resnet50"), (1, 3, 224, 224))
+    blob = pickle.dumps(g)
     codesign.simulate(g, PRESETS[0][0], dtype=PRESETS[0][1])   # warm-up (imports, registry)
     for name, dtype in PRESETS:
         hw = codesign.load_hardware(name)
-        first, wall, cpu, r = timed(g, hw, dtype, args.runs)
-        print(line(f"resnet50 inference on {name} {dtype}", len(g.ops), first, wall, cpu, r.latency_s))
+        t, r = timed(blob, hw, dtype, args.runs, args.first_runs)
+        print(line(f"resnet50 inference on {name} {dtype}", len(g.ops), t, r.latency_s))
     if args.no_timm or importlib.util.find_spec("timm") is None:
         print("timm training graphs skipped (timm not installed or --no-timm)")
+        print(load_average())
         return
     import timm
 
@@ -72,9 +112,10 @@ def main() -> None:
         shape = (batch, *m.default_cfg["input_size"])
         g = codesign.trace(m, shape, phase="train", optimizer=optimizer, autocast="fp16",
                            name=model)
-        first, wall, cpu, r = timed(g, hw, "amp", args.runs)
-        print(line(f"timm {model} train b{batch} {optimizer} rtx3090 amp", len(g.ops), first,
-                   wall, cpu, r.latency_s))
+        t, r = timed(pickle.dumps(g), hw, "amp", args.runs, args.first_runs)
+        print(line(f"timm {model} train b{batch} {optimizer} rtx3090 amp", len(g.ops), t,
+                   r.latency_s))
+    print(load_average())
 
 
 if __name__ == "__main__":
