@@ -17,6 +17,7 @@ The garbage of tracing and of the previous sample is collected before each timed
 hundred ms and is the tracer's, not the simulator's.
 
 Run: python benchmarks/simulate_speed.py [--runs 20] [--first-runs 10] [--no-timm]
+     [--timm-models maxvit_tiny_tf_224 efficientnet_b7]
 """
 
 import argparse
@@ -91,6 +92,8 @@ def main() -> None:
     ap.add_argument("--first-runs", type=int, default=10,
                     help="first calls per graph, each on a freshly unpickled copy")
     ap.add_argument("--no-timm", action="store_true", help="skip the timm training graphs")
+    ap.add_argument("--timm-models", nargs="+", metavar="MODEL",
+                    choices=[m for m, _, _ in TIMM_TRAIN], help="only these timm graphs")
     args = ap.parse_args()
 
     g = codesign.trace(build_workload("resnet50"), (1, 3, 224, 224))
@@ -108,6 +111,8 @@ def main() -> None:
 
     hw = codesign.load_hardware("rtx3090")
     for model, batch, optimizer in TIMM_TRAIN:
+        if args.timm_models and model not in args.timm_models:
+            continue
         m = timm.create_model(model)
         shape = (batch, *m.default_cfg["input_size"])
         g = codesign.trace(m, shape, phase="train", optimizer=optimizer, autocast="fp16",

@@ -78,8 +78,6 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
     reg = registry()
     ccp = ctx.layout == Layout.CCP or (ctx.mode == Mode.FUSED and Layout.CCP in hw.layouts)
     plan = plan_fusion(graph, ctx.mode, ccp)
-    costs: list = []
-    energies: list = []
     missing: set[str] = set()
     shape = hw.batch_shape
     # ops that compute the same thing (same cost_key) get one cost and energy: a cost is a pure
@@ -114,11 +112,9 @@ def estimate_costs(graph: OpGraph, hw: HardwareSpec, ctx: CostContext, launch_qu
         else:
             cost = conform(fn(target, hw, ctx), shape)
             memo[key] = (cost, op_energy(cost, hw, ctx.dtype))
-    fused_zero = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))
-    for key in op_keys:
-        hit = fused_zero if key is None else memo[key]
-        costs.append(hit[0])
-        energies.append(hit[1])
+    memo[None] = (ZERO, Energy(0.0, 0.0, 0.0, 0.0))     # a fused-away op
+    costs = [memo[key][0] for key in op_keys]
+    energies = [memo[key][1] for key in op_keys]
     merged = [fused.get(op.index, op) for op in graph.ops] if fused else list(graph.ops)
     for name, graph_pass in reg.graph_passes(hw.kind):   # e.g. gpu launch queue, hexagon launch
         if name == "launch_queue" and not launch_queue:

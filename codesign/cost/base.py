@@ -303,7 +303,10 @@ def conform(cost: OpCost, shape: tuple[int, ...]) -> OpCost:
     batch shape (``HardwareSpec.batch_shape``): a float for one configuration, an array of
     ``shape`` for a sweep. A cost function may return scalars for fields that do not depend on
     the swept knobs; a field whose shape does not broadcast to ``shape`` is a bug and raises."""
-    if not shape and all(type(getattr(cost, name)) is float for name in _ARRAY_FIELDS):
+    if not shape and type(cost.compute_s) is float and type(cost.memory_s) is float \
+            and type(cost.overhead_s) is float and type(cost.dram_read_bytes) is float \
+            and type(cost.dram_write_bytes) is float and type(cost.onchip_bytes) is float \
+            and type(cost.l2_bytes) is float:   # _ARRAY_FIELDS written out (once per work)
         return cost                     # one configuration, every field a float already
 
     def fit(v):
