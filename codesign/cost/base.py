@@ -110,11 +110,17 @@ class OpCost:
         """'compute' | 'memory' | 'overhead' (array of strings when vectorized)."""
         c, m, o = self.compute_s, self.memory_s, self.overhead_s
         if type(c) is float and type(m) is float and type(o) is float:   # one configuration
-            return "overhead" if o > c and o > m else ("compute" if c >= m else "memory")
+            return float_bound(c, m, o)
         busy = np.maximum(self.compute_s, self.memory_s)
         kind = np.where(self.compute_s >= self.memory_s, "compute", "memory")
         out = np.where(np.asarray(self.overhead_s) > busy, "overhead", kind)
         return str(out) if np.ndim(out) == 0 else out
+
+
+def float_bound(compute_s: float, memory_s: float, overhead_s: float) -> str:
+    """:attr:`OpCost.bound` of one configuration's figures."""
+    c, m, o = compute_s, memory_s, overhead_s
+    return "overhead" if o > c and o > m else ("compute" if c >= m else "memory")
 
 
 CostFn = Callable[[Op, object, CostContext], OpCost]
@@ -349,13 +355,37 @@ def apply_launch_queue(costs: list) -> list:
     (as eager PyTorch is); large ones hide dispatch entirely. Vectorizes over configs.
     Fused-away ops (zero cost) and unsupported ops (None) pass through.
     """
+    out = []
+    hidden: dict = {}     # id(cost) -> the cost with its dispatch fully hidden (overhead 0)
+    for c, exposed in zip(costs, launch_queue_dispatch(costs)):
+        if exposed is None:
+            out.append(c)
+            continue
+        if type(exposed) is float:                 # one configuration
+            if exposed == c.overhead_s and exposed != 0.0:   # all of it exposed: as it is
+                out.append(c)
+                continue
+            if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
+                h = hidden.get(id(c))
+                if h is None:
+                    h = hidden[id(c)] = _with_overhead(c, exposed)
+                out.append(h)
+                continue
+        out.append(_with_overhead(c, exposed))
+    return out
+
+
+def launch_queue_dispatch(costs: list) -> list:
+    """Per cost, the dispatch time it exposes under the asynchronous launch queue
+    (:func:`apply_launch_queue`: the ``overhead_s`` it gives that op); None for a fused-away
+    (``ZERO``) or unsupported (None) op. A Python float while every figure is one (one
+    configuration: the same IEEE operations as the numpy path), else numpy."""
     host = 0.0
     end = 0.0
     out = []
-    hidden: dict = {}     # id(cost) -> the cost with its dispatch fully hidden (overhead 0)
     for c in costs:
         if c is None or c is ZERO:
-            out.append(c)
+            out.append(None)
             continue
         o, cs, ms = c.overhead_s, c.compute_s, c.memory_s
         if type(host) is float and type(end) is float and type(o) is float \
@@ -367,20 +397,11 @@ def apply_launch_queue(costs: list) -> list:
             if not (exposed > 0.0 or exposed != exposed):
                 exposed = 0.0
             end = end + exposed + (cs if (cs > ms or cs != cs) else ms)
-            if exposed == o and o != 0.0:          # all of it exposed: the cost as it is
-                out.append(c)
-                continue
-            if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
-                h = hidden.get(id(c))
-                if h is None:
-                    h = hidden[id(c)] = _with_overhead(c, exposed)
-                out.append(h)
-                continue
         else:
             host = host + o
             exposed = np.maximum(host - end, 0.0)
             end = end + exposed + np.maximum(cs, ms)
-        out.append(_with_overhead(c, exposed))
+        out.append(exposed)
     return out
 
 
