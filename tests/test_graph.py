@@ -116,6 +116,10 @@ def test_work_ids_and_sizes_number_equal_work_once():
     g = OpGraph(ops=(a, b, c, f1, f2))
     assert a.work_key == b.work_key != c.work_key
     assert f1.work_key != f2.work_key                       # keyed by identity
+    # the same tensors split differently between inputs and outputs: other work
+    moved = Op(5, "x", "aten::x", OpKind.ELEMENTWISE, "", a.inputs[:1], a.inputs[1:] + a.outputs)
+    kept = Op(6, "x", "aten::x", OpKind.ELEMENTWISE, "", a.inputs, a.outputs)
+    assert moved.work_key != kept.work_key
     assert g.work_ids == (0, 0, 1, 2, 3)
     # hand: 3x3 conv 64->64 on 56x56 (pad 1): 56*56*64*64*9 MACs; fp32 input 64*56*56*4 bytes
     # + weight 64*64*9*4, output 64*56*56*4

@@ -318,11 +318,12 @@ class Op:
         with equal keys do the same work (``codesign.cost.base.cost_key``: cost models read
         nothing else). An op with more than ``WORK_KEY_MAX_TENSORS`` tensors is keyed by its
         identity (equal only to itself)."""
-        if len(self.inputs) + len(self.outputs) > WORK_KEY_MAX_TENSORS:
+        ins, outs = self.inputs, self.outputs
+        if len(ins) + len(outs) > WORK_KEY_MAX_TENSORS:
             return ("op", id(self))
+        # the tensors flat after the number of inputs (one tuple fewer to build and hash)
         return (self.kind, self.aten, self.attrs, self.supported, self.phase, self.inplace,
-                self.module_type, self.pattern, tuple(map(_TENSOR_KEY, self.inputs)),
-                tuple(map(_TENSOR_KEY, self.outputs)))
+                self.module_type, self.pattern, len(ins), *map(_TENSOR_KEY, ins + outs))
 
 
 @dataclass(frozen=True, slots=True)
