@@ -155,29 +155,33 @@ def _f(x) -> float:
     return float(np.asarray(x, dtype=float))
 
 
-def _dispatched(cost: OpCost, dispatch) -> tuple:
-    """:func:`_cost_figures` of ``cost`` with ``dispatch`` as its ``overhead_s`` (what the
-    launch queue gives it), without a copy of the cost where every figure is a float."""
-    c, m, r, w = cost.compute_s, cost.memory_s, cost.dram_read_bytes, cost.dram_write_bytes
-    if type(dispatch) is float and type(c) is float and type(m) is float and type(r) is float \
-            and type(w) is float:
-        # OpCost.latency_s and .bound of the copy apply_launch_queue would make
-        return (r, w, _maximum(c, m) + dispatch, c, m, dispatch), float_bound(c, m, dispatch)
-    figures, bound, _ = _cost_figures(_with_overhead(cost, dispatch))
-    return figures, bound
-
-
 def _cost_figures(cost: OpCost) -> tuple:
     """(DRAM read, DRAM write, latency, compute, memory, overhead) of one configuration's
-    cost as Python floats, its bound and its unit."""
+    cost as Python floats, its bound, its unit, and -- for a cost whose figures are floats --
+    (DRAM read, DRAM write, busy = max(compute, memory), compute, memory), what its rows with
+    another overhead take (:func:`_dispatched`)."""
     c, m, o = cost.compute_s, cost.memory_s, cost.overhead_s
     r, w = cost.dram_read_bytes, cost.dram_write_bytes
-    if type(c) is float and type(m) is float and type(o) is float and type(r) is float \
-            and type(w) is float:       # the common case (conform made them floats)
+    base = None
+    if type(c) is float and type(m) is float and type(r) is float and type(w) is float:
+        base = (r, w, _maximum(c, m), c, m)     # busy as OpCost.latency_s takes it
+    if base is not None and type(o) is float:   # the common case (conform made them floats)
         figures = (r, w, cost.latency_s, c, m, o)
     else:
         figures = (_f(r), _f(w), _f(cost.latency_s), _f(c), _f(m), _f(o))
-    return figures, cost.bound, cost.unit
+    return figures, cost.bound, cost.unit, base
+
+
+def _dispatched(cost: OpCost, parts: tuple, dispatch) -> tuple:
+    """(figures, bound) of ``cost`` (its :func:`_cost_figures` ``parts``) with ``dispatch``
+    as its ``overhead_s`` (what the launch queue gives it): those of the copy
+    :func:`apply_launch_queue` makes, without making it where every figure is a float."""
+    base = parts[3]
+    if base is not None and type(dispatch) is float:
+        r, w, busy, c, m = base
+        return (r, w, busy + dispatch, c, m, dispatch), float_bound(c, m, dispatch)
+    figures, bound, _, _ = _cost_figures(_with_overhead(cost, dispatch))
+    return figures, bound
 
 
 def _rows(est: Estimate, dispatch: list | None = None) -> tuple[OpRow, ...]:
@@ -211,7 +215,7 @@ def _rows(est: Estimate, dispatch: list | None = None) -> tuple[OpRow, ...]:
             p = parts[id(cost)] = _cost_figures(cost)
         figures = p[0]
         if d is not None:
-            figures, queued_bound = _dispatched(cost, d)
+            figures, queued_bound = _dispatched(cost, p, d)
             if not bound:
                 bound, unit = queued_bound, p[2]
         elif not bound:
