@@ -232,16 +232,16 @@ def dominant_class(rows) -> tuple[str, float]:
 def roofline_latency_s(graph, hw: HardwareSpec, ctx) -> float:
     """Sum of the per-op roofline floors of the supported ops (see module docstring).
 
-    Ops of equal :func:`codesign.cost.base.cost_key` (repeated blocks) get one floor: the floor
-    reads only what the key holds (kind, attrs, tensor shapes and dtypes), so the sum is the
-    per-op sum, added op by op in graph order (issue 16: validating 300 rows from a warm cache
-    spent a quarter of its time here)."""
-    from codesign.cost.base import cost_key
+    Ops of equal :func:`codesign.cost.base.cost_key` (repeated blocks; ``graph.work_ids``
+    numbers the keys once per graph, and the simulation of the row numbered them already) get
+    one floor: the floor reads only what the key holds (kind, attrs, tensor shapes and dtypes),
+    so the sum is the per-op sum, added op by op in graph order (issue 16: validating 300 rows
+    from a warm cache spent a quarter of its time here)."""
     from codesign.cost.roofline import roofline_floor
 
     memo: dict = {}
     floors = []
-    for op, key in zip(graph.ops, map(cost_key, graph.ops)):
+    for op, key in zip(graph.ops, graph.work_ids):
         if not op.supported:
             continue
         f = memo.get(key)
