@@ -366,10 +366,9 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             if "backward" in op.aten:
                 return "conv.depthwise_wgrad"
             return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
-        from codesign.cost.gpu import WIDE_GROUP
+        from codesign.cost.gpu import grouped_nhwc_wide
 
-        if (op.attrs.variant is ConvVariant.GROUPED and layout == "nhwc"
-                and op.attrs.in_channels // op.attrs.groups > WIDE_GROUP):
+        if grouped_nhwc_wide(op.attrs, layout):
             return "conv.grouped_nhwc_wide"
         return f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
