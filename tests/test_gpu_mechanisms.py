@@ -258,6 +258,9 @@ def test_training_batch_norm_in_channels_last_makes_one_pass(hw):
     w = TensorSpec(5, (1, 256, 2304), "float16")                 # a weight standardised per row
     ws = _op(OpKind.NORM, [w], [TensorSpec(6, w.shape, "float16")], aten="aten::native_batch_norm")
     assert saved(ws) == (0.0, 0.0)
+    xb = TensorSpec(7, shape, "bfloat16")                        # bf16: PyTorch's own kernels
+    bf = _op(OpKind.NORM, [xb], [TensorSpec(8, shape, "bfloat16")], aten="aten::native_batch_norm")
+    assert saved(bf) == (0.0, 0.0)
 
 
 def test_group_norm_in_channels_last_pays_two_copies(hw):

@@ -831,7 +831,9 @@ def persistent_batch_norm(op: Op, ctx: CostContext) -> bool:
     dx) from the tiles it holds, where the NCHW kernels run statistics and normalisation as
     separate passes. The data fits the one-pass cost; it does not tell whether the tiles of a
     tensor larger than the on-chip storage come back from L2 or DRAM. InPlace-ABN's own
-    kernels (:data:`CHANNEL_BLOCK_NORMS`) are not cuDNN's and keep the second pass.
+    kernels (:data:`CHANNEL_BLOCK_NORMS`) are not cuDNN's and keep the second pass, as do
+    bfloat16 tensors (PyTorch keeps them off cuDNN's batch norm and runs its own
+    channels-last statistics and elementwise kernels).
 
     Evidence: timm RTX 3090 PyTorch 1.12 training, the 23 dense BatchNorm convnets without
     grouped convs (ResNet, DarkNet, RepVGG, VoVNet, ...): regressing measured / simulated time
@@ -843,7 +845,8 @@ def persistent_batch_norm(op: Op, ctx: CostContext) -> bool:
     x = op.inputs[0] if op.inputs else None
     return (ctx.layout == Layout.NHWC and op.module_type not in CHANNEL_BLOCK_NORMS
             and (op.aten in TRAINING_BATCH_NORM or op.aten in BATCH_NORM_BACKWARD)
-            and x is not None and len(x.shape) >= 4)   # channels-last: 4-D / 5-D tensors
+            and x is not None and len(x.shape) >= 4    # channels-last: 4-D / 5-D tensors
+            and ctx.dtype != "bf16" and x.dtype != "bfloat16")   # bf16: PyTorch's kernels
 
 
 @registrar(REGISTRY, OpKind.REDUCTION, "gpu")
