@@ -836,13 +836,14 @@ def persistent_batch_norm(op: Op, ctx: CostContext) -> bool:
     bfloat16 tensors (PyTorch keeps them off cuDNN's batch norm and runs its own
     channels-last statistics and elementwise kernels).
 
-    Evidence: timm RTX 3090 PyTorch 1.12 training, the 23 dense BatchNorm convnets without
-    grouped convs (ResNet, DarkNet, RepVGG, VoVNet, ...): regressing measured / simulated time
-    on the simulated time shares puts batch norm (forward + backward) at 0.64x in
-    channels-last and 0.93x in NCHW, convs and elementwise ops at 0.94-1.14x in both; one pass
-    instead of two is 2/3 of a forward's bytes and 3/5 of a backward's. ResNet-50 measures
-    1.47x faster in channels-last than in NCHW; with the second pass the model gave 1.20x,
-    now 1.35x (train NHWC held-out rows within 10%: 34% -> 57%)."""
+    Evidence: timm RTX 3090 PyTorch 1.12 training, the dense BatchNorm convnets (ResNet,
+    DarkNet, RepVGG, VoVNet, ...; ``benchmarks/gpu_timm_fidelity.py shares``): measured /
+    simulated time regressed on the simulated time shares put batch norm (forward + backward)
+    at 0.64x in channels-last and 1.02x in NCHW, convs at 0.99x / 1.14x, elementwise at 1.09x
+    / 0.89x with the second pass (1.08x in channels-last without it); one pass instead of two
+    is 2/3 of a forward's bytes and 3/5 of a backward's. ResNet-50 measures 1.47x faster in
+    channels-last than in NCHW; with the second pass the model gave 1.20x, now 1.35x (train
+    NHWC held-out rows within 10%: 34% -> 57%)."""
     x = op.inputs[0] if op.inputs else None
     return (ctx.layout == Layout.NHWC and op.module_type not in CHANNEL_BLOCK_NORMS
             and (op.aten in TRAINING_BATCH_NORM or op.aten in BATCH_NORM_BACKWARD)
