@@ -456,9 +456,10 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     while narrow groups (RegNetZ: 8 per group) and ResNeXt's 32 groups (32x4d: 4-32 per group,
     16- and 32-wide included) run 1.3-1.4x faster in NHWC, like dense convnets. The group
     count bound is an observed boundary of PyTorch 1.12 / cuDNN 8.3's kernel choice, not a
-    derived one: with 16 channels per group and no bound the fit half got worse (first-order
-    fit 11.6% -> 12.4%: ResNeXt's 16- and 32-wide convs in 32 groups counted as slow), with the
-    bound both halves improve; the per-model slowdowns of the class still scatter (~9x
+    derived one: with 16 channels per group and no bound the fit half gets worse (train NHWC
+    fit-half MAPE 11.6% -> 12.3%: ResNeXt's 16- and 32-wide convs in 32 groups count as slow),
+    with the bound 11.3% (``gpu_timm_fidelity.py fit --datasets train-nhwc --software --keys
+    conv.grouped_nhwc_wide``); the per-model slowdowns of the class still scatter (~9x
     RegNetX-040 to ~30x RegNetY-040 of the tensor-core time), so one factor is a compromise.
     """
     a = op.attrs
