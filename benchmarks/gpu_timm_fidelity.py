@@ -3,6 +3,7 @@
     python benchmarks/gpu_timm_fidelity.py trace [--limit N]   # fill the graph cache
     python benchmarks/gpu_timm_fidelity.py eval [--hw rtx3090]  # metrics, before / after
     python benchmarks/gpu_timm_fidelity.py fit [--all] [--out f.yaml]  # efficiencies, held-out
+    python benchmarks/gpu_timm_fidelity.py shares  # error by op class (dense BN convnets)
 
 Rows: ``shared/data/published/timm/*.csv`` (timm ``benchmark.py --amp``: one model at a time,
 ``torch.autocast("cuda", float16)``, eval + no_grad for inference; training = forward, loss,
@@ -311,6 +312,80 @@ def cmd_eval(args) -> int:
     return 0
 
 
+#: share classes of ``shares``: a dense conv, batch norm (forward and backward), the
+#: bandwidth-bound rest; everything else (depthwise / grouped convs, matmuls, other norms) "rest"
+SHARE_CLASSES = ("conv", "batch_norm", "elementwise", "rest")
+
+
+def share_class(op) -> str:
+    from codesign.ir.graph import ConvAttrs, ConvVariant, OpKind
+
+    if op.kind is OpKind.CONV:
+        a = op.attrs
+        dense = isinstance(a, ConvAttrs) and a.variant not in (ConvVariant.DEPTHWISE,
+                                                                 ConvVariant.GROUPED)
+        return "conv" if dense else "rest"
+    if op.kind is OpKind.NORM:
+        return "batch_norm" if "batch_norm" in op.aten else "rest"
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION):
+        return "rest"
+    return "elementwise"
+
+
+def cmd_shares(args) -> int:
+    """Which op class a layout's error sits in: over the dense BatchNorm convnets of each
+    dataset (no grouped / depthwise convs above ``--max-other`` of the simulated time, dense
+    convs above 30%, no InPlace-ABN), least squares of measured / simulated time (= 1 + the
+    throughput error) on the simulated time shares of dense convs, batch norm and the
+    bandwidth-bound rest (the small "rest" share taken as right); a class's coefficient is the
+    factor its simulated time would need (1 = right)."""
+    import numpy as np
+
+    import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
+    from codesign.cost.gpu import CHANNEL_BLOCK_NORMS
+    from codesign.hardware import load_hardware
+    from codesign.simulation import estimate_costs, make_context, simulate
+
+    hw = load_hardware(args.hw)
+    models = set(subset())
+    for ds in args.datasets:
+        df = load(ds)
+        df = df[df["model"].isin(models)]
+        layout = ds.split("-")[1]
+        st = settings_of(ds, "amp")
+        hw_row = st.hardware(hw)
+        ctx = make_context(hw_row, "amp", "eager", layout)
+        xs, ys, names = [], [], []
+        for r in df.itertuples():
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
+                          build=False, era=timm_era(ds))
+            if g is None or any(op.module_type in CHANNEL_BLOCK_NORMS for op in g.ops):
+                continue
+            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+            share = dict.fromkeys(SHARE_CLASSES, 0.0)
+            for op, c in zip(g.ops, est.costs):
+                if c is not None:
+                    share[share_class(op)] += float(c.latency_s)
+            total = sum(share.values())
+            share = {k: v / total for k, v in share.items()}
+            if share["rest"] > args.max_other or share["conv"] < 0.3:
+                continue
+            sim = r.batch / float(simulate(g, hw_row, dtype="amp", mode="eager",
+                                           layout=layout).latency_s)
+            xs.append([share[k] for k in SHARE_CLASSES])
+            ys.append(sim / r.measured)
+            names.append(r.model)
+        x, y = np.array(xs), np.array(ys)
+        # the small "rest" share is taken as right (factor 1), the other three fitted
+        coef = np.linalg.lstsq(x[:, :-1], y - x[:, -1], rcond=None)[0]
+        print(f"{ds}: {len(y)} rows, mean measured/simulated time {y.mean():.3f}; factors "
+              + ", ".join(f"{k} {v:.2f}" for k, v in zip(SHARE_CLASSES, coef))
+              + "; mean shares " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                            zip(SHARE_CLASSES, x.mean(axis=0))))
+    return 0
+
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -342,8 +417,15 @@ def main(argv=None) -> int:
                    help="fit only these efficiency keys (the others stay at the preset's)")
     f.add_argument("--software", action="store_true", help="fit a software profile: the rows' "
                    "profile factors are not applied, the printed scales are the new factors")
+    sh = sub.add_parser("shares", help="error by op class: measured / simulated time "
+                        "regressed on the simulated time shares (dense BatchNorm convnets)")
+    sh.add_argument("--hw", default="rtx3090")
+    sh.add_argument("--datasets", nargs="+", default=["train-nchw", "train-nhwc"])
+    sh.add_argument("--max-other", type=float, default=0.01,
+                    help="largest share of the 'rest' class (grouped/depthwise convs, ...)")
     args = p.parse_args(argv)
-    return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit}[args.cmd](args)
+    return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
+            "shares": cmd_shares}[args.cmd](args)
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -366,10 +448,9 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             if "backward" in op.aten:
                 return "conv.depthwise_wgrad"
             return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
-        from codesign.cost.gpu import WIDE_GROUP
+        from codesign.cost.gpu import grouped_nhwc_wide
 
-        if (op.attrs.variant is ConvVariant.GROUPED and layout == "nhwc"
-                and op.attrs.in_channels // op.attrs.groups > WIDE_GROUP):
+        if grouped_nhwc_wide(op.attrs, layout):
             return "conv.grouped_nhwc_wide"
         return f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",

@@ -230,6 +230,39 @@ def test_norm_backward_and_training_bn_read_inputs_twice(hw):
     assert b.dram_read_bytes == pytest.approx(2 * (4 * n))                  # dy, x twice
 
 
+def test_training_batch_norm_in_channels_last_makes_one_pass(hw):
+    """cuDNN's persistent NHWC batch norm (PyTorch's choice for channels-last training): no
+    second pass over the inputs. fp16 [64, 64, 56, 56] (n elements, 2n bytes each, too large
+    for L2): forward saves the re-read of x (2n bytes) and one kernel, backward the re-read of
+    dy and x (4n bytes) and one kernel; eval batch norm, 3-D inputs (weight standardisation)
+    and InPlace-ABN keep their passes."""
+    shape = (64, 64, 56, 56)
+    n = 64 * 64 * 56 * 56
+    x, dy = TensorSpec(1, shape, "float16"), TensorSpec(2, shape, "float16")
+    y = TensorSpec(3, shape, "float16")
+    ctx = lambda lay: CostContext(dtype="amp", mode="fused", layout=lay)  # noqa: E731
+    kernel = hw.dispatch.graph_overhead_s
+
+    def saved(op):
+        nchw, nhwc = norm_cost(op, hw, ctx("nchw")), norm_cost(op, hw, ctx("nhwc"))
+        return (nchw.latency_s - nhwc.latency_s,
+                nchw.dram_read_bytes - nhwc.dram_read_bytes)
+
+    fwd = _op(OpKind.NORM, [x], [y], aten="aten::native_batch_norm")
+    assert saved(fwd) == pytest.approx((2 * n / _bw(hw) + kernel, 2 * n))
+    bwd = _op(OpKind.NORM, [dy, x], [TensorSpec(4, shape, "float16")],
+              aten="aten::native_batch_norm_backward")
+    assert saved(bwd) == pytest.approx((4 * n / _bw(hw) + kernel, 4 * n))
+    ev = _op(OpKind.NORM, [x], [y], aten="aten::cudnn_batch_norm")
+    assert saved(ev) == (0.0, 0.0)
+    w = TensorSpec(5, (1, 256, 2304), "float16")                 # a weight standardised per row
+    ws = _op(OpKind.NORM, [w], [TensorSpec(6, w.shape, "float16")], aten="aten::native_batch_norm")
+    assert saved(ws) == (0.0, 0.0)
+    xb = TensorSpec(7, shape, "bfloat16")                        # bf16: PyTorch's own kernels
+    bf = _op(OpKind.NORM, [xb], [TensorSpec(8, shape, "bfloat16")], aten="aten::native_batch_norm")
+    assert saved(bf) == (0.0, 0.0)
+
+
 def test_group_norm_in_channels_last_pays_two_copies(hw):
     shape = (64, 64, 56, 56)
     n = 64 * 64 * 56 * 56
@@ -402,8 +435,9 @@ def _grouped(width, c=256, n=64, h=28):
 
 
 def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
-    """conv.grouped_nhwc_wide: channels-last grouped convs wider than 16 channels per group
-    (PyTorch 1.12's slow kernels); compute-bound GEMM time scales with 1 / efficiency."""
+    """conv.grouped_nhwc_wide: channels-last grouped convs with >= 16 channels per group in
+    fewer than 32 groups (PyTorch 1.12's slow kernels); compute-bound GEMM time scales with
+    1 / efficiency."""
     from codesign.hardware.software import PYTORCH_1
 
     assert PYTORCH_1.apply(hw).eff("conv.grouped_nhwc_wide") == pytest.approx(0.079)
@@ -418,8 +452,29 @@ def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
     base = conv_cost(_grouped(64), hw, nhwc).compute_s
     # 1 / 0.079 = 12.7x slower, less what a re-picked tile shape wins back (at most a few %)
     assert base / 0.079 * 0.95 < wide.compute_s <= base / 0.079 * (1 + 1e-9)
-    assert conv_cost(_grouped(16), h, nhwc).compute_s == conv_cost(_grouped(16), hw, nhwc).compute_s
+    assert conv_cost(_grouped(8), h, nhwc).compute_s == conv_cost(_grouped(8), hw, nhwc).compute_s
     assert conv_cost(_grouped(64), h, nchw).compute_s == conv_cost(_grouped(64), hw, nchw).compute_s
+    # 16 per group in 16 groups: wide; 16 and 32 per group in 32 groups (ResNeXt): not
+    assert conv_cost(_grouped(16), h, nhwc).compute_s > 10 * conv_cost(_grouped(16), hw, nhwc).compute_s
+    for width, c in ((16, 512), (32, 1024)):
+        assert (conv_cost(_grouped(width, c=c), h, nhwc).compute_s
+                == conv_cost(_grouped(width, c=c), hw, nhwc).compute_s)
+
+
+def test_grouped_nhwc_wide_class_boundaries():
+    """The class: grouped (not depthwise), channels-last, >= 16 channels per group, < 32
+    groups."""
+    from codesign.cost.gpu import grouped_nhwc_wide
+
+    def attrs(c, g):
+        return ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), g)
+
+    assert grouped_nhwc_wide(attrs(128, 2), "nhwc")              # RegNetY: 64 per group
+    assert grouped_nhwc_wide(attrs(496, 31), "nhwc")             # 16 per group, 31 groups
+    assert not grouped_nhwc_wide(attrs(512, 32), "nhwc")         # ResNeXt 32x4d stage 3
+    assert not grouped_nhwc_wide(attrs(120, 8), "nhwc")          # 15 per group
+    assert not grouped_nhwc_wide(attrs(128, 2), "nchw")          # NCHW
+    assert not grouped_nhwc_wide(attrs(64, 64), "nhwc")          # depthwise
 
 
 # ----------------------------------------------------------------------------- InPlace-ABN
@@ -451,9 +506,10 @@ def test_inplace_abn_kernels_in_channels_last_move_a_sector_per_element(hw):
     f32 = _iabn_op("aten::native_batch_norm", [x32], [TensorSpec(2, shape, "float32")])
     d = norm_cost(f32, hw, ctx("nhwc")).latency_s - norm_cost(f32, hw, ctx("nchw")).latency_s
     assert d == pytest.approx(3 * 7 * 4 * n / _bw(hw))
-    # PyTorch's own batch norm (channels-last kernels) and the same op in NCHW: no change
+    # PyTorch's batch norm runs cuDNN's kernels, coalesced in both layouts: no sector
+    # amplification (channels-last drops the second pass instead: persistent kernels)
     bn = _iabn_op("aten::native_batch_norm", [x, stats], [y, stats], module_type="BatchNorm2d")
-    assert norm_cost(bn, hw, ctx("nhwc")).latency_s == norm_cost(bn, hw, ctx("nchw")).latency_s
+    assert norm_cost(bn, hw, ctx("nhwc")).latency_s < norm_cost(bn, hw, ctx("nchw")).latency_s
 
 
 def test_inplace_abn_traces_without_the_extension():

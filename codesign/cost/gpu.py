@@ -52,8 +52,10 @@ Model (shared/reference/hardware.md section 5):
 Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
 cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
 and pass (``conv_cost``), the block grid of PyTorch's depthwise weight gradient
-(``wgrad_grid_rounds``), the second pass of training batch norm and norm backward and the
-GroupNorm channels-last copies (``norm_cost``), InPlace-ABN's per-channel strided kernels on
+(``wgrad_grid_rounds``), wide grouped convs in channels-last (``grouped_nhwc_wide``), the
+second pass of training batch norm and norm backward, absent in cuDNN's persistent
+channels-last batch norm (``persistent_batch_norm``), and the GroupNorm channels-last copies
+(``norm_cost``), InPlace-ABN's per-channel strided kernels on
 channels-last tensors (``channel_block_strided``), a steady-state optimizer step traced per
 parameter or with foreach kernels (``trace(foreach=)``).
 
@@ -542,8 +544,19 @@ def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext) -> O
                           "gather of non-contiguous inputs")
 
 
-#: channels per group above which a channels-last grouped conv is "wide" (its own kernel class)
+#: channels per group from which a channels-last grouped conv is "wide" (its own kernel class)
 WIDE_GROUP = 16
+#: groups from which a channels-last grouped conv is not "wide" whatever its width (ResNeXt's
+#: 32-group convs run the fast path)
+WIDE_GROUP_MAX_GROUPS = 32
+
+
+def grouped_nhwc_wide(a: ConvAttrs, layout) -> bool:
+    """Whether a conv is in kernel class ``conv.grouped_nhwc_wide``: grouped (not depthwise),
+    channels-last, >= :data:`WIDE_GROUP` input channels per group, < :data:`WIDE_GROUP_MAX_GROUPS`
+    groups (evidence in :func:`_conv_cost`)."""
+    return (a.variant is ConvVariant.GROUPED and layout == Layout.NHWC
+            and a.in_channels // a.groups >= WIDE_GROUP and a.groups < WIDE_GROUP_MAX_GROUPS)
 
 
 def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
@@ -562,11 +575,20 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     full SMs: :func:`wgrad_grid_rounds`). Evidence: timm RTX 3090 AMP, depthwise-heavy nets (MobileNet/
     EfficientNet/MnasNet/LCNet families) came out ~10% too fast in NCHW and ~1% in NHWC with one
     depthwise efficiency; MobileNet-V2/V3 and EfficientNet training 60-117% too fast.
-    Grouped convs wider than :data:`WIDE_GROUP` channels per group in channels-last use
-    ``conv.grouped_nhwc_wide`` (falls back to ``conv.grouped``; the PyTorch 1.x software
+    Grouped convs with at least :data:`WIDE_GROUP` channels per group and fewer than
+    :data:`WIDE_GROUP_MAX_GROUPS` groups in channels-last use ``conv.grouped_nhwc_wide``
+    (:func:`grouped_nhwc_wide`; falls back to ``conv.grouped``; the PyTorch 1.x software
     profile derates it): timm's RTX 3090 PyTorch 1.12 training rows run such models at
-    0.3-0.5x their own NCHW throughput (RegNet, ResNeSt, NFNet, ResNeXt-101 32x16d/32x32d)
-    while group width <= 8..16 (ResNeXt 32x4d/32x8d, RegNetZ) runs 1.1-1.5x faster in NHWC.
+    0.3-0.8x their own NCHW throughput (RegNetX/Y/V: 40-64 channels per group in 2-34 groups;
+    NFNet: 128 in 2-6; gcresnext50ts / bat_resnext26ts: 32 in 2-16; EfficientNet-B0-G16: 16)
+    while narrow groups (RegNetZ: 8 per group) and ResNeXt's 32 groups (32x4d: 4-32 per group,
+    16- and 32-wide included) run 1.3-1.4x faster in NHWC, like dense convnets. The group
+    count bound is an observed boundary of PyTorch 1.12 / cuDNN 8.3's kernel choice, not a
+    derived one: with 16 channels per group and no bound the fit half gets worse (train NHWC
+    fit-half MAPE 11.6% -> 12.3%: ResNeXt's 16- and 32-wide convs in 32 groups count as slow),
+    with the bound 11.3% (``gpu_timm_fidelity.py fit --datasets train-nhwc --software --keys
+    conv.grouped_nhwc_wide``); the per-model slowdowns of the class still scatter (~9x
+    RegNetX-040 to ~30x RegNetY-040 of the tensor-core time), so one factor is a compromise.
     """
     a = op.attrs
     if not isinstance(a, ConvAttrs):
@@ -623,7 +645,7 @@ def _conv_gemms(op: Op, hw: HardwareSpec, ctx: CostContext) -> tuple[dict, ...]:
     eff_key = f"conv.{variant.value}"
     g = a.groups
     cin_g, cout_g = a.in_channels // g, a.out_channels // g
-    if variant is ConvVariant.GROUPED and ctx.layout == Layout.NHWC and cin_g > WIDE_GROUP:
+    if grouped_nhwc_wide(a, ctx.layout):
         eff_key = "conv.grouped_nhwc_wide"
     kvol = math.prod(a.kernel)
     x = op._conv_input  # the forward input (backward ops carry grad_out first)
@@ -866,7 +888,9 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
       unless they fit L2) where the statistics need a full pass before the output can be
       written: training-mode batch norm (batch statistics, then normalisation) and every norm
       backward (BN: the dgamma/dbeta reduction, then dx; LN/GN: dx per row, then PyTorch's
-      separate gamma/beta-gradient kernel re-reading dy and x);
+      separate gamma/beta-gradient kernel re-reading dy and x); not for batch norm on
+      channels-last tensors, which runs cuDNN's one-pass persistent kernels
+      (:func:`persistent_batch_norm`);
     * GroupNorm on channels-last tensors: PyTorch's CUDA group_norm takes contiguous NCHW
       (``input.contiguous()``), so the input is transposed and the NCHW output transposed back
       for the next channels-last op: two copies.
@@ -877,7 +901,8 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """
     c = _bandwidth_cost(op, hw, ctx, "norm", "cuda_core")
     act, _, out = op_bytes(op, ctx.dtype)
-    if op.is_backward_kernel or op.aten in TRAINING_BATCH_NORM:
+    if ((op.is_backward_kernel or op.aten in TRAINING_BATCH_NORM)
+            and not persistent_batch_norm(op, ctx)):
         hit = l2_hit_fraction(act, hw)
         seconds = memory_time_s(act * (1.0 - hit), act, hw)
         c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
@@ -941,6 +966,43 @@ TRAINING_BATCH_NORM = frozenset({
     "aten::native_batch_norm", "aten::_native_batch_norm_legit",
     "aten::_native_batch_norm_legit_functional", "aten::_batch_norm_with_update",
 })
+#: the backward of training batch norm
+BATCH_NORM_BACKWARD = frozenset({
+    "aten::native_batch_norm_backward", "aten::cudnn_batch_norm_backward",
+    "aten::batch_norm_backward",
+})
+
+
+def persistent_batch_norm(op: Op, ctx: CostContext) -> bool:
+    """Whether a batch norm op with batch statistics (training forward, or its backward) runs
+    cuDNN's persistent NHWC kernels, which ``norm_cost`` charges one pass over the inputs
+    (forward: read x, write y; backward: read dy and x, write dx) instead of two.
+
+    PyTorch's ``cudnn_batch_norm`` (used for fp16 inputs with fp32 parameters, PyTorch 1.12 to
+    2.x) selects ``CUDNN_BATCHNORM_SPATIAL_PERSISTENT`` when training on a channels-last 4-D /
+    5-D input and ``CUDNN_BATCHNORM_SPATIAL`` otherwise (``getCudnnBatchNormMode`` in
+    aten/src/ATen/native/cudnn/BatchNorm.cpp). In NHWC a pixel's channel vector is contiguous,
+    so one launch reduces the per-channel sums across the grid and then normalises (or forms
+    dx) from the tiles it holds, where the NCHW kernels run statistics and normalisation as
+    separate passes. The data fits the one-pass cost; it does not tell whether the tiles of a
+    tensor larger than the on-chip storage come back from L2 or DRAM. InPlace-ABN's own
+    kernels (:data:`CHANNEL_BLOCK_NORMS`) are not cuDNN's and keep the second pass, as do
+    bfloat16 tensors (PyTorch keeps them off cuDNN's batch norm and runs its own
+    channels-last statistics and elementwise kernels).
+
+    Evidence: timm RTX 3090 PyTorch 1.12 training, the dense BatchNorm convnets (ResNet,
+    DarkNet, RepVGG, VoVNet, ...; ``benchmarks/gpu_timm_fidelity.py shares``): measured /
+    simulated time regressed on the simulated time shares put batch norm (forward + backward)
+    at 0.64x in channels-last and 1.02x in NCHW, convs at 0.99x / 1.14x, elementwise at 1.09x
+    / 0.89x with the second pass (1.08x in channels-last without it); one pass instead of two
+    is 2/3 of a forward's bytes and 3/5 of a backward's. ResNet-50 measures 1.47x faster in
+    channels-last than in NCHW; with the second pass the model gave 1.20x, now 1.35x (train
+    NHWC held-out rows within 10%: 34% -> 57%)."""
+    x = op.inputs[0] if op.inputs else None
+    return (ctx.layout == Layout.NHWC and op.module_type not in CHANNEL_BLOCK_NORMS
+            and (op.aten in TRAINING_BATCH_NORM or op.aten in BATCH_NORM_BACKWARD)
+            and x is not None and len(x.shape) >= 4    # channels-last: 4-D / 5-D tensors
+            and ctx.dtype != "bf16" and x.dtype != "bfloat16")   # bf16: PyTorch's kernels
 
 
 @registrar(REGISTRY, OpKind.REDUCTION, "gpu")
