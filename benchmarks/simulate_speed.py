@@ -17,10 +17,11 @@ time in parentheses, of
   with torch takes a few hundred ms and is the tracer's, not the simulator's);
 * ``repeat``: calls after the first on one graph (``--runs``), e.g. a sweep over presets.
 
-Every call's latency is checked equal to the first.
+Every call's latency is checked equal to the first. ``--fresh-code DIR`` runs the fresh-process
+samples with another checkout's codesign package (an earlier commit: before / after).
 
 Run: python benchmarks/simulate_speed.py [--runs 20] [--first-runs 10] [--no-timm]
-     [--timm-models maxvit_tiny_tf_224 efficientnet_b7]
+     [--timm-models maxvit_tiny_tf_224 efficientnet_b7] [--fresh-code DIR]
 """
 
 import argparse
@@ -45,11 +46,15 @@ from codesign.zoo import build_workload
 CHILD = """
 import json, pickle, sys, time
 import codesign
-from codesign.cost.gpu import clear_search_memo
 path, warm, preset, dtype = sys.argv[1:5]
 with open(warm, "rb") as f:
     codesign.simulate(pickle.load(f), "a100-sxm4-40gb", dtype="fp16")
-clear_search_memo()
+try:
+    from codesign.cost.gpu import clear_search_memo
+except ImportError:     # --fresh-code of an earlier commit: an lru_cache, empty for this spec
+    pass
+else:
+    clear_search_memo()
 hw = codesign.load_hardware(preset)
 with open(path, "rb") as f:
     g = pickle.load(f)
@@ -73,11 +78,12 @@ def _clock() -> tuple[float, float]:
 
 
 def fresh_process(blob: bytes, warm: str, preset: str, dtype: str, runs: int,
-                  latency_s: float) -> tuple[float, float]:
+                  latency_s: float, code: Path = REPO) -> tuple[float, float]:
     """Median (CPU, wall) seconds of the first simulate of the graph pickled in ``blob`` in
-    ``runs`` new processes (see the module docstring)."""
+    ``runs`` new processes (see the module docstring) running the codesign package of
+    ``code``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+        p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)}
     cpu, wall = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "graph.pkl")
@@ -94,7 +100,8 @@ def fresh_process(blob: bytes, warm: str, preset: str, dtype: str, runs: int,
     return statistics.median(cpu), statistics.median(wall)
 
 
-def timed(blob: bytes, hw, dtype: str, runs: int, first_runs: int, warm: str) -> tuple[tuple[float, ...], object]:
+def timed(blob: bytes, hw, dtype: str, runs: int, first_runs: int, warm: str,
+          code: Path = REPO) -> tuple[tuple[float, ...], object]:
     """Median (fresh-process CPU, wall, first-call-here CPU, wall, repeat CPU, wall) seconds of
     ``simulate`` on the graph pickled in ``blob`` (before any simulation of it) and the result."""
     first_cpu, first_wall = [], []
@@ -121,7 +128,7 @@ def timed(blob: bytes, hw, dtype: str, runs: int, first_runs: int, warm: str) ->
     if r != result:
         raise AssertionError(f"{graph.name}: a repeated call differs from a first call")
     med = statistics.median
-    proc = fresh_process(blob, warm, hw.name, dtype, first_runs, r.latency_s)
+    proc = fresh_process(blob, warm, hw.name, dtype, first_runs, r.latency_s, code)
     return (*proc, med(first_cpu), med(first_wall), med(cpu), med(wall)), r
 
 
@@ -142,6 +149,10 @@ def main() -> None:
     ap.add_argument("--first-runs", type=int, default=10,
                     help="first calls per graph, each on a freshly unpickled copy")
     ap.add_argument("--no-timm", action="store_true", help="skip the timm training graphs")
+    ap.add_argument("--fresh-code", type=Path, default=REPO, metavar="DIR",
+                    help="run the fresh-process samples with the codesign package in DIR (e.g. "
+                         "`git worktree add DIR REV` of an earlier commit, to compare; its "
+                         "latencies must equal this checkout's)")
     ap.add_argument("--timm-models", nargs="+", metavar="MODEL",
                     choices=[m for m, _, _ in TIMM_TRAIN], help="only these timm graphs")
     args = ap.parse_args()
@@ -155,7 +166,7 @@ def main() -> None:
     codesign.simulate(g, PRESETS[0][0], dtype=PRESETS[0][1])   # warm-up (imports, registry)
     for name, dtype in PRESETS:
         hw = codesign.load_hardware(name)
-        t, r = timed(blob, hw, dtype, args.runs, args.first_runs, warm)
+        t, r = timed(blob, hw, dtype, args.runs, args.first_runs, warm, args.fresh_code)
         print(line(f"resnet50 inference on {name} {dtype}", len(g.ops), t, r.latency_s))
     if args.no_timm or importlib.util.find_spec("timm") is None:
         print("timm training graphs skipped (timm not installed or --no-timm)")
@@ -171,7 +182,8 @@ def main() -> None:
         shape = (batch, *m.default_cfg["input_size"])
         g = codesign.trace(m, shape, phase="train", optimizer=optimizer, autocast="fp16",
                            name=model)
-        t, r = timed(pickle.dumps(g), hw, "amp", args.runs, args.first_runs, warm)
+        t, r = timed(pickle.dumps(g), hw, "amp", args.runs, args.first_runs, warm,
+                     args.fresh_code)
         print(line(f"timm {model} train b{batch} {optimizer} rtx3090 amp", len(g.ops), t,
                    r.latency_s))
     print(load_average())
