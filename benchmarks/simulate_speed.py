@@ -90,8 +90,10 @@ def fresh_process(blob: bytes, warm: str, preset: str, dtype: str, runs: int,
         with open(path, "wb") as f:
             f.write(blob)
         for _ in range(runs):
+            # cwd=code: ``python -c`` puts the working directory first on sys.path
             out = subprocess.run([sys.executable, "-c", CHILD, path, warm, preset, dtype],
-                                 check=True, capture_output=True, text=True, env=env).stdout
+                                 check=True, capture_output=True, text=True, env=env,
+                                 cwd=code).stdout
             c, w, lat = json.loads(out.strip().splitlines()[-1])
             if lat != latency_s:
                 raise AssertionError(f"{preset}: a fresh process simulated {lat!r}, here {latency_s!r}")
