@@ -486,6 +486,36 @@ def test_batched_gemm_search_equals_each_search(a100, t4):
     assert groups >= {("fp16", True), ("fp16", False), ("tf32", True), ("fp32", False)}
 
 
+
+def test_prepass_sees_each_distinct_work_once(a100, monkeypatch):
+    """``estimate_costs`` hands the GPU pre-pass (``prefetch_tilings``) each distinct supported
+    work once, before costing; a kind registers at most one pre-pass."""
+    from dataclasses import replace
+
+    from codesign.cost.base import CostRegistry
+    from codesign.cost.gpu import prefetch_tilings
+    from codesign.ir.graph import OpGraph
+    from codesign.simulation import estimate_costs
+
+    reg = registry()
+    assert reg.prepass("gpu") is prefetch_tilings and reg.prepass("cpu") is None
+    fresh = CostRegistry()
+    fresh.register_prepass("gpu", prefetch_tilings)
+    with pytest.raises(ValueError, match="registered twice"):
+        fresh.register_prepass("gpu", prefetch_tilings)
+    with pytest.raises(ValueError, match="unknown hardware kind"):
+        fresh.register_prepass("tpu", prefetch_tilings)
+
+    seen = []
+    monkeypatch.setitem(reg.prepasses, "gpu", lambda ops, hw, ctx: seen.append(list(ops)))
+    ops = [mm_op(64, 64, 64), mm_op(64, 64, 64), mm_op(128, 64, 64), conv_op(2, 8, 16, 16, 8)]
+    other = replace(mm_op(32, 32, 32), supported=False)
+    g = OpGraph(ops=tuple(replace(op, index=i) for i, op in enumerate([*ops, other])))
+    estimate_costs(g, a100, CostContext("fp16", "eager", "nhwc"))
+    assert len(seen) == 1
+    assert [op.index for op in seen[0]] == [0, 2, 3]     # equal works once, unsupported not
+
+
 def test_float_fast_paths_equal_numpy(a100):
     """``_clip01`` / ``l2_hit_fraction`` / ``memory_time_s`` take Python floats without numpy
     (issue 16 speed); they return what the numpy expressions return, bit for bit."""
