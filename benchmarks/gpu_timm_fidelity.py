@@ -415,6 +415,9 @@ def main(argv=None) -> int:
     f.add_argument("--fit-dispatch", action="store_true")
     f.add_argument("--keys", nargs="+", default=[], choices=FIT_KEYS,
                    help="fit only these efficiency keys (the others stay at the preset's)")
+    f.add_argument("--method", choices=("powell", "nelder-mead"), default="powell",
+                   help="optimizer (Nelder-Mead for a few keys whose loss is flat past the 1.0 "
+                   "clip, where Powell's line searches stall)")
     f.add_argument("--software", action="store_true", help="fit a software profile: the rows' "
                    "profile factors are not applied, the printed scales are the new factors")
     sh = sub.add_parser("shares", help="error by op class: measured / simulated time "
@@ -433,7 +436,16 @@ def main(argv=None) -> int:
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
             "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide", "conv.large_kernel",
             "matmul", "attention",
-            "memory", "vector", "norm", "softmax", "reduction", "pool")
+            "memory", "vector", "norm", "softmax", "reduction", "pool", "memory.matmul")
+
+
+def op_mem_key(op) -> str:
+    """The efficiency key of an op's achieved DRAM bandwidth: cuBLAS matmuls have their own
+    (``memory.matmul``, falling back to ``memory``; ``codesign.cost.gpu.matmul_cost``)."""
+    from codesign.ir.graph import MatMulAttrs, OpKind
+
+    return ("memory.matmul" if op.kind is OpKind.MATMUL and isinstance(op.attrs, MatMulAttrs)
+            else "memory")
 
 
 def op_eff_key(op, layout: str = "nchw") -> str:
@@ -459,9 +471,10 @@ def op_eff_key(op, layout: str = "nchw") -> str:
 
 
 def features(g, hw, layout: str):
-    """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels)
-    from the cost functions at the preset: the fit rescales them (a first-order model of the
-    efficiencies; the reported figures always come from the full simulation)."""
+    """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels,
+    memory key index) from the cost functions at the preset: the fit rescales them (a
+    first-order model of the efficiencies; the reported figures always come from the full
+    simulation)."""
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
@@ -469,8 +482,7 @@ def features(g, hw, layout: str):
     from codesign.simulation import make_context
 
     ctx = make_context(hw, "amp", "eager", layout)
-    keys, c1, m1, k1 = [], [], [], []
-    mem_eff = hw.eff("memory")
+    keys, c1, m1, k1, mk = [], [], [], [], []
     disp = hw.dispatch.eager_overhead_s
     for op in g.ops:
         fn = REGISTRY.lookup(op.kind, "gpu") if op.supported else None
@@ -480,18 +492,21 @@ def features(g, hw, layout: str):
         key = op_eff_key(op, layout)
         keys.append(FIT_KEYS.index(key) if key in FIT_KEYS else -1)
         c1.append(float(c.compute_s) * hw.eff(key))
-        m1.append(float(c.memory_s) * mem_eff)
+        mem_key = op_mem_key(op)
+        m1.append(float(c.memory_s) * hw.eff(mem_key))
         k1.append(float(c.overhead_s) / disp)
-    return np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1)
+        mk.append(FIT_KEYS.index(mem_key))
+    return (np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1),
+            np.array(mk, dtype=int))
 
 
 def fast_latency(feat, eff, dispatch: float) -> float:
     """End-to-end time with the launch queue: e_n = max_i (h_i + sum_{j>=i} busy_j)."""
     import numpy as np
 
-    keys, c1, m1, k1 = feat
+    keys, c1, m1, k1, mk = feat
     e = np.where(keys >= 0, eff[np.maximum(keys, 0)], 1.0)
-    busy = np.maximum(c1 / e, m1 / eff[FIT_KEYS.index("memory")])
+    busy = np.maximum(c1 / e, m1 / eff[mk])
     host = np.cumsum(k1 * dispatch)
     tail = np.cumsum(busy[::-1])[::-1]
     return float(np.max(host + tail)) if len(busy) else 0.0
@@ -527,7 +542,9 @@ def cmd_fit(args) -> int:
                          (features(g, hw, layout), scale)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
-    free = [i for i, k in enumerate(FIT_KEYS) if not args.keys or k in args.keys] + [len(FIT_KEYS)]
+    # memory.matmul (a software profile's split of "memory") is fitted only when named
+    free = [i for i, k in enumerate(FIT_KEYS)
+            if k in args.keys or (not args.keys and k != "memory.matmul")] + [len(FIT_KEYS)]
     x0 = x_start[free]
     if args.software:  # start a profile's factors below the 1.0 clip, where the loss is flat
         x0[:-1] = np.minimum(x0[:-1], np.log(0.5))
@@ -536,6 +553,9 @@ def cmd_fit(args) -> int:
         x = x_start.copy()
         x[free] = xf
         eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
+        if not args.software and FIT_KEYS.index("memory.matmul") not in free:
+            # the preset's matmul bandwidth is its "memory" (eff() falls back) unless fitted
+            eff[FIT_KEYS.index("memory.matmul")] = eff[FIT_KEYS.index("memory")]
         # host dispatch is not fitted unless asked: it is a property of the host and framework
         # (hardware.md 1.3 cites 39-60 us); fitted freely it absorbs other errors
         disp = float(np.exp(x[-1])) if args.fit_dispatch else hw.dispatch.eager_overhead_s
@@ -563,8 +583,12 @@ def cmd_fit(args) -> int:
 
     report(x0, "start")
     split = (lambda f: f not in held) if not args.all else (lambda f: True)
-    res = minimize(loss, x0, args=(split,), method="Powell",
-                   options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
+    if args.method == "nelder-mead":  # a simplex: steps out of flat (clipped) regions
+        res = minimize(loss, x0, args=(split,), method="Nelder-Mead",
+                       options={"maxiter": 200 * args.iters, "xatol": 1e-3, "fatol": 1e-5})
+    else:
+        res = minimize(loss, x0, args=(split,), method="Powell",
+                       options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
     report(res.x, "fitted")
     eff, disp = unpack(res.x)
     fitted = {f"efficiency.{k}": round(float(v), 3) for k, v in zip(FIT_KEYS, eff)}
