@@ -332,6 +332,84 @@ def share_class(op) -> str:
     return "elementwise"
 
 
+#: kernel classes of ``shares --kernels`` (every model of the chosen half): cuDNN convs, cuBLAS
+#: matmuls, batch norm, the other bandwidth-bound kernels on 4-D (and 5-D) tensors and on
+#: lower-rank ones ([B, N, C] layer norm, GELU, softmax, copies); the optimizer step "rest"
+KERNEL_CLASSES = ("conv", "matmul", "batch_norm", "bandwidth_4d", "bandwidth_lowrank", "rest")
+
+
+def kernel_class(op) -> str:
+    from codesign.ir.graph import OpKind, Phase
+
+    if op.phase is Phase.OPTIMIZER:
+        return "rest"
+    if op.kind is OpKind.CONV:
+        return "conv"
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION):
+        return "matmul"
+    if op.kind is OpKind.NORM and "batch_norm" in op.aten:
+        return "batch_norm"
+    rank = max((len(t.shape) for t in op.outputs or op.inputs), default=0)
+    return "bandwidth_4d" if rank >= 4 else "bandwidth_lowrank"
+
+
+def _kernel_shares(args, hw) -> int:
+    """``shares --kernels``: every model of one half of the families (``--half``), busy time
+    (max of compute and memory per op) by ``KERNEL_CLASSES``; with ``--no-memory-factor`` the
+    rows' software profile without its ``memory`` factors, so a class's coefficient is the
+    factor its time needs under that release (1 = right, 1 / 0.741 = 1.35 = the factor)."""
+    import dataclasses
+
+    import numpy as np
+
+    import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
+    from codesign.simulation import estimate_costs, make_context, simulate
+
+    models = set(subset())
+    fams = sorted({family(m) for m in models})
+    held = set(fams[1::2])
+    for ds in args.datasets:
+        df = load(ds)
+        df = df[df["model"].isin(models)]
+        if args.half != "all":
+            df = df[df["family"].isin(held) == (args.half == "held")]
+        layout = ds.split("-")[1]
+        st = settings_of(ds, "amp")
+        prof = st.profile
+        if args.no_memory_factor:
+            prof = dataclasses.replace(prof, efficiency_scale={
+                k: v for k, v in prof.efficiency_scale.items() if not k.startswith("memory")})
+        hw_row = prof.apply(hw)
+        ctx = make_context(hw_row, "amp", "eager", layout)
+        xs, ys = [], []
+        for r in df.itertuples():
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
+                          build=False, era=timm_era(ds))
+            if g is None:
+                continue
+            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+            share = dict.fromkeys(KERNEL_CLASSES, 0.0)
+            for op, c in zip(g.ops, est.costs):
+                if c is not None:
+                    share[kernel_class(op)] += max(float(c.compute_s), float(c.memory_s))
+            total = sum(share.values())
+            sim = r.batch / float(simulate(g, hw_row, dtype="amp", mode="eager",
+                                           layout=layout).latency_s)
+            xs.append([share[k] / total for k in KERNEL_CLASSES])
+            ys.append(sim / r.measured)
+        x, y = np.array(xs), np.array(ys)
+        fit = lambda i: np.linalg.lstsq(x[i, :-1], y[i] - x[i, -1], rcond=None)[0]  # noqa: E731
+        coef = fit(np.arange(len(y)))
+        rng = np.random.default_rng(0)   # bootstrap over rows: the spread of each coefficient
+        boot = np.std([fit(rng.integers(0, len(y), len(y))) for _ in range(500)], axis=0)
+        print(f"{ds} ({args.half} half{', no memory factor' if args.no_memory_factor else ''}):"
+              f" {len(y)} rows, mean measured/simulated time {y.mean():.3f}; factors "
+              + ", ".join(f"{k} {v:.2f}+-{b:.2f}" for k, v, b in zip(KERNEL_CLASSES, coef, boot))
+              + "; mean shares " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                            zip(KERNEL_CLASSES, x.mean(axis=0))))
+    return 0
+
+
 def cmd_shares(args) -> int:
     """Which op class a layout's error sits in: over the dense BatchNorm convnets of each
     dataset (no grouped / depthwise convs above ``--max-other`` of the simulated time, dense
@@ -347,6 +425,8 @@ def cmd_shares(args) -> int:
     from codesign.simulation import estimate_costs, make_context, simulate
 
     hw = load_hardware(args.hw)
+    if args.kernels:
+        return _kernel_shares(args, hw)
     models = set(subset())
     for ds in args.datasets:
         df = load(ds)
@@ -426,6 +506,12 @@ def main(argv=None) -> int:
     sh.add_argument("--datasets", nargs="+", default=["train-nchw", "train-nhwc"])
     sh.add_argument("--max-other", type=float, default=0.01,
                     help="largest share of the 'rest' class (grouped/depthwise convs, ...)")
+    sh.add_argument("--kernels", action="store_true", help="every model of --half, by kernel "
+                    "class (cuDNN conv, cuBLAS matmul, batch norm, bandwidth-bound 4-D / lower "
+                    "rank; the optimizer step taken as right)")
+    sh.add_argument("--half", choices=("fit", "held", "all"), default="fit")
+    sh.add_argument("--no-memory-factor", action="store_true", help="the rows' software "
+                    "profile without its memory factors (which classes need one)")
     args = p.parse_args(argv)
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
             "shares": cmd_shares}[args.cmd](args)
