@@ -11,7 +11,10 @@ from the version, and both are selected by the version recorded with a published
   no fused attention (``F.scaled_dot_product_attention`` appeared in 2.0).
 * how fast the release's kernels run (fitted): ``efficiency_scale`` multiplies the preset's
   efficiency of a kernel class (the preset carries the hardware generation's values, fitted
-  on rows of a current release). Each factor has its provenance ("fitted to ...").
+  on rows of a current release). Each factor has its provenance ("fitted to ..."). A factor
+  of 1 on a sub-key pins that class at the preset's value while its family key is scaled
+  (``memory.matmul``: 1 keeps cuBLAS matmuls at the preset's bandwidth under ``memory``'s
+  factor; ``HardwareSpec.eff`` falls back to ``memory`` without a profile).
 """
 
 from __future__ import annotations
@@ -82,11 +85,11 @@ PYTORCH_1 = SoftwareProfile(
             "as a free factor beside `memory` on the same fit-half rows, `python benchmarks/"
             "gpu_timm_fidelity.py fit --datasets train-nchw --software --keys memory "
             "memory.matmul --method nelder-mead` gives memory x0.741 and memory.matmul x1.10 "
-            "(both train files: x0.749 and x1.12, at the 1.0 clip), so the factor is 1; the "
-            "unfused attention of PyTorch 1.x (memory-bound score bmm's, head dim 64) is "
-            "where transformers spent their DRAM time. Before (0.741 on every kernel's DRAM "
-            "time) held-out DeiT/CaiT/ConViT/ResMLP/Mixer trained 10-27% slower in "
-            "simulation than measured"),
+            "(both train files: x0.749 and x1.12, at the 1.0 clip), so the factor is 1; "
+            "`shares --kernels --half fit --no-memory-factor` puts matmul time at 1.03 +- "
+            "0.29 of what it needs (NCHW; convs 1.22, batch norm 1.39, other bandwidth-bound "
+            "kernels 1.19-1.36). Memory-bound matmuls (PyTorch 1.x's unfused attention score "
+            "bmm's, head dim 64) are 3-5% of DeiT / CaiT busy time: they move 1%"),
         "conv.grouped_nhwc_wide": (
             "fitted to timm's RTX 3090 channels-last train rows (benchmark-train-amp-nhwc-"
             "pt112-cu113), fit-half families only: `python benchmarks/gpu_timm_fidelity.py fit "
