@@ -677,7 +677,8 @@ def cmd_fit(args) -> int:
                        options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
     report(res.x, "fitted")
     eff, disp = unpack(res.x)
-    fitted = {f"efficiency.{k}": round(float(v), 3) for k, v in zip(FIT_KEYS, eff)}
+    fitted = {f"efficiency.{k}": round(float(v), 3) for i, (k, v) in enumerate(zip(FIT_KEYS, eff))
+              if k != "memory.matmul" or i in free}   # tied to memory unless fitted
     fitted["dispatch.eager_overhead_s"] = float(f"{disp:.3g}")
     for k, v in fitted.items():
         if k.startswith("efficiency.") and args.keys and k.split(".", 1)[1] not in args.keys:
