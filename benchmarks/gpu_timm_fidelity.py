@@ -332,6 +332,84 @@ def share_class(op) -> str:
     return "elementwise"
 
 
+#: kernel classes of ``shares --kernels`` (every model of the chosen half): cuDNN convs, cuBLAS
+#: matmuls, batch norm, the other bandwidth-bound kernels on 4-D (and 5-D) tensors and on
+#: lower-rank ones ([B, N, C] layer norm, GELU, softmax, copies); the optimizer step "rest"
+KERNEL_CLASSES = ("conv", "matmul", "batch_norm", "bandwidth_4d", "bandwidth_lowrank", "rest")
+
+
+def kernel_class(op) -> str:
+    from codesign.ir.graph import OpKind, Phase
+
+    if op.phase is Phase.OPTIMIZER:
+        return "rest"
+    if op.kind is OpKind.CONV:
+        return "conv"
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION):
+        return "matmul"
+    if op.kind is OpKind.NORM and "batch_norm" in op.aten:
+        return "batch_norm"
+    rank = max((len(t.shape) for t in op.outputs or op.inputs), default=0)
+    return "bandwidth_4d" if rank >= 4 else "bandwidth_lowrank"
+
+
+def _kernel_shares(args, hw) -> int:
+    """``shares --kernels``: every model of one half of the families (``--half``), busy time
+    (max of compute and memory per op) by ``KERNEL_CLASSES``; with ``--no-memory-factor`` the
+    rows' software profile without its ``memory`` factors, so a class's coefficient is the
+    factor its time needs under that release (1 = right, 1 / 0.741 = 1.35 = the factor)."""
+    import dataclasses
+
+    import numpy as np
+
+    import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
+    from codesign.simulation import estimate_costs, make_context, simulate
+
+    models = set(subset())
+    fams = sorted({family(m) for m in models})
+    held = set(fams[1::2])
+    for ds in args.datasets:
+        df = load(ds)
+        df = df[df["model"].isin(models)]
+        if args.half != "all":
+            df = df[df["family"].isin(held) == (args.half == "held")]
+        layout = ds.split("-")[1]
+        st = settings_of(ds, "amp")
+        prof = st.profile
+        if args.no_memory_factor:
+            prof = dataclasses.replace(prof, efficiency_scale={
+                k: v for k, v in prof.efficiency_scale.items() if not k.startswith("memory")})
+        hw_row = prof.apply(hw)
+        ctx = make_context(hw_row, "amp", "eager", layout)
+        xs, ys = [], []
+        for r in df.itertuples():
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
+                          build=False, era=timm_era(ds))
+            if g is None:
+                continue
+            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+            share = dict.fromkeys(KERNEL_CLASSES, 0.0)
+            for op, c in zip(g.ops, est.costs):
+                if c is not None:
+                    share[kernel_class(op)] += max(float(c.compute_s), float(c.memory_s))
+            total = sum(share.values())
+            sim = r.batch / float(simulate(g, hw_row, dtype="amp", mode="eager",
+                                           layout=layout).latency_s)
+            xs.append([share[k] / total for k in KERNEL_CLASSES])
+            ys.append(sim / r.measured)
+        x, y = np.array(xs), np.array(ys)
+        fit = lambda i: np.linalg.lstsq(x[i, :-1], y[i] - x[i, -1], rcond=None)[0]  # noqa: E731
+        coef = fit(np.arange(len(y)))
+        rng = np.random.default_rng(0)   # bootstrap over rows: the spread of each coefficient
+        boot = np.std([fit(rng.integers(0, len(y), len(y))) for _ in range(500)], axis=0)
+        print(f"{ds} ({args.half} half{', no memory factor' if args.no_memory_factor else ''}):"
+              f" {len(y)} rows, mean measured/simulated time {y.mean():.3f}; factors "
+              + ", ".join(f"{k} {v:.2f}+-{b:.2f}" for k, v, b in zip(KERNEL_CLASSES, coef, boot))
+              + "; mean shares " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                            zip(KERNEL_CLASSES, x.mean(axis=0))))
+    return 0
+
+
 def cmd_shares(args) -> int:
     """Which op class a layout's error sits in: over the dense BatchNorm convnets of each
     dataset (no grouped / depthwise convs above ``--max-other`` of the simulated time, dense
@@ -347,6 +425,8 @@ def cmd_shares(args) -> int:
     from codesign.simulation import estimate_costs, make_context, simulate
 
     hw = load_hardware(args.hw)
+    if args.kernels:
+        return _kernel_shares(args, hw)
     models = set(subset())
     for ds in args.datasets:
         df = load(ds)
@@ -415,6 +495,9 @@ def main(argv=None) -> int:
     f.add_argument("--fit-dispatch", action="store_true")
     f.add_argument("--keys", nargs="+", default=[], choices=FIT_KEYS,
                    help="fit only these efficiency keys (the others stay at the preset's)")
+    f.add_argument("--method", choices=("powell", "nelder-mead"), default="powell",
+                   help="optimizer (Nelder-Mead for a few keys whose loss is flat past the 1.0 "
+                   "clip, where Powell's line searches stall)")
     f.add_argument("--software", action="store_true", help="fit a software profile: the rows' "
                    "profile factors are not applied, the printed scales are the new factors")
     sh = sub.add_parser("shares", help="error by op class: measured / simulated time "
@@ -423,6 +506,12 @@ def main(argv=None) -> int:
     sh.add_argument("--datasets", nargs="+", default=["train-nchw", "train-nhwc"])
     sh.add_argument("--max-other", type=float, default=0.01,
                     help="largest share of the 'rest' class (grouped/depthwise convs, ...)")
+    sh.add_argument("--kernels", action="store_true", help="every model of --half, by kernel "
+                    "class (cuDNN conv, cuBLAS matmul, batch norm, bandwidth-bound 4-D / lower "
+                    "rank; the optimizer step taken as right)")
+    sh.add_argument("--half", choices=("fit", "held", "all"), default="fit")
+    sh.add_argument("--no-memory-factor", action="store_true", help="the rows' software "
+                    "profile without its memory factors (which classes need one)")
     args = p.parse_args(argv)
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
             "shares": cmd_shares}[args.cmd](args)
@@ -433,7 +522,16 @@ def main(argv=None) -> int:
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
             "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide", "conv.large_kernel",
             "matmul", "attention",
-            "memory", "vector", "norm", "softmax", "reduction", "pool")
+            "memory", "vector", "norm", "softmax", "reduction", "pool", "memory.matmul")
+
+
+def op_mem_key(op) -> str:
+    """The efficiency key of an op's achieved DRAM bandwidth: cuBLAS matmuls have their own
+    (``memory.matmul``, falling back to ``memory``; ``codesign.cost.gpu.matmul_cost``)."""
+    from codesign.ir.graph import MatMulAttrs, OpKind
+
+    return ("memory.matmul" if op.kind is OpKind.MATMUL and isinstance(op.attrs, MatMulAttrs)
+            else "memory")
 
 
 def op_eff_key(op, layout: str = "nchw") -> str:
@@ -459,9 +557,10 @@ def op_eff_key(op, layout: str = "nchw") -> str:
 
 
 def features(g, hw, layout: str):
-    """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels)
-    from the cost functions at the preset: the fit rescales them (a first-order model of the
-    efficiencies; the reported figures always come from the full simulation)."""
+    """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels,
+    memory key index) from the cost functions at the preset: the fit rescales them (a
+    first-order model of the efficiencies; the reported figures always come from the full
+    simulation)."""
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
@@ -469,8 +568,7 @@ def features(g, hw, layout: str):
     from codesign.simulation import make_context
 
     ctx = make_context(hw, "amp", "eager", layout)
-    keys, c1, m1, k1 = [], [], [], []
-    mem_eff = hw.eff("memory")
+    keys, c1, m1, k1, mk = [], [], [], [], []
     disp = hw.dispatch.eager_overhead_s
     for op in g.ops:
         fn = REGISTRY.lookup(op.kind, "gpu") if op.supported else None
@@ -480,18 +578,21 @@ def features(g, hw, layout: str):
         key = op_eff_key(op, layout)
         keys.append(FIT_KEYS.index(key) if key in FIT_KEYS else -1)
         c1.append(float(c.compute_s) * hw.eff(key))
-        m1.append(float(c.memory_s) * mem_eff)
+        mem_key = op_mem_key(op)
+        m1.append(float(c.memory_s) * hw.eff(mem_key))
         k1.append(float(c.overhead_s) / disp)
-    return np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1)
+        mk.append(FIT_KEYS.index(mem_key))
+    return (np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1),
+            np.array(mk, dtype=int))
 
 
 def fast_latency(feat, eff, dispatch: float) -> float:
     """End-to-end time with the launch queue: e_n = max_i (h_i + sum_{j>=i} busy_j)."""
     import numpy as np
 
-    keys, c1, m1, k1 = feat
+    keys, c1, m1, k1, mk = feat
     e = np.where(keys >= 0, eff[np.maximum(keys, 0)], 1.0)
-    busy = np.maximum(c1 / e, m1 / eff[FIT_KEYS.index("memory")])
+    busy = np.maximum(c1 / e, m1 / eff[mk])
     host = np.cumsum(k1 * dispatch)
     tail = np.cumsum(busy[::-1])[::-1]
     return float(np.max(host + tail)) if len(busy) else 0.0
@@ -527,7 +628,9 @@ def cmd_fit(args) -> int:
                          (features(g, hw, layout), scale)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
-    free = [i for i, k in enumerate(FIT_KEYS) if not args.keys or k in args.keys] + [len(FIT_KEYS)]
+    # memory.matmul (a software profile's split of "memory") is fitted only when named
+    free = [i for i, k in enumerate(FIT_KEYS)
+            if k in args.keys or (not args.keys and k != "memory.matmul")] + [len(FIT_KEYS)]
     x0 = x_start[free]
     if args.software:  # start a profile's factors below the 1.0 clip, where the loss is flat
         x0[:-1] = np.minimum(x0[:-1], np.log(0.5))
@@ -536,6 +639,9 @@ def cmd_fit(args) -> int:
         x = x_start.copy()
         x[free] = xf
         eff = np.clip(np.exp(x[:-1]), 0.02, 1.0)
+        if not args.software and FIT_KEYS.index("memory.matmul") not in free:
+            # the preset's matmul bandwidth is its "memory" (eff() falls back) unless fitted
+            eff[FIT_KEYS.index("memory.matmul")] = eff[FIT_KEYS.index("memory")]
         # host dispatch is not fitted unless asked: it is a property of the host and framework
         # (hardware.md 1.3 cites 39-60 us); fitted freely it absorbs other errors
         disp = float(np.exp(x[-1])) if args.fit_dispatch else hw.dispatch.eager_overhead_s
@@ -563,11 +669,16 @@ def cmd_fit(args) -> int:
 
     report(x0, "start")
     split = (lambda f: f not in held) if not args.all else (lambda f: True)
-    res = minimize(loss, x0, args=(split,), method="Powell",
-                   options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
+    if args.method == "nelder-mead":  # a simplex: steps out of flat (clipped) regions
+        res = minimize(loss, x0, args=(split,), method="Nelder-Mead",
+                       options={"maxiter": 200 * args.iters, "xatol": 1e-3, "fatol": 1e-5})
+    else:
+        res = minimize(loss, x0, args=(split,), method="Powell",
+                       options={"maxiter": args.iters, "xtol": 1e-3, "ftol": 1e-4})
     report(res.x, "fitted")
     eff, disp = unpack(res.x)
-    fitted = {f"efficiency.{k}": round(float(v), 3) for k, v in zip(FIT_KEYS, eff)}
+    fitted = {f"efficiency.{k}": round(float(v), 3) for i, (k, v) in enumerate(zip(FIT_KEYS, eff))
+              if k != "memory.matmul" or i in free}   # tied to memory unless fitted
     fitted["dispatch.eager_overhead_s"] = float(f"{disp:.3g}")
     for k, v in fitted.items():
         if k.startswith("efficiency.") and args.keys and k.split(".", 1)[1] not in args.keys:

@@ -437,7 +437,7 @@ def test_memoised_gemm_search_equals_the_search_itself(a100, m, n, k, dtype):
     search = dict(m=m, n=n, k=k, count=1, dtype=dtype, tensor_core=dtype != "fp32",
                   eff=a100.eff("matmul"), a_bytes=float(m * k * bs), b_bytes=float(k * n * bs),
                   first_read_dram=float((m * k + k * n) * bs), first_read_l2=float((m * k + k * n) * bs),
-                  write_bytes=float(m * n * bs))
+                  write_bytes=float(m * n * bs), mem_key="memory")
     clear_search_memo()
     plain = _search_tiling(a100, **search)
     assert _best_tiling(a100, **search) == plain
@@ -459,7 +459,8 @@ def test_batched_gemm_search_equals_each_search(a100, t4):
     """The GPU pre-pass searches every GEMM of a simulation at once (``_search_tilings``, one
     numpy search over [candidates, GEMMs] per split-K count, dtype and unit): each pick and
     figure equals that GEMM's own search bit for bit -- both resident operands, split-K and
-    not, tensor and CUDA cores, Winograd's 16 batched GEMMs -- and ops costed after
+    not, tensor and CUDA cores, Winograd's 16 batched GEMMs, cuBLAS's own DRAM bandwidth key
+    (``memory.matmul``) -- and ops costed after
     ``prefetch_tilings`` equal ops costed with an empty memo."""
     from codesign.cost.gpu import _search_tiling, _search_tilings, clear_search_memo, gemm_searches, prefetch_tilings
 
@@ -471,7 +472,11 @@ def test_batched_gemm_search_equals_each_search(a100, t4):
     ops += [conv_op(8, c, hw_, hw_, k, r, stride, groups=g) for c, hw_, k, r, stride, g in
             [(3, 224, 64, 7, 2, 1), (64, 56, 64, 3, 1, 1), (256, 14, 512, 1, 1, 1),
              (128, 28, 128, 3, 1, 32), (30, 17, 45, 3, 1, 1), (512, 7, 2048, 1, 2, 1)]]
-    for hw in (a100, t4):
+    from codesign.hardware.software import PYTORCH_1
+
+    pt1 = PYTORCH_1.apply(a100)     # memory.matmul (cuBLAS) apart from memory (the convs)
+    assert pt1.eff("memory.matmul") != pt1.eff("memory")
+    for hw in (a100, t4, pt1):
         for dtype, layout in (("fp16", "nchw"), ("fp32", "nhwc"), ("tf32", "nchw")):
             ctx = CostContext(dtype, "eager", layout)
             searches = [s for op in ops for s in gemm_searches(op, hw, ctx)]

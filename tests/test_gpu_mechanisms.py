@@ -426,6 +426,39 @@ def test_pytorch1_profile_derates_memory_bound_kernels(hw):
     assert set(PYTORCH_1.provenance) == set(PYTORCH_1.efficiency_scale)
 
 
+def test_pytorch1_memory_factor_spares_cublas_matmuls(hw):
+    """The PyTorch 1.x bandwidth factor belongs to PyTorch's own bandwidth-bound kernels and
+    cuDNN convs, not to cuBLAS matmuls (``memory.matmul``, fitted x1.10 -> 1 beside memory
+    x0.741 on the fit-half train rows). 1 GB of DRAM traffic on the RTX 3090 (936 GB/s,
+    memory 0.897): 1e9 / (936e9 x 0.897) = 1.19106 ms for a matmul, / 0.741 = 1.60737 ms
+    for any other kernel; PyTorch 2 (no profile) 1.19106 ms for both."""
+    from codesign.cost.gpu import memory_time_s
+    from codesign.hardware.software import PYTORCH_1
+
+    pt1 = PYTORCH_1.apply(hw)
+    assert hw.eff("memory.matmul") == hw.eff("memory") == 0.897       # falls back: PT2 unchanged
+    assert hw.with_knobs({"efficiency.memory": 0.5}).eff("memory.matmul") == 0.5
+    assert pt1.eff("memory.matmul") == pytest.approx(0.897)
+    assert memory_time_s(1e9, 0.0, pt1, "memory.matmul") == pytest.approx(1.19106e-3, rel=1e-5)
+    assert memory_time_s(1e9, 0.0, pt1) == pytest.approx(1.60737e-3, rel=1e-5)
+    assert memory_time_s(1e9, 0.0, hw, "memory.matmul") == pytest.approx(1.19106e-3, rel=1e-5)
+    # DeiT-S's unfused attention scores in training (batch 256 x 6 heads, 197 tokens, head
+    # dim 64): a memory-bound bmm, costed alike with and without the profile; an elementwise
+    # op over the scores takes 1 / 0.741 = 1.35x as long under it
+    a = TensorSpec(1, (1536, 197, 64), "float16")
+    b = TensorSpec(2, (1536, 64, 197), "float16")
+    scores = TensorSpec(3, (1536, 197, 197), "float16")
+    bmm = _op(OpKind.MATMUL, [a, b], [scores], MatMulAttrs(1536, 197, 197, 64), "aten::bmm")
+    ctx = CostContext(dtype="amp")
+    base, prof = matmul_cost(bmm, hw, ctx), matmul_cost(bmm, pt1, ctx)
+    assert base.memory_s > base.compute_s
+    assert prof.memory_s == base.memory_s and prof.latency_s == base.latency_s
+    mul = _op(OpKind.ELEMENTWISE, [scores], [TensorSpec(4, scores.shape, "float16")],
+              aten="aten::mul")
+    ratio = elementwise_cost(mul, pt1, ctx).memory_s / elementwise_cost(mul, hw, ctx).memory_s
+    assert ratio == pytest.approx(1 / 0.741)
+
+
 def _grouped(width, c=256, n=64, h=28):
     g = c // width
     x = TensorSpec(1, (n, c, h, h), "float16")

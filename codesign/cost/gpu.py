@@ -139,9 +139,11 @@ def _clip01(x: float) -> float:
     return x if x <= 1.0 else 1.0
 
 
-def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec) -> Num:
-    """max(DRAM time at the achieved bandwidth, L2 time, one DRAM latency)."""
-    dram = dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff("memory"))
+def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec, key: str = "memory") -> Num:
+    """max(DRAM time at the achieved bandwidth, L2 time, one DRAM latency). ``key``: the
+    efficiency key of the achieved DRAM bandwidth, "memory" or a kernel class's own
+    ("memory.matmul": cuBLAS matmuls, which fall back to "memory"; see ``matmul_cost``)."""
+    dram = dram_bytes / (hw.dram_bandwidth_bytes_per_s * hw.eff(key))
     l2 = l2_bytes / hw.gpu.l2_bandwidth_bytes_per_s
     latency = hw.dram_latency_s
     if type(dram) is float and type(l2) is float and type(latency) is float:
@@ -218,14 +220,16 @@ def _autocast_cast(op: Op, ctx: CostContext) -> tuple[int, float, float]:
 
 def gemm_candidate(hw: HardwareSpec, *, m: int, n: int, k: int, count: int, dtype: str, tensor_core: bool,
                    eff: Num, tm: Num, tn: Num, split: int = 1, a_bytes: float, b_bytes: float,
-                   first_read_dram: Num, first_read_l2: float, write_bytes: float) -> dict:
+                   first_read_dram: Num, first_read_l2: float, write_bytes: float,
+                   mem_key: str = "memory") -> dict:
     """One tiling choice of ``count`` [m, k] x [k, n] GEMMs.
 
     compute_s = ceil(tiles / SMs) * tm*tn*K_pad / (rate_SM * clock) / eff, with
     tiles = count*ceil(m/tm)*ceil(n/tn)*split and K_pad = ceil(k/(split*tk))*tk.
     DRAM = compulsory first reads + re-reads of the resident (smaller) operand + split-K
     partials that miss L2 + writes. ``a_bytes``/``b_bytes`` are the whole operands (all
-    ``count`` problems); ``first_read_dram`` the compulsory DRAM reads after L2 hits.
+    ``count`` problems); ``first_read_dram`` the compulsory DRAM reads after L2 hits;
+    ``mem_key`` the efficiency key of the achieved DRAM bandwidth (``memory_time_s``).
     Returns arrays (or floats) for latency, compute_s, memory_s, DRAM/L2/on-chip bytes, waves.
     """
     g = hw.gpu
@@ -273,7 +277,7 @@ def gemm_candidate(hw: HardwareSpec, *, m: int, n: int, k: int, count: int, dtyp
     dram_write = write_bytes + partials / 2.0 * partial_miss
     operand = tiles * (np.minimum(tm, m) + np.minimum(tn, n)) * k_pad * bs
     l2_traffic = operand + first_read_l2 + write_bytes + partials
-    memory = memory_time_s(dram_read + dram_write, l2_traffic, hw)
+    memory = memory_time_s(dram_read + dram_write, l2_traffic, hw, mem_key)
     return {
         "latency": np.maximum(compute, memory), "compute_s": compute, "memory_s": memory,
         "dram_read": dram_read, "dram_write": dram_write, "l2": l2_traffic,
@@ -305,15 +309,16 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
               tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
               weight_read: float, write: float, macs: float, extra_kernels: int = 0,
               extra_dram_read: float = 0.0, extra_dram_write: float = 0.0,
-              note: str = "", dtype: str | None = None) -> OpCost:
+              note: str = "", dtype: str | None = None, mem_key: str = "memory") -> OpCost:
     """The best (lowest-latency) candidate over tile shapes and split-K factors, computing in
-    ``dtype`` (default ``ctx.dtype``). The search of one configuration is memoised
+    ``dtype`` (default ``ctx.dtype``), at the achieved DRAM bandwidth of ``mem_key``. The
+    search of one configuration is memoised
     (:func:`_best_tiling`); a sweep's is vectorized over its configurations."""
     search = _gemm_search(hw, ctx, m=m, n=n, k=k, count=count, eff_key=eff_key,
                           tensor_core=tensor_core, a_bytes=a_bytes, b_bytes=b_bytes,
                           act_read=act_read, weight_read=weight_read, write=write,
                           extra_dram_read=extra_dram_read, extra_dram_write=extra_dram_write,
-                          dtype=dtype)
+                          dtype=dtype, mem_key=mem_key)
     if hw.batch_shape or not _TILINGS.hashable(hw):
         best = _best_tiling_vectorized(hw, **search)
     else:
@@ -329,8 +334,9 @@ def gemm_cost(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, cou
 def _gemm_search(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, count: int,
                  eff_key: str, tensor_core: bool, a_bytes: float, b_bytes: float, act_read: float,
                  weight_read: float, write: float, extra_dram_read: float = 0.0,
-                 extra_dram_write: float = 0.0, dtype: str | None = None, macs: float = 0.0,
-                 extra_kernels: int = 0, note: str = "") -> dict:
+                 extra_dram_write: float = 0.0, dtype: str | None = None,
+                 mem_key: str = "memory", macs: float = 0.0, extra_kernels: int = 0,
+                 note: str = "") -> dict:
     """The tile search's arguments for :func:`gemm_cost`'s arguments (``macs``,
     ``extra_kernels`` and ``note`` do not enter the search)."""
     del macs, extra_kernels, note
@@ -338,7 +344,8 @@ def _gemm_search(hw: HardwareSpec, ctx: CostContext, *, m: int, n: int, k: int, 
     return dict(m=m, n=n, k=k, count=count, dtype=dtype or ctx.dtype, tensor_core=tensor_core,
                 eff=hw.eff(eff_key), a_bytes=a_bytes, b_bytes=b_bytes,
                 first_read_dram=act_read * (1.0 - hit) + weight_read + extra_dram_read,
-                first_read_l2=act_read + weight_read, write_bytes=write + extra_dram_write)
+                first_read_l2=act_read + weight_read, write_bytes=write + extra_dram_write,
+                mem_key=mem_key)
 
 
 def _hashable(hw: HardwareSpec) -> bool:
@@ -473,17 +480,20 @@ _BATCH_COLUMNS = ("m", "n", "k", "count", "eff", "a_bytes", "b_bytes", "first_re
 
 def _search_tilings(hw: HardwareSpec, searches: list[dict]) -> list[tuple[float, ...]]:
     """One configuration, many GEMMs: :func:`_search_tiling` of each, bit for bit, in one numpy
-    search per (split-K count, dtype, unit) group over [candidates, GEMMs] arrays instead of
-    ~60-100 us of numpy calls per GEMM. Every element goes through the same IEEE operations as
-    in the one-GEMM search, and ``argmin`` along the candidates picks the first fastest."""
+    search per (split-K count, dtype, unit, DRAM bandwidth key) group over [candidates, GEMMs]
+    arrays instead of ~60-100 us of numpy calls per GEMM. Every element goes through the same
+    IEEE operations as in the one-GEMM search, and ``argmin`` along the candidates picks the
+    first fastest."""
     out: list = [None] * len(searches)
     groups: dict = {}
     for j, s in enumerate(searches):
-        groups.setdefault((_split_count(s["k"]), s["dtype"], s["tensor_core"]), []).append(j)
-    for (n_splits, dtype, tensor_core), idx in groups.items():
+        group = (_split_count(s["k"]), s["dtype"], s["tensor_core"], s["mem_key"])
+        groups.setdefault(group, []).append(j)
+    for (n_splits, dtype, tensor_core, mem_key), idx in groups.items():
         cols = {name: np.asarray([searches[j][name] for j in idx]).reshape(1, -1)
                 for name in _BATCH_COLUMNS}
-        c, _ = _candidates(hw, n_splits=n_splits, dtype=dtype, tensor_core=tensor_core, **cols)
+        c, _ = _candidates(hw, n_splits=n_splits, dtype=dtype, tensor_core=tensor_core,
+                           mem_key=mem_key, **cols)
         lat = np.asarray(c["latency"], dtype=float)
         first = np.argmin(lat, axis=0)
         gemms = np.arange(len(idx))
@@ -766,7 +776,10 @@ def pick_faster(a: OpCost, b: OpCost) -> OpCost:
 def matmul_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """mm / addmm / bmm as ``batch`` GEMMs [m, k] x [k, n] (cuBLAS; hardware.md 5.1): tile and
     wave quantization, tensor cores when eligible and K, N aligned, efficiency ``matmul``.
-    Operand re-reads from the L2 capacity model; bias / epilogue inputs read once."""
+    Operand re-reads from the L2 capacity model; bias / epilogue inputs read once. DRAM time
+    at cuBLAS's own achieved bandwidth, ``memory.matmul`` (the preset's ``memory`` unless a
+    software profile sets it): the PyTorch 1.x profile's bandwidth factor belongs to PyTorch's
+    own bandwidth-bound kernels and cuDNN's convs, not to cuBLAS (``hardware/software.py``)."""
     if not isinstance(op.attrs, MatMulAttrs):
         return _bandwidth_cost(op, hw, ctx, "matmul", "cuda_core")
     return gemm_cost(hw, ctx, **_matmul_gemm(op, hw, ctx))
@@ -785,7 +798,7 @@ def _matmul_gemm(op: Op, hw: HardwareSpec, ctx: CostContext) -> dict:
         a_bytes=float(a.batch * a.m * a.k * bs), b_bytes=float(a.batch * a.k * a.n * bs),
         act_read=act, weight_read=w, write=out, macs=op.macs, extra_kernels=casts,
         extra_dram_read=cast_r, extra_dram_write=cast_w,
-        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}", dtype=dtype)
+        note=f"GEMM {a.m}x{a.n}x{a.k} x{a.batch}", dtype=dtype, mem_key="memory.matmul")
 
 
 @registrar(REGISTRY, OpKind.ATTENTION, "gpu")

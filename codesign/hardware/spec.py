@@ -44,12 +44,13 @@ DTYPES: tuple[str, ...] = tuple(d for d in values(DType) if d != DType.AMP)  # a
 LAYOUTS: tuple[str, ...] = values(Layout)  # ccp: cross-channel pooling before the store
 # Achieved/peak fractions by op class. "conv" is the family fallback for every "conv.*" key
 # (eff() tries the prefix before the first '.'); "memory" is the achieved fraction of DRAM
-# bandwidth; the others derate compute of the unit that runs the op.
+# bandwidth ("memory.matmul": of cuBLAS matmuls, falling back to "memory"); the others derate
+# compute of the unit that runs the op.
 EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
     "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "conv.grouped_nhwc_wide",
-    "attention", "memory",
+    "attention", "memory", "memory.matmul",
     "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
 #: the dtype CUDA autocast ("amp") runs convs and matmuls in: peaks of "amp" are fp16's
