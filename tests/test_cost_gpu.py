@@ -144,6 +144,21 @@ def test_cuda_core_gemm_hand_computed(a100):
         128 * 128 * 256 / (64 * 1.41e9) / a100.eff("matmul"), rel=1e-12)
 
 
+def test_tiny_output_huge_k_gemm_splits_k_across_the_sms():
+    # the weight gradient of a 4->4 Linear over 2,048,000 rows (CaiT's talking-heads
+    # projections over B*N*N scores): one 32x32 tile of output, N=4 not tensor-core aligned.
+    # 64 K-slices fill 64 of the RTX 3090's 82 SMs in one round, each ceil(2048000 / (64*32))
+    # = 1000 K-steps of 32 on a 32x32 tile at 128 FMA lanes/SM (fp16 = fp32 rate on GA10x);
+    # 128 / 256 slices tie (2 / 4 rounds of half / a quarter the K) and come later. The old
+    # cap of 16 slices left 66 SMs idle: 4x this.
+    hw = load_hardware("rtx3090")
+    k = 64 * 32 * 1000
+    c = matmul_cost(mm_op(4, 4, k), hw, CostContext("fp16", "fused"))
+    assert c.unit == "cuda_core" and c.bound == "compute"
+    assert c.compute_s == pytest.approx(
+        32 * 32 * 32000 / (128 * 1.695e9) / hw.eff("matmul"), rel=1e-12)
+
+
 @pytest.mark.parametrize("dtype,k,n,unit", [
     ("fp32", 256, 256, "cuda_core"),
     ("tf32", 256, 256, "tensor_core"),

@@ -93,8 +93,17 @@ L2_RETAIN_FRACTION = 0.5
 #: cuDNN goes to 32 for skinny problems. Both dimensions doubled (256x256) is not a CTA tile.
 TILE_SCALES = (2.0, 1.0, 0.5, 0.25)
 MIN_TILE = 32
-#: split-K factors tried when GEMM-K per slice stays >= MIN_K_PER_SPLIT
-SPLIT_K = (1, 2, 4, 8, 16)
+#: split-K factors tried when GEMM-K per slice stays >= MIN_K_PER_SPLIT: up to 256 slices, so
+#: a GEMM with a tiny output and a huge K (the weight gradient of a narrow Linear over
+#: batch*tokens*tokens rows) can fill every SM of current GPUs (82-170) in one round. Evidence
+#: (issue 16): with a cap of 16, CaiT's talking-heads weight gradients (4x4 outputs, K = 10.6M,
+#: 72 per step) ran on 16 of the RTX 3090's 82 SMs and were 34% of its simulated training step;
+#: timm's RTX 3090 train rows of cait_xxs36_384 measured 25-26% faster than simulated (NCHW /
+#: NHWC), within 2% with slices up to 64 (saturated from 64: one round on 82 SMs); ConViT's
+#: 9x3 positional-projection gradients (K = 7.4M) 16% -> 13%. No inference row and no row of
+#: the fit half of the families moves (`python benchmarks/gpu_timm_fidelity.py eval --datasets
+#: infer-nchw infer-nhwc train-nchw train-nhwc --families`)
+SPLIT_K = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 MIN_K_PER_SPLIT = 256
 #: shared-memory stages per CTA (double buffering) and threads per 32x64 warp tile
 PIPELINE_STAGES = 2
