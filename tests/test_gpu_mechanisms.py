@@ -84,6 +84,37 @@ def test_training_autocast_emulation_matches_cuda_autocast_forward():
     assert bwd[("_to_copy", "float32")] >= 2             # weight and bias grads cast to fp32
 
 
+def test_half_softmax_is_one_half_to_float_kernel_in_training_too():
+    # CUDA's at::softmax of a float16 input under autocast (dtype=float32) is one
+    # _softmax(half_to_float=True) kernel, and its backward writes the half gradient: the
+    # training trace (CPU fake tensors) records that, not the CPU path's cast before the
+    # softmax and the cast of its gradient back to half
+    from codesign.capture.tracer import trace
+
+    class Scores(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.fc(x).softmax(-1)
+
+    m = Scores()
+    infer = _dtypes(trace(m, (2, 8), autocast="fp16"))
+    g = trace(m, (2, 8), autocast="fp16", phase="train")
+    train = _dtypes(g)
+    train[("sum", "float32")] -= 1      # the loss
+    train[("add", "float32")] -= 1       # 0 + loss (Python sum)
+    assert +train == +infer
+    # input, weight, bias to half; nothing to float before the softmax
+    assert infer[("_to_copy", "float16")] == 3 and infer[("_to_copy", "float32")] == 0
+    assert infer[("_softmax", "float32")] == 1
+    bwd = _dtypes(g, "backward")
+    assert bwd[("_softmax_backward_data", "float16")] == 1
+    assert bwd[("_to_copy", "float16")] == 0             # no cast of its gradient to half
+    assert bwd[("_to_copy", "float32")] == 2             # the weight and bias gradients
+
+
 def test_fused_attention_recorded_under_autocast():
     from codesign.capture.tracer import trace
 

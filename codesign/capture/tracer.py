@@ -439,6 +439,17 @@ CUDA_AUTOCAST_FP32 = frozenset({
 #: and writes fp32; no separate cast)
 CUDA_AUTOCAST_FP32_OUT = frozenset({"softmax", "log_softmax", "sum", "prod", "cumsum",
                                     "cumprod"})
+#: of those, the ones whose CUDA path is one half-to-float kernel where the CPU path casts
+#: first: ``at::softmax`` / ``at::log_softmax`` (aten/src/ATen/native/SoftMax.cpp) call
+#: ``_softmax(input, dim, half_to_float=true)`` for a CUDA float16 input with
+#: ``dtype=float32``, and CPU converts the input (``_to_copy``) then runs ``_softmax``; the
+#: backward ``_softmax_backward_data(grad, output, dim, input_dtype=half)`` then writes the
+#: half gradient itself, where the CPU path's cast has a backward cast of its own. Training is
+#: traced on CPU fake tensors, so the policy calls the CUDA path's op. Evidence (issue 16):
+#: the casts were ~5% of DeiT-S's simulated training step (4 x 89M-element copies per block,
+#: 10.9 ms of 402); timm's RTX 3090 train rows of the attention models measured 4-15% faster
+#: than simulated (``gpu_timm_fidelity.py eval --datasets train-nchw train-nhwc --rows``)
+CUDA_HALF_TO_FLOAT = {"softmax": "_softmax", "log_softmax": "_log_softmax"}
 
 
 def _cuda_autocast_on_cpu(half):
@@ -466,6 +477,10 @@ def _cuda_autocast_on_cpu(half):
                 args, kwargs = cast(args), {k: cast(v) for k, v in kwargs.items()}
             elif (name in CUDA_AUTOCAST_FP32_OUT and args and isinstance(args[0], torch.Tensor)
                   and args[0].dtype == half and kwargs.get("dtype") is None):
+                dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+                if name in CUDA_HALF_TO_FLOAT and half == torch.float16 and isinstance(dim, int):
+                    op = getattr(torch.ops.aten, CUDA_HALF_TO_FLOAT[name])
+                    return op(args[0], dim, True)
                 kwargs["dtype"] = torch.float32
             return func(*args, **kwargs)
 
