@@ -310,7 +310,7 @@ class _Recorder:
         # taken as evidence).
         dense = id(t) not in self.views or bool(t.is_contiguous())
         return TensorSpec(self.tid(t), tuple(int(s) for s in t.shape), _dtype_name(t.dtype),
-                          id(t) in self.weight_ids, dense)
+                          id(t) in self.weight_ids, dense, _channels_last(t))
 
     # module attribution ---------------------------------------------------------------------
     def where(self) -> tuple[str, str]:
@@ -402,6 +402,21 @@ def _make_mode(rec: _Recorder):
             return out
 
     return _CaptureMode()
+
+
+def _channels_last(t) -> bool:
+    """Whether a 4-D / 5-D tensor is dense in channels-last order and not in NCHW order (its
+    strides as the fake kernels computed them: views, and op outputs whose strides follow their
+    inputs', e.g. TensorIterator's elementwise ops and the conv meta on a channels-last input)."""
+    import torch
+
+    if t.dim() == 4:
+        fmt = torch.channels_last
+    elif t.dim() == 5:
+        fmt = torch.channels_last_3d
+    else:
+        return False
+    return bool(t.is_contiguous(memory_format=fmt)) and not bool(t.is_contiguous())
 
 
 def _as_fake_inputs(fake_mode, inputs: Sequence[Any]):

@@ -66,6 +66,11 @@ class TensorSpec:
     # dense row-major as the op received it; a transposed/permuted or sliced view is not (the
     # op, or a copy the framework makes for it, then gathers with non-unit strides)
     contiguous: bool = True
+    # a 4-D / 5-D tensor dense in channels-last order and not in NCHW order (e.g. timm's
+    # LayerNorm2d output, ``layer_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``, and the
+    # residual adds that follow its strides): PyTorch's CUDA convs pick their kernels from it
+    # (``codesign.cost.gpu.effective_layout``)
+    channels_last: bool = False
 
     @property
     def numel(self) -> int:
@@ -180,7 +185,7 @@ Attrs = ConvAttrs | MatMulAttrs | AttentionAttrs | PoolAttrs | ReduceAttrs | Non
 
 
 #: what of a tensor an op's work depends on (not its identity, ``tid``)
-_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous")
+_TENSOR_KEY = operator.attrgetter("shape", "dtype", "is_weight", "contiguous", "channels_last")
 #: ops with more tensors than this (multi-tensor optimizer kernels over every parameter) are
 #: one of a kind in a graph: their work key is the op object itself, not its long tensor list
 WORK_KEY_MAX_TENSORS = 16
