@@ -5,6 +5,7 @@ GroupNorm in channels-last, the optimizer step. Each against a hand-computed val
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from collections import Counter
 
 import pytest
@@ -213,6 +214,54 @@ def test_depthwise_efficiency_by_layout_and_pass(hw):
     t4 = load_hardware("t4")
     assert t4.eff("conv.depthwise_wgrad") == t4.eff("conv.depthwise_nchw") == \
         t4.eff("conv.depthwise")
+
+
+class _LayerNorm2dDepthwise(torch.nn.Module):
+    """timm's LayerNorm2d (permute, normalise, permute back), a residual add, then a depthwise
+    conv: the conv's input is channels-last strided in an NCHW run."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(c)
+        self.conv = torch.nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+
+    def forward(self, x):
+        y = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.conv(y + x.new_ones(()))
+
+
+def test_channels_last_input_runs_the_nhwc_conv_in_an_nchw_run(hw):
+    """PyTorch picks a conv's kernels from its input's memory format: after timm's LayerNorm2d
+    the depthwise conv of an NCHW run is cuDNN's NHWC one (efficiency conv.depthwise, not
+    conv.depthwise_nchw), with no gather of its permuted input."""
+    from codesign.capture.tracer import trace
+    from codesign.cost.gpu import effective_layout
+
+    g = trace(_LayerNorm2dDepthwise(), (2, 8, 4, 4))
+    add = next(o for o in g.ops if o.kind is OpKind.ELEMENTWISE and len(o.inputs[0].shape) == 4)
+    assert add.inputs[0].channels_last and add.outputs[0].channels_last  # follows its input
+    conv = next(o for o in g.ops if o.kind is OpKind.CONV)
+    assert conv.inputs[0].channels_last and not conv.inputs[1].channels_last
+    assert next(o for o in g.ops if o.kind is OpKind.NORM).inputs[0].channels_last is False
+    h = hw.with_knobs({"efficiency.conv.depthwise": 0.5, "efficiency.conv.depthwise_nchw": 0.25})
+    nchw, nhwc = CostContext(layout="nchw"), CostContext(layout="nhwc")
+    assert effective_layout(conv, nchw) == effective_layout(conv, nhwc) == "nhwc"
+    rate = 82 * 128 * 1.695e9  # SMs x FP32 lanes x clock
+    cost = conv_cost(conv, h, nchw)
+    assert cost.compute_s == pytest.approx(2 * 8 * 4 * 4 * 9 / rate / 0.5)
+    assert "gather" not in cost.note
+    # the hand-built depthwise conv of an NCHW tensor keeps PyTorch's NCHW kernel
+    assert effective_layout(_dw(), nchw) == "nchw"
+    # a tensor-core conv on a channels-last strided (non-contiguous view) input in an NCHW run:
+    # neither cuDNN's NCHW->NHWC transpose nor a gather, the NHWC run's cost
+    x = TensorSpec(1, (64, 256, 56, 56), "float16", contiguous=False, channels_last=True)
+    w = TensorSpec(2, (256, 256, 3, 3), "float16", is_weight=True)
+    dense = _op(OpKind.CONV, [x, w], [TensorSpec(3, (64, 256, 56, 56), "float16")],
+                ConvAttrs(256, 256, (3, 3), (1, 1), (1, 1), (1, 1), 1))
+    fp16 = CostContext(dtype="fp16", layout="nchw")
+    plain = replace(dense, inputs=(replace(x, contiguous=True, channels_last=False), w))
+    assert conv_cost(dense, hw, fp16) == conv_cost(plain, hw, replace(fp16, layout="nhwc"))
+    assert "transpose" in conv_cost(plain, hw, fp16).note
 
 
 def test_depthwise_wgrad_in_nchw_runs_in_rounds_of_full_sms(hw):

@@ -543,19 +543,48 @@ def _float_numel_bytes(t, dtype: str) -> float:
 @registrar(REGISTRY, OpKind.CONV, "gpu")
 def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
-    (:func:`gather_copies`)."""
-    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+    (:func:`gather_copies`), in the layout PyTorch runs the conv in (:func:`effective_layout`)."""
+    layout = effective_layout(op, ctx)
+    if layout == ctx.layout:
+        return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+    # a channels-last input is the NHWC kernels' own layout: no gather for it
+    ctx = replace(ctx, layout=layout)
+    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx, skip_channels_last=True)
 
 
-def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
+def effective_layout(op: Op, ctx: CostContext) -> Layout:
+    """The layout a conv runs in: ``ctx.layout``, except that a conv whose activation input is
+    channels-last (``TensorSpec.channels_last``) in an NCHW run runs in NHWC. PyTorch picks a
+    conv's memory format with ``suggest_memory_format`` of its input and weight
+    (``cudnn_conv_suggest_memory_format`` / ``_determine_backend_memory_format`` in
+    aten/src/ATen/native/Convolution.cpp): channels-last when either is, so such a conv (and its
+    backward, keyed on the forward input) runs cuDNN's NHWC kernels -- no NCHW->NHWC transpose,
+    cuDNN's depthwise kernels instead of PyTorch's NCHW conv_depthwise2d -- and writes a
+    channels-last output. Where the tensors come from: timm's LayerNorm2d
+    (``layer_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``) leaves a channels-last view and
+    the residual adds after it keep that layout (TensorIterator follows its inputs' strides).
+    Evidence: timm RTX 3090 AMP, the LayerNorm2d families' NCHW rows came out too slow where
+    their NHWC rows did not (``gpu_timm_fidelity.py eval --datasets infer-nchw infer-nhwc
+    --families``: ConvNeXt -16.6% vs -6.8%, ConvFormer -20.3% vs -7.3%, CAFormer -18.0% vs
+    -9.4%, ConvNeXt-V2 -11.1% vs -5.4%; train-nchw ConvNeXt -22.6%)."""
+    if (ctx.layout == Layout.NCHW and isinstance(op.attrs, ConvAttrs) and op.inputs
+            and op._conv_input.channels_last):
+        return Layout.NHWC
+    return ctx.layout
+
+
+def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext,
+                  skip_channels_last: bool = False) -> OpCost:
     """A conv or norm kernel takes dense tensors: PyTorch makes a non-contiguous activation
     input (a channel slice, a permuted view) contiguous first, a copy kernel in series (read +
     write of its bytes). Elementwise ops read strided tensors directly (TensorIterator) and
     cuBLAS takes transposed operands, so neither pays it. Evidence: InceptionNeXt's branches
     (channel slices of one tensor) and ConvNeXt's permuted gradients; the A100 training ratio
-    InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it."""
+    InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it. ``skip_channels_last``:
+    a channels-last input of a conv run in NHWC (:func:`effective_layout`) is taken as it is."""
     moved = sum(tensor_bytes(t, ctx.dtype) for t in op.inputs
-                if not t.is_weight and not t.contiguous)
+                if not t.is_weight and not t.contiguous
+                and not (skip_channels_last and t.channels_last))
     if not moved:
         return cost
     seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
