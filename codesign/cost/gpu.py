@@ -51,7 +51,8 @@ Model (shared/reference/hardware.md section 5):
 
 Kernel classes the timm RTX 3090 measurements expose (each cites its evidence where modelled):
 cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
-and pass (``conv_cost``), the block grid of PyTorch's depthwise weight gradient
+and pass (``conv_cost``), the NHWC kernels of convs on channels-last inputs in NCHW runs
+(``effective_layout``), the block grid of PyTorch's depthwise weight gradient
 (``wgrad_grid_rounds``), wide grouped convs in channels-last (``grouped_nhwc_wide``), the
 second pass of training batch norm and norm backward, absent in cuDNN's persistent
 channels-last batch norm (``persistent_batch_norm``), and the GroupNorm channels-last copies
