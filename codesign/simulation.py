@@ -15,7 +15,7 @@ import numpy as np
 
 from codesign.cost import registry
 from codesign.cost.base import (  # noqa: F401
-    ZERO, CostContext, OpCost, _maximum, _with_overhead, apply_launch_queue, conform, cost_key,
+    ZERO, CostContext, OpCost, float_maximum, with_overhead, apply_launch_queue, conform, cost_key,
     float_bound, launch_queue_dispatch,
 )
 from codesign.cost.energy import Energy, op_energy
@@ -164,7 +164,7 @@ def _cost_figures(cost: OpCost) -> tuple:
     r, w = cost.dram_read_bytes, cost.dram_write_bytes
     base = None
     if type(c) is float and type(m) is float and type(r) is float and type(w) is float:
-        base = (r, w, _maximum(c, m), c, m)     # busy as OpCost.latency_s takes it
+        base = (r, w, float_maximum(c, m), c, m)     # busy as OpCost.latency_s takes it
     if base is not None and type(o) is float:   # the common case (conform made them floats)
         figures = (r, w, cost.latency_s, c, m, o)
     else:
@@ -180,7 +180,7 @@ def _dispatched(cost: OpCost, parts: tuple, dispatch) -> tuple:
     if base is not None and type(dispatch) is float:
         r, w, busy, c, m = base
         return (r, w, busy + dispatch, c, m, dispatch), float_bound(c, m, dispatch)
-    figures, bound, _, _ = _cost_figures(_with_overhead(cost, dispatch))
+    figures, bound, _, _ = _cost_figures(with_overhead(cost, dispatch))
     return figures, bound
 
 

@@ -98,7 +98,7 @@ class OpCost:
     def latency_s(self) -> Num:
         c, m, o = self.compute_s, self.memory_s, self.overhead_s
         if type(c) is float and type(m) is float and type(o) is float:   # one configuration
-            return _maximum(c, m) + o
+            return float_maximum(c, m) + o
         return np.maximum(c, m) + o
 
     @property
@@ -368,10 +368,10 @@ def apply_launch_queue(costs: list) -> list:
             if exposed == 0.0:                     # all hidden (+0.0): one copy per cost
                 h = hidden.get(id(c))
                 if h is None:
-                    h = hidden[id(c)] = _with_overhead(c, exposed)
+                    h = hidden[id(c)] = with_overhead(c, exposed)
                 out.append(h)
                 continue
-        out.append(_with_overhead(c, exposed))
+        out.append(with_overhead(c, exposed))
     return out
 
 
@@ -391,7 +391,7 @@ def launch_queue_dispatch(costs: list) -> list:
         if type(host) is float and type(end) is float and type(o) is float \
                 and type(cs) is float and type(ms) is float:
             # one configuration: the same IEEE operations as the numpy path, on floats (with
-            # _maximum's comparisons written out: ~3,300 kernels a training step)
+            # float_maximum's comparisons written out: ~3,300 kernels a training step)
             host = host + o
             exposed = host - end
             if not (exposed > 0.0 or exposed != exposed):
@@ -405,11 +405,12 @@ def launch_queue_dispatch(costs: list) -> list:
     return out
 
 
-def _with_overhead(c: OpCost, overhead: Num) -> OpCost:
+def with_overhead(c: OpCost, overhead: Num) -> OpCost:
+    """``c`` with its overhead replaced (the launch queue's exposed dispatch)."""
     return OpCost(c.compute_s, c.memory_s, overhead, c.dram_read_bytes, c.dram_write_bytes,
                   c.onchip_bytes, c.l2_bytes, c.macs, c.vector_ops, c.unit, c.tiles, c.note)
 
 
-def _maximum(a: float, b: float) -> float:
+def float_maximum(a: float, b: float) -> float:
     """``np.maximum`` on two floats, bit for bit: NaN propagates, a tie returns ``b``."""
     return a if (a > b or a != a) else b

@@ -153,7 +153,7 @@ def efficiency_key(op: Op) -> str:
     """The efficiency-table key that derates ``op``'s compute on a CPU."""
     if op.kind == OpKind.CONV:
         a = op.attrs
-        one_frame = op._conv_input.shape[2] == 1 or all(k == 1 for k in a.kernel)
+        one_frame = op.conv_input.shape[2] == 1 or all(k == 1 for k in a.kernel)
         if (op.variant == ConvVariant.CONV3D and a.kernel[0] == 1 and a.stride[0] == 1 and one_frame
                 and not a.transposed):
             # a 1x1x1 conv3d is the GEMM of a 1x1 conv, and a 1xkxk conv3d on a single frame
@@ -271,7 +271,7 @@ def uses_onednn(op: Op, cores):
     """Whether eager PyTorch runs conv ``op`` through oneDNN on ``cores`` threads (ATen
     ``ConvParams::use_mkldnn`` for fp32 CPU tensors; array over ``cores`` in sweeps)."""
     a = op.attrs
-    x = op._conv_input.shape
+    x = op.conv_input.shape
     kernel_1x1 = all(k == 1 for k in a.kernel[-2:])
     plain = all(s == 1 for s in a.stride) and all(d == 1 for d in a.dilation)
     multi = np.asarray(cores) > 1
@@ -366,7 +366,7 @@ def column_shape(op: Op) -> tuple[int, int]:
     """(rows, elements) of the im2col column buffer of conv ``op`` over the batch: one row per
     (image, input channel, kernel tap, output row), ``OW`` elements each."""
     a = op.attrs
-    n, c = op._conv_input.shape[:2]
+    n, c = op.conv_input.shape[:2]
     oh, ow = op.outputs[0].shape[-2:]
     rows = n * c * math.prod(a.kernel) * oh
     return rows, rows * ow

@@ -77,7 +77,7 @@ from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
 from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
 from codesign.cost.base import (
-    DTYPE_BYTES, CostContext, Num, OpCost, _maximum, apply_launch_queue, op_bytes, registrar,
+    DTYPE_BYTES, CostContext, Num, OpCost, float_maximum, apply_launch_queue, op_bytes, registrar,
     tensor_bytes,
 )
 from codesign.cost.registry import REGISTRY
@@ -136,7 +136,7 @@ def l2_hit_fraction(nbytes: float, hw: HardwareSpec) -> Num:
     than itself keeps none of its head). Non-decreasing in ``l2_bytes``."""
     l2 = hw.gpu.l2_bytes
     if type(l2) is float and type(nbytes) is float:   # one configuration (see _clip01)
-        return _clip01((l2 - nbytes) / _maximum(0.5 * l2, 1.0))
+        return _clip01((l2 - nbytes) / float_maximum(0.5 * l2, 1.0))
     return np.clip((l2 - nbytes) / np.maximum(0.5 * l2, 1.0), 0.0, 1.0)
 
 
@@ -157,7 +157,7 @@ def memory_time_s(dram_bytes: Num, l2_bytes: Num, hw: HardwareSpec, key: str = "
     l2 = l2_bytes / hw.gpu.l2_bandwidth_bytes_per_s
     latency = hw.dram_latency_s
     if type(dram) is float and type(l2) is float and type(latency) is float:
-        return _maximum(_maximum(dram, l2), latency)   # one configuration: np.maximum, bit for bit
+        return float_maximum(float_maximum(dram, l2), latency)   # one configuration: np.maximum, bit for bit
     return np.maximum(np.maximum(dram, l2), latency)
 
 
@@ -569,7 +569,7 @@ def effective_layout(op: Op, ctx: CostContext) -> Layout:
     --families``: ConvNeXt -16.6% vs -6.8%, ConvFormer -20.3% vs -7.3%, CAFormer -18.0% vs
     -9.4%, ConvNeXt-V2 -11.1% vs -5.4%; train-nchw ConvNeXt -22.6%)."""
     if (ctx.layout == Layout.NCHW and isinstance(op.attrs, ConvAttrs) and op.inputs
-            and op._conv_input.channels_last):
+            and op.conv_input.channels_last):
         return Layout.NHWC
     return ctx.layout
 
@@ -697,7 +697,7 @@ def _conv_gemms(op: Op, hw: HardwareSpec, ctx: CostContext) -> tuple[dict, ...]:
     if grouped_nhwc_wide(a, ctx.layout):
         eff_key = "conv.grouped_nhwc_wide"
     kvol = math.prod(a.kernel)
-    x = op._conv_input  # the forward input (backward ops carry grad_out first)
+    x = op.conv_input  # the forward input (backward ops carry grad_out first)
     if a.transposed:
         m = x.numel // max(a.in_channels, 1)
     else:
@@ -784,7 +784,7 @@ def wgrad_grid_rounds(op: Op, hw: HardwareSpec) -> float:
     taps); the A100 ratio InceptionNeXt-T / ConvNeXt-T drops from 1.73 toward the paper's 1.57.
     """
     a = op.attrs
-    n = op._conv_input.shape[0]
+    n = op.conv_input.shape[0]
     blocks = a.out_channels * math.prod(a.kernel)
     warps = -(-min(WARP_SIZE * n, WGRAD_MAX_THREADS) // WARP_SIZE)
     per_round = hw.gpu.sm_count * np.maximum(np.floor(hw.gpu.max_warps_per_sm / warps), 1.0)

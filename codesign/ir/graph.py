@@ -221,7 +221,7 @@ class Op:
             # transposed conv every *input* element is scattered over out_ch/g x prod(kernel).
             # This is exactly torch.utils.flop_counter's conv_flop_count / 2.
             k = math.prod(a.kernel)
-            x = self._conv_input
+            x = self.conv_input
             if a.transposed:
                 per_pass = x.numel * (a.out_channels // a.groups) * k
             else:
@@ -243,7 +243,7 @@ class Op:
         return "backward" in self.aten
 
     @property
-    def _conv_input(self) -> TensorSpec:
+    def conv_input(self) -> TensorSpec:
         # forward: inputs = (x, w[, b]); backward: (grad_out, x, w)
         return self.inputs[1] if self.is_backward_kernel else self.inputs[0]
 
@@ -252,7 +252,7 @@ class Op:
         """Output spatial size of a convolution from its input and geometry (so MACs do not
         depend on what a fused op finally stores)."""
         a = self.attrs
-        x = self._conv_input.shape[2:]
+        x = self.conv_input.shape[2:]
         if a.transposed:
             return tuple((i - 1) * s - 2 * p + d * (k - 1) + 1
                          for i, s, p, d, k in zip(x, a.stride, a.padding, a.dilation, a.kernel))
