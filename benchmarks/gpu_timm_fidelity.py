@@ -140,7 +140,8 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     the plain trace of the code before this work. ``era``: the timm release the row was
     measured with; a model whose definition changed since is rebuilt as it was
     (``codesign.published.timm.DEFINITION_CHANGES``)."""
-    from codesign.published.timm import REBUILDS, definition_change
+    from codesign.capture.hub import REBUILDS
+    from codesign.published.timm import definition_change
 
     p = cache_path(model, shape, settings, kind, era)
     if p.exists():

@@ -648,7 +648,8 @@ def test_pre_09_tresnet_rows_trace_inplace_abn():
     pytest.importorskip("timm")
     from timm.layers import BatchNormAct2d, InplaceAbn
 
-    from codesign.published.timm import definition_change, norm_act_to_inplace_abn
+    from codesign.capture.hub import norm_act_to_inplace_abn
+    from codesign.published.timm import definition_change
 
     assert definition_change("tresnet_l", "0.6").rebuild == "inplace_abn"
     assert definition_change("tresnet_l", "0.9") is None      # since 0.9: BatchNorm

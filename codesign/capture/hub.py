@@ -220,9 +220,8 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
         try:
             model = make()
         except Exception as exc:  # noqa: BLE001
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkloadError(f"workload {spec!r}: {ref.hub} constructor failed: "
-                                f"{type(exc).__name__}: {msg}") from None
+                                f"{type(exc).__name__}: {_first_line(exc)}") from None
     if rebuild is not None:
         try:
             model = REBUILDS[rebuild](model)
@@ -233,6 +232,7 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
 
 
 def _first_line(exc) -> str:
+    """An exception's message as one line (its type name when empty)."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 

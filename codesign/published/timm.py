@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 
 from codesign.errors import CodesignError
-from codesign.capture.hub import REBUILDS, norm_act_to_inplace_abn  # noqa: F401 (re-exported)
 from codesign.published.families import model_family
 
 _NAME = re.compile(r"benchmark-(?P<phase>infer|train)-(?P<prec>amp|fp32|fp16|bf16)-"
@@ -86,8 +85,6 @@ def definition_change(model: str, timm_era: str | None) -> DefinitionChange | No
     return None
 
 
-
-
 def as_measured_reference(model: str, timm_era: str) -> str:
     """The workload reference of ``model`` as measured with timm ``timm_era``:
     ``timm:NAME``, or for a changed definition its base rebuilt
@@ -122,6 +119,7 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     torch_v = {"240": "2.4.0", "112": "1.12", "113": "1.13", "200": "2.0.0"}.get(m["pt"], m["pt"])
     cuda_v = f"{m['cu'][:-1]}.{m['cu'][-1]}"
     commit = TIMM_COMMITS.get(f"pt{m['pt']}", "")
+    era = TIMM_ERA.get(f"pt{m['pt']}", "")
     source = (f"{TIMM_SOURCE} {path.name}" + (f" ({commit})" if commit else "") +
               f"; timm benchmark.py --amp, PyTorch {torch_v} / CUDA {cuda_v}")
     thr = raw[f"{pre}_samples_per_sec"].astype(float)
@@ -130,7 +128,7 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame({
         "dataset": dataset or path.stem,
         "source": source,
-        "workload": [as_measured_reference(name, TIMM_ERA.get(f"pt{m['pt']}", ""))
+        "workload": [as_measured_reference(name, era)
                      for name in raw["model"].astype(str)],
         "family": raw["model"].map(model_family),
         "input_shape": "3x" + img.astype(str) + "x" + img.astype(str),
@@ -148,7 +146,7 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
         "step_time_s": _col(raw, f"{pre}_step_time") / 1e3,
         "param_count_m": _col(raw, "param_count"),
         "torch_version": torch_v,
-        "timm_era": TIMM_ERA.get(f"pt{m['pt']}", ""),
+        "timm_era": era,
     })
     if "infer_gmacs" in raw.columns:
         out["published_gmacs"] = raw["infer_gmacs"].astype(float)
@@ -158,4 +156,4 @@ def read_timm(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
 
 
 __all__ = ["DEFINITION_CHANGES", "GPU_PRESETS", "DefinitionChange", "as_measured_reference",
-           "definition_change", "norm_act_to_inplace_abn", "read_timm"]
+           "definition_change", "read_timm"]
