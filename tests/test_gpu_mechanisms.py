@@ -575,12 +575,12 @@ def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
 
 
 def test_grouped_nhwc_wide_class_boundaries():
-    """The class: grouped (not depthwise), channels-last, >= 16 channels per group, < 32
-    groups."""
+    """The class: grouped (not depthwise) channels-last convs but square 3x3 undilated groups
+    with < 16 channels per group or >= 32 groups."""
     from codesign.cost.gpu import grouped_nhwc_wide
 
-    def attrs(c, g):
-        return ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), g)
+    def attrs(c, g, out=None, kernel=(3, 3), dilation=(1, 1)):
+        return ConvAttrs(c, c if out is None else out, kernel, (1, 1), (1, 1), dilation, g)
 
     assert grouped_nhwc_wide(attrs(128, 2), "nhwc")              # RegNetY: 64 per group
     assert grouped_nhwc_wide(attrs(496, 31), "nhwc")             # 16 per group, 31 groups
@@ -588,6 +588,11 @@ def test_grouped_nhwc_wide_class_boundaries():
     assert not grouped_nhwc_wide(attrs(120, 8), "nhwc")          # 15 per group
     assert not grouped_nhwc_wide(attrs(128, 2), "nchw")          # NCHW
     assert not grouped_nhwc_wide(attrs(64, 64), "nhwc")          # depthwise
+    # not square 3x3 groups: in the class at any width or group count
+    assert grouped_nhwc_wide(attrs(512, 64, out=1024), "nhwc")   # SENet-154: 8 in, 16 out
+    assert grouped_nhwc_wide(attrs(256, 32, dilation=(2, 2)), "nhwc")   # SK-ResNeXt branch
+    assert grouped_nhwc_wide(attrs(672, 42, kernel=(5, 5)), "nhwc")     # EfficientNet-B0-G16
+    assert not grouped_nhwc_wide(attrs(512, 64, out=1024), "nchw")
 
 
 # ----------------------------------------------------------------------------- InPlace-ABN
