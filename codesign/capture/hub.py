@@ -100,13 +100,29 @@ def _import(hub: str, spec: str):
                             f"{str(exc).splitlines()[0] if str(exc) else ''}); {EXTRA_HINT}") from None
 
 
+#: timm's deprecated names whose mapping points at another architecture (timm 0.9-1.0's
+#: ``models/resnet.py`` maps ig_resnext101_32x16d / 32x32d / 32x48d to
+#: ``resnext101_32x8d.fb_wsl_ig1b_ft_in1k``): built as the architecture the name denotes
+TIMM_ALIAS_ERRATA = {
+    "ig_resnext101_32x16d": "resnext101_32x16d",
+    "ig_resnext101_32x32d": "resnext101_32x32d",
+    "ig_resnext101_32x48d": "resnext101_32x48d",
+}
+
+
+def timm_architecture(name: str) -> str:
+    """The timm name to build for ``name``: itself, or the right architecture for a deprecated
+    name timm maps to another one (:data:`TIMM_ALIAS_ERRATA`)."""
+    return TIMM_ALIAS_ERRATA.get(name, name)
+
+
 def _timm_known(timm, name: str) -> bool:
     if timm.is_model(name):
         return True
     try:
         from timm.models._registry import _deprecated_models
 
-        return any(name in d for d in _deprecated_models.values())
+        return name in _deprecated_models
     except (ImportError, AttributeError):  # pragma: no cover - older/newer timm
         return False
 
@@ -202,7 +218,7 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
                             f"{', '.join(REBUILDS)}")
     if ref.hub == "timm":
         def make():
-            return mod.create_model(ref.name, pretrained=False, **kwargs)
+            return mod.create_model(timm_architecture(ref.name), pretrained=False, **kwargs)
     else:
         import inspect
 
