@@ -140,7 +140,7 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     the plain trace of the code before this work. ``era``: the timm release the row was
     measured with; a model whose definition changed since is rebuilt as it was
     (``codesign.published.timm.DEFINITION_CHANGES``)."""
-    from codesign.capture.hub import REBUILDS
+    from codesign.capture.hub import REBUILDS, timm_architecture
     from codesign.published.timm import definition_change
 
     p = cache_path(model, shape, settings, kind, era)
@@ -159,8 +159,8 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
         warnings.simplefilter("ignore")
         try:
             change = definition_change(model, era)
-            m = timm.create_model(change.base if change and change.base else model,
-                                  pretrained=False)
+            arch, fixed = timm_architecture(change.base if change and change.base else model)
+            m = timm.create_model(arch, pretrained=False, **fixed)
             if change is not None:
                 m = REBUILDS[change.rebuild](m)
             m.eval()

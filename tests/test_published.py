@@ -162,6 +162,7 @@ def test_timm_deprecated_names_build_the_architecture_they_denote():
         return sum(p.numel() for p in model.parameters())
 
     assert params("ig_resnext101_32x16d") == 194_026_792    # timm's resnext101_32x16d
+    assert params("ig_resnext101_32x48d") == 828_411_176    # the train file: 828.41M
     assert params("ssl_resnext50_32x4d") == 25_028_904       # timm's own mapping kept
 
 

@@ -102,18 +102,21 @@ def _import(hub: str, spec: str):
 
 #: timm's deprecated names whose mapping points at another architecture (timm 0.9-1.0's
 #: ``models/resnet.py`` maps ig_resnext101_32x16d / 32x32d / 32x48d to
-#: ``resnext101_32x8d.fb_wsl_ig1b_ft_in1k``): built as the architecture the name denotes
+#: ``resnext101_32x8d.fb_wsl_ig1b_ft_in1k``): built as the architecture the name denotes, as
+#: (timm name, constructor arguments); timm no longer registers resnext101_32x48d, which is
+#: resnext101_32x32d's constructor with ``base_width=48``
 TIMM_ALIAS_ERRATA = {
-    "ig_resnext101_32x16d": "resnext101_32x16d",
-    "ig_resnext101_32x32d": "resnext101_32x32d",
-    "ig_resnext101_32x48d": "resnext101_32x48d",
+    "ig_resnext101_32x16d": ("resnext101_32x16d", {}),
+    "ig_resnext101_32x32d": ("resnext101_32x32d", {}),
+    "ig_resnext101_32x48d": ("resnext101_32x32d", {"base_width": 48}),
 }
 
 
-def timm_architecture(name: str) -> str:
-    """The timm name to build for ``name``: itself, or the right architecture for a deprecated
-    name timm maps to another one (:data:`TIMM_ALIAS_ERRATA`)."""
-    return TIMM_ALIAS_ERRATA.get(name, name)
+def timm_architecture(name: str) -> tuple[str, dict]:
+    """The timm name and constructor arguments to build for ``name``: itself, or the right
+    architecture for a deprecated name timm maps to another one (:data:`TIMM_ALIAS_ERRATA`)."""
+    arch, kwargs = TIMM_ALIAS_ERRATA.get(name, (name, {}))
+    return arch, dict(kwargs)
 
 
 def _timm_known(timm, name: str) -> bool:
@@ -218,7 +221,8 @@ def build_hub_model(ref: HubReference, extra_kwargs: Mapping[str, object] | None
                             f"{', '.join(REBUILDS)}")
     if ref.hub == "timm":
         def make():
-            return mod.create_model(timm_architecture(ref.name), pretrained=False, **kwargs)
+            arch, fixed = timm_architecture(ref.name)
+            return mod.create_model(arch, pretrained=False, **{**fixed, **kwargs})
     else:
         import inspect
 
