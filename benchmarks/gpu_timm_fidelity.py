@@ -52,6 +52,20 @@ ANCHORS = ("resnet50", "resnet18", "convnext_tiny", "convnextv2_tiny", "mobilene
            "swin_tiny_patch4_window7_224", "poolformer_s12", "convformer_s18",
            "regnety_040", "deit_small_patch16_224")
 
+#: ``--models grouped``: train-file models with grouped convs outside the subset (RegNetX/Y,
+#: ResNeXt incl. the 32x16d-48d ones, ResNeSt, NFNet, RepVGG-g4, SENet-154, Res2NeXt, DLA-X,
+#: the ``*26ts`` ones): an out-of-sample check of the channels-last grouped-conv class
+GROUPED_CHECK = (
+    "dla60_res2next", "dla60x", "dm_nfnet_f0", "eca_resnext26ts", "gluon_senet154",
+    "ig_resnext101_32x16d", "ig_resnext101_32x32d", "ig_resnext101_32x48d", "nfnet_f0",
+    "regnetx_008", "regnetx_016", "regnetx_032", "regnetx_064", "regnetx_080", "regnetx_120",
+    "regnetx_160", "regnety_008", "regnety_016", "regnety_032", "regnety_064", "regnety_120",
+    "regnety_160", "repvgg_b1g4", "res2next50", "resnest14d", "resnest26d", "resnest50d",
+    "resnext101_32x8d", "resnext101_64x4d", "resnext50_32x4d", "seresnext101_32x8d",
+    "seresnext26ts", "seresnext50_32x4d",
+)
+MODEL_SETS = {"grouped": GROUPED_CHECK}
+
 
 def family(name: str) -> str:
     """Model family from a timm name: leading letters (+ a 'vN' generation), prefixes such as
@@ -474,14 +488,16 @@ def main(argv=None) -> int:
     t.add_argument("--limit", type=int, default=0)
     t.add_argument("--datasets", nargs="+", default=["infer-nchw", "train-nchw"])
     t.add_argument("--kinds", nargs="+", default=["amp", "fp32"])
-    t.add_argument("--models", nargs="+", default=[], help="these models, not the subset")
+    t.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
+                   f"(or a named set: {', '.join(MODEL_SETS)})")
     e = sub.add_parser("eval")
     e.add_argument("--hw", default="rtx3090")
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
     e.add_argument("--out", default="")
     e.add_argument("--families", action="store_true")
     e.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
-                   "(e.g. rows outside it; families not in the subset count as held out)")
+                   "(e.g. rows outside it; families not in the subset count as held out; or a "
+                   f"named set: {', '.join(MODEL_SETS)})")
     e.add_argument("--rows", action="store_true", help="print every row's error")
     e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
                    "software profile efficiency factors (the traced loop stays)")
@@ -514,6 +530,8 @@ def main(argv=None) -> int:
     sh.add_argument("--no-memory-factor", action="store_true", help="the rows' software "
                     "profile without its memory factors (which classes need one)")
     args = p.parse_args(argv)
+    if getattr(args, "models", None):
+        args.models = [m for name in args.models for m in MODEL_SETS.get(name, (name,))]
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
             "shares": cmd_shares}[args.cmd](args)
 

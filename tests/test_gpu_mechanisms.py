@@ -576,7 +576,7 @@ def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
 
 def test_grouped_nhwc_wide_class_boundaries():
     """The class: grouped (not depthwise) channels-last convs but square 3x3 undilated groups
-    with < 16 channels per group or >= 32 groups."""
+    with < 16 channels per group or >= 32 groups of <= 32."""
     from codesign.cost.gpu import grouped_nhwc_wide
 
     def attrs(c, g, out=None, kernel=(3, 3), dilation=(1, 1)):
@@ -585,6 +585,8 @@ def test_grouped_nhwc_wide_class_boundaries():
     assert grouped_nhwc_wide(attrs(128, 2), "nhwc")              # RegNetY: 64 per group
     assert grouped_nhwc_wide(attrs(496, 31), "nhwc")             # 16 per group, 31 groups
     assert not grouped_nhwc_wide(attrs(512, 32), "nhwc")         # ResNeXt 32x4d stage 3
+    assert not grouped_nhwc_wide(attrs(1024, 32), "nhwc")        # 32 per group in 32 groups
+    assert grouped_nhwc_wide(attrs(2048, 32), "nhwc")            # ResNeXt 32x8d stage 4: 64
     assert not grouped_nhwc_wide(attrs(120, 8), "nhwc")          # 15 per group
     assert not grouped_nhwc_wide(attrs(128, 2), "nchw")          # NCHW
     assert not grouped_nhwc_wide(attrs(64, 64), "nhwc")          # depthwise
