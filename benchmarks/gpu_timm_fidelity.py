@@ -539,7 +539,8 @@ def main(argv=None) -> int:
 # ----------------------------------------------------------------------------- fitting
 #: efficiency keys fitted (Ampere generation values for the rtx3090 preset) and the dispatch
 FIT_KEYS = ("conv.standard", "conv.pointwise", "conv.depthwise", "conv.depthwise_nchw",
-            "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide", "conv.large_kernel",
+            "conv.depthwise_wgrad", "conv.grouped", "conv.grouped_nhwc_wide",
+            "conv.grouped_nchw_wide", "conv.large_kernel",
             "matmul", "attention",
             "memory", "vector", "norm", "softmax", "reduction", "pool", "memory.matmul")
 
@@ -565,11 +566,9 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             if "backward" in op.aten:
                 return "conv.depthwise_wgrad"
             return "conv.depthwise_nchw" if layout == "nchw" else "conv.depthwise"
-        from codesign.cost.gpu import grouped_nhwc_wide
+        from codesign.cost.gpu import grouped_wide_key
 
-        if grouped_nhwc_wide(op.attrs, layout):
-            return "conv.grouped_nhwc_wide"
-        return f"conv.{op.attrs.variant.value}"
+        return grouped_wide_key(op.attrs, layout) or f"conv.{op.attrs.variant.value}"
     return {OpKind.MATMUL: "matmul", OpKind.ATTENTION: "attention", OpKind.SOFTMAX: "softmax",
             OpKind.NORM: "norm", OpKind.REDUCTION: "reduction", OpKind.POOL: "pool",
             OpKind.CROSS_CHANNEL_POOL: "pool", OpKind.DATA_MOVEMENT: "memory"}.get(k, "vector")

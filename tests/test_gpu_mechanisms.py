@@ -574,27 +574,50 @@ def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
                 == conv_cost(_grouped(width, c=c), hw, nhwc).compute_s)
 
 
-def test_grouped_nhwc_wide_class_boundaries():
-    """The class: grouped (not depthwise) channels-last convs but square 3x3 undilated groups
-    with < 16 channels per group or >= 32 groups of <= 32."""
-    from codesign.cost.gpu import grouped_nhwc_wide
+def test_grouped_wide_class_boundaries():
+    """The class: grouped (not depthwise) convs but square 3x3 undilated groups with < 16
+    channels per group or >= 32 groups of <= 32; its key by layout."""
+    from codesign.cost.gpu import grouped_wide_key
 
     def attrs(c, g, out=None, kernel=(3, 3), dilation=(1, 1)):
         return ConvAttrs(c, c if out is None else out, kernel, (1, 1), (1, 1), dilation, g)
 
-    assert grouped_nhwc_wide(attrs(128, 2), "nhwc")              # RegNetY: 64 per group
-    assert grouped_nhwc_wide(attrs(496, 31), "nhwc")             # 16 per group, 31 groups
-    assert not grouped_nhwc_wide(attrs(512, 32), "nhwc")         # ResNeXt 32x4d stage 3
-    assert not grouped_nhwc_wide(attrs(1024, 32), "nhwc")        # 32 per group in 32 groups
-    assert grouped_nhwc_wide(attrs(2048, 32), "nhwc")            # ResNeXt 32x8d stage 4: 64
-    assert not grouped_nhwc_wide(attrs(120, 8), "nhwc")          # 15 per group
-    assert not grouped_nhwc_wide(attrs(128, 2), "nchw")          # NCHW
-    assert not grouped_nhwc_wide(attrs(64, 64), "nhwc")          # depthwise
+    def wide(a):
+        return grouped_wide_key(a, "nhwc") == "conv.grouped_nhwc_wide"
+
+    assert wide(attrs(128, 2))                       # RegNetY: 64 per group
+    assert wide(attrs(496, 31))                      # 16 per group, 31 groups
+    assert not wide(attrs(512, 32))                  # ResNeXt 32x4d stage 3
+    assert not wide(attrs(1024, 32))                 # 32 per group in 32 groups
+    assert wide(attrs(2048, 32))                     # ResNeXt 32x8d stage 4: 64 per group
+    assert not wide(attrs(120, 8))                   # 15 per group
+    assert grouped_wide_key(attrs(64, 64), "nhwc") is None   # depthwise
     # not square 3x3 groups: in the class at any width or group count
-    assert grouped_nhwc_wide(attrs(512, 64, out=1024), "nhwc")   # SENet-154: 8 in, 16 out
-    assert grouped_nhwc_wide(attrs(256, 32, dilation=(2, 2)), "nhwc")   # SK-ResNeXt branch
-    assert grouped_nhwc_wide(attrs(672, 42, kernel=(5, 5)), "nhwc")     # EfficientNet-B0-G16
-    assert not grouped_nhwc_wide(attrs(512, 64, out=1024), "nchw")
+    assert wide(attrs(512, 64, out=1024))            # SENet-154: 8 in, 16 out per group
+    assert wide(attrs(256, 32, dilation=(2, 2)))     # SK-ResNeXt's dilated branch
+    assert wide(attrs(672, 42, kernel=(5, 5)))       # EfficientNet-B0-G16
+    # the same class in NCHW has its own key; narrow square groups are in neither
+    assert grouped_wide_key(attrs(128, 2), "nchw") == "conv.grouped_nchw_wide"
+    assert grouped_wide_key(attrs(512, 32), "nchw") is None
+
+
+def test_grouped_nchw_wide_is_a_pytorch_1_factor(hw):
+    """conv.grouped_nchw_wide: x0.60 of conv.grouped under PyTorch 1.x, conv.grouped under 2.x;
+    a regnet-like NCHW grouped conv costs more under 1.x, a ResNeXt-like one does not."""
+    from codesign.hardware.software import PYTORCH_1
+
+    old = PYTORCH_1.apply(hw)
+    assert old.eff("conv.grouped_nchw_wide") == pytest.approx(0.60 * hw.eff("conv.grouped"))
+    assert hw.eff("conv.grouped_nchw_wide") == hw.eff("conv.grouped")
+    from codesign.hardware.software import SoftwareProfile
+
+    nchw = CostContext(dtype="fp16", layout="nchw")
+    h = SoftwareProfile("t", False, "zeros", False, {"conv.grouped_nchw_wide": 0.6}).apply(hw)
+    # the class's conv costs what it would with conv.grouped at 0.6x; a narrow one is unchanged
+    derated = hw.with_knobs({"efficiency.conv.grouped": 0.6 * hw.eff("conv.grouped")})
+    assert conv_cost(_grouped(64), h, nchw) == conv_cost(_grouped(64), derated, nchw)
+    assert conv_cost(_grouped(64), h, nchw).compute_s > conv_cost(_grouped(64), hw, nchw).compute_s
+    assert conv_cost(_grouped(8), h, nchw) == conv_cost(_grouped(8), hw, nchw)
 
 
 # ----------------------------------------------------------------------------- InPlace-ABN

@@ -53,7 +53,7 @@ Kernel classes the timm RTX 3090 measurements expose (each cites its evidence wh
 cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
 and pass (``conv_cost``), the NHWC kernels of convs on channels-last inputs in NCHW runs
 (``effective_layout``), the block grid of PyTorch's depthwise weight gradient
-(``wgrad_grid_rounds``), wide grouped convs in channels-last (``grouped_nhwc_wide``), the
+(``wgrad_grid_rounds``), grouped convs without a fast PyTorch 1.12 kernel (``grouped_wide_key``), the
 second pass of training batch norm and norm backward, absent in cuDNN's persistent
 channels-last batch norm (``persistent_batch_norm``), and the GroupNorm channels-last copies
 (``norm_cost``), InPlace-ABN's per-channel strided kernels on
@@ -603,21 +603,24 @@ WIDE_GROUP_MAX_GROUPS = 32
 MANY_GROUPS_MAX_WIDTH = 32
 
 
-def grouped_nhwc_wide(a: ConvAttrs, layout) -> bool:
-    """Whether a conv is in kernel class ``conv.grouped_nhwc_wide``: a grouped (not depthwise)
-    conv in channels-last that PyTorch 1.12 / cuDNN 8.3 has no fast kernel for. The fast
-    kernels seen in the data take square 3x3 undilated groups (as many output as input
-    channels per group) that are narrow (< :data:`WIDE_GROUP` channels per group) or many
-    (>= :data:`WIDE_GROUP_MAX_GROUPS` groups of at most :data:`MANY_GROUPS_MAX_WIDTH`); every
-    other grouped conv is in the class: wide groups, other kernel sizes, dilation, unequal
-    input / output widths (evidence in :func:`_conv_cost`)."""
-    if a.variant is not ConvVariant.GROUPED or layout != Layout.NHWC:
-        return False
+def grouped_wide_key(a: ConvAttrs, layout) -> str | None:
+    """The kernel class of a grouped (not depthwise) conv that PyTorch 1.12 / cuDNN 8.3 has
+    no fast kernel for: ``conv.grouped_nhwc_wide`` in channels-last, ``conv.grouped_nchw_wide``
+    in NCHW; None for other convs. The fast kernels seen in the data take square 3x3 undilated
+    groups (as many output as input channels per group) that are narrow (< :data:`WIDE_GROUP`
+    channels per group) or many (>= :data:`WIDE_GROUP_MAX_GROUPS` groups of at most
+    :data:`MANY_GROUPS_MAX_WIDTH`); every other grouped conv is in the class: wide groups,
+    other kernel sizes, dilation, unequal input / output widths (evidence in
+    :func:`_conv_cost`). Both keys fall back to ``conv.grouped`` (PyTorch 2 rows unchanged)."""
+    if a.variant is not ConvVariant.GROUPED:
+        return None
     cin_g, cout_g = a.in_channels // a.groups, a.out_channels // a.groups
     square_3x3 = (cin_g == cout_g and tuple(a.kernel) == (3, 3)
                   and all(d == 1 for d in a.dilation))
     many = a.groups >= WIDE_GROUP_MAX_GROUPS and cin_g <= MANY_GROUPS_MAX_WIDTH
-    return not square_3x3 or (cin_g >= WIDE_GROUP and not many)
+    if square_3x3 and (cin_g < WIDE_GROUP or many):
+        return None
+    return "conv.grouped_nhwc_wide" if layout == Layout.NHWC else "conv.grouped_nchw_wide"
 
 
 def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
@@ -638,7 +641,7 @@ def _conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     depthwise efficiency; MobileNet-V2/V3 and EfficientNet training 60-117% too fast.
     Grouped convs with at least :data:`WIDE_GROUP` channels per group and fewer than
     :data:`WIDE_GROUP_MAX_GROUPS` groups in channels-last use ``conv.grouped_nhwc_wide``
-    (:func:`grouped_nhwc_wide`; falls back to ``conv.grouped``; the PyTorch 1.x software
+    (:func:`grouped_wide_key`; falls back to ``conv.grouped``; the PyTorch 1.x software
     profile derates it): timm's RTX 3090 PyTorch 1.12 training rows run such models at
     0.3-0.8x their own NCHW throughput (RegNetX/Y/V: 40-64 channels per group in 2-34 groups;
     NFNet: 128 in 2-6; gcresnext50ts / bat_resnext26ts: 32 in 2-16; EfficientNet-B0-G16: 16)
@@ -718,8 +721,7 @@ def _conv_gemms(op: Op, hw: HardwareSpec, ctx: CostContext) -> tuple[dict, ...]:
     eff_key = f"conv.{variant.value}"
     g = a.groups
     cin_g, cout_g = a.in_channels // g, a.out_channels // g
-    if grouped_nhwc_wide(a, ctx.layout):
-        eff_key = "conv.grouped_nhwc_wide"
+    eff_key = grouped_wide_key(a, ctx.layout) or eff_key
     kvol = math.prod(a.kernel)
     x = op.conv_input  # the forward input (backward ops carry grad_out first)
     if a.transposed:

@@ -70,7 +70,8 @@ PYTORCH_2 = SoftwareProfile("pytorch-2", foreach=True, zero_grad="none", fused_a
 #: PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention
 PYTORCH_1 = SoftwareProfile(
     "pytorch-1", foreach=False, zero_grad="zeros", fused_attention=False,
-    efficiency_scale={"memory": 0.741, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079},
+    efficiency_scale={"memory": 0.741, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079,
+                      "conv.grouped_nchw_wide": 0.60},
     provenance={"memory": (
         "fitted to timm's RTX 3090 train rows (benchmark-train-amp-nchw-pt112-cu113, PyTorch "
         "1.12 / CUDA 11.3), the families of the fit half only (every other family by name), "
@@ -90,6 +91,17 @@ PYTORCH_1 = SoftwareProfile(
             "0.29 of what it needs (NCHW; convs 1.22, batch norm 1.39, other bandwidth-bound "
             "kernels 1.19-1.36). Memory-bound matmuls (PyTorch 1.x's unfused attention score "
             "bmm's, head dim 64) are 3-5% of DeiT / CaiT busy time: they move 1%"),
+        "conv.grouped_nchw_wide": (
+            "fitted beside `memory` and `memory.matmul` to timm's RTX 3090 NCHW train rows "
+            "(benchmark-train-amp-nchw-pt112-cu113), fit-half families only: `python "
+            "benchmarks/gpu_timm_fidelity.py fit --datasets train-nchw --software --keys "
+            "memory memory.matmul conv.grouped_nchw_wide --method nelder-mead` (0.596; memory "
+            "stays x0.741; the first-order loss is flat in it: fitted over both train files "
+            "it stays at 1.0 at 0.1 points more fit-half MAPE; the full `eval` of the fit half "
+            "prefers 0.6: train NCHW 6.8% -> 6.4%); the grouped convs of conv.grouped_nhwc_wide's class in NCHW: "
+            "RegNetX/Y, NFNet, ResNeSt measured 12-31% slower than modelled in NCHW training "
+            "while ResNeXt-50 (narrow square groups) was right; PyTorch 2 inference rows "
+            "(both layouts) show no such class"),
         "conv.grouped_nhwc_wide": (
             "fitted to timm's RTX 3090 channels-last train rows (benchmark-train-amp-nhwc-"
             "pt112-cu113), fit-half families only: `python benchmarks/gpu_timm_fidelity.py fit "

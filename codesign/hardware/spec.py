@@ -50,6 +50,7 @@ EFFICIENCY_KEYS: tuple[str, ...] = (
     "default", "matmul", "conv", "conv.pointwise", "conv.standard", "conv.depthwise",
     "conv.grouped", "conv.dilated", "conv.large_kernel", "conv.band", "conv.3d",
     "conv.transposed", "conv.depthwise_nchw", "conv.depthwise_wgrad", "conv.grouped_nhwc_wide",
+    "conv.grouped_nchw_wide",
     "attention", "memory", "memory.matmul",
     "vector", "vector.transcendental", "vector.resample", "softmax", "norm", "reduction", "pool",
 )
