@@ -14,7 +14,8 @@ pretrained=False)`` at the row's batch and image size:
 * ``fp32``  plain trace (every tensor float32) -- what "before" simulates as ``dtype="fp16"``
   (all floats costed at 2 bytes, conv/linear weight casts added by the cost model);
 * ``amp``   ``trace(..., autocast="fp16")`` -- tensors carry autocast's dtypes and its casts are
-  ops; simulated with ``dtype="amp"``.
+  ops; simulated with ``dtype="amp"``; the NHWC datasets' rows with ``channels_last=True``
+  (their own graphs: model and input channels-last, as ``benchmark.py --channels-last``).
 
 Graphs are pickled under ``$CODESIGN_GPU_CACHE`` (default ``reports/cache/gpu``, git-ignored) keyed by
 model, shape, phase and trace kind. Metrics per dataset (NCHW / NHWC inference, NCHW training):
@@ -140,6 +141,8 @@ def cache_path(model: str, shape: tuple, settings, kind: str, era: str = "") -> 
 
     knobs = settings.cache_knobs() or {}
     knobs.pop("autocast", None)
+    if kind != "amp":  # the plain trace of the code before this work: contiguous model, input
+        knobs.pop("channels_last", None)
     change = definition_change(model, era)
     if change is not None:  # traced as measured: the model's definition of that timm release
         knobs["def"] = f"timm{era}"
