@@ -581,21 +581,29 @@ def conv_layout_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext)
     group_norm writes NCHW) is one copy kernel in series, read + write of its bytes; strided
     operands already pay their gather (:func:`gather_copies`, which writes them in the conv's
     format), channels-last ones and those dense in both orders pay nothing. Evidence:
-    PyTorch's source above; the copies are inside the conv's aten op, so the trace does not
-    show them (timm RTX 3090 NHWC rows, ``gpu_timm_fidelity.py eval --datasets infer-nhwc
-    train-nhwc --rows``)."""
-    w = conv_weight(op)
-    if w is None or not w.channels_last:
-        return cost
-    operands = (op.inputs[0], op.inputs[1]) if op.is_backward_kernel else (op.inputs[0],)
-    moved = sum(tensor_bytes(t, ctx.dtype) for t in operands
-                if not t.is_weight and t.contiguous and not t.channels_last
-                and not _both_orders(t))
+    PyTorch's source above (the copies happen inside the conv's aten op, so the trace does
+    not show them); on timm's RTX 3090 NHWC rows traced channels-last they are 0.27% (train)
+    / 0.24% (inference) of the simulated time on average, up to ~2.6% (MobileViT-V2,
+    HaloNet / BoTNet backward: attention outputs reshaped back to 4-D), so the rows barely
+    move (``gpu_timm_fidelity.py shares --copies``, ``compare``)."""
+    moved = conv_layout_copy_bytes(op, ctx)
     if not moved:
         return cost
     seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
     return serial_kernels(cost, seconds, 1, moved, moved, hw, ctx,
                           "NCHW -> channels-last copy of the conv's inputs")
+
+
+def conv_layout_copy_bytes(op: Op, ctx: CostContext) -> float:
+    """Bytes of the NCHW activation operands a conv converts to channels-last
+    (:func:`conv_layout_copies`); 0 for a conv whose weight is not channels-last."""
+    w = conv_weight(op)
+    if not isinstance(op.attrs, ConvAttrs) or w is None or not w.channels_last:
+        return 0.0
+    operands = (op.inputs[0], op.inputs[1]) if op.is_backward_kernel else (op.inputs[0],)
+    return float(sum(tensor_bytes(t, ctx.dtype) for t in operands
+                     if not t.is_weight and t.contiguous and not t.channels_last
+                     and not _both_orders(t)))
 
 
 def effective_layout(op: Op, ctx: CostContext) -> Layout:
@@ -1048,8 +1056,13 @@ def group_norm_copies(op: Op, ctx: CostContext, legacy: float) -> tuple[float, i
     channels-last op. On a graph traced channels-last (an activation operand carries the
     format, ``trace(..., channels_last=True)``): one copy per channels-last 4-D / 5-D
     activation operand, input or output -- the CUDA kernel works on NCHW
-    (``input.contiguous()``) -- while an output traced NCHW stays so and its consumer pays
-    the conversion (:func:`conv_layout_copies`), which is not counted twice."""
+    (``input.contiguous()`` in ``group_norm``, aten/src/ATen/native/group_norm.cpp, PyTorch
+    1.12 to 2.4 on CUDA; the output is written contiguous) -- while an output traced NCHW stays
+    so and its consumer pays the conversion (:func:`conv_layout_copies`), which is not counted
+    twice. Known gap: an NCHW output meeting channels-last tensors in elementwise ops
+    (PoolFormer's ``x + gamma * (pool(norm(x)) - norm(x))``) is read against its strides by
+    TensorIterator at no modelled cost; PoolFormer's NHWC inference rows went from +10 / +13%
+    to +18 / +21% with the channels-last traces (train -6 / -9% -> -4 / -8%)."""
     acts = [t for t in (*op.inputs, *op.outputs) if not t.is_weight and len(t.shape) >= 4]
     if not any(t.channels_last for t in acts):
         return legacy, 2
