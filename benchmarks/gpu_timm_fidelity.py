@@ -1,9 +1,10 @@
 """GPU model vs timm's published RTX 3090 benchmark (AMP fp16; issue 16).
 
-    python benchmarks/gpu_timm_fidelity.py trace [--limit N]   # fill the graph cache
+    python benchmarks/gpu_timm_fidelity.py trace [--limit N]   # fill the graph cache (all 4 sets)
     python benchmarks/gpu_timm_fidelity.py eval [--hw rtx3090]  # metrics, before / after
     python benchmarks/gpu_timm_fidelity.py fit [--all] [--out f.yaml]  # efficiencies, held-out
     python benchmarks/gpu_timm_fidelity.py shares  # error by op class (dense BN convnets)
+    python benchmarks/gpu_timm_fidelity.py compare old.csv new.csv  # two eval --out, same rows
 
 Rows: ``shared/data/published/timm/*.csv`` (timm ``benchmark.py --amp``: one model at a time,
 ``torch.autocast("cuda", float16)``, eval + no_grad for inference; training = forward, loss,
@@ -14,7 +15,8 @@ pretrained=False)`` at the row's batch and image size:
 * ``fp32``  plain trace (every tensor float32) -- what "before" simulates as ``dtype="fp16"``
   (all floats costed at 2 bytes, conv/linear weight casts added by the cost model);
 * ``amp``   ``trace(..., autocast="fp16")`` -- tensors carry autocast's dtypes and its casts are
-  ops; simulated with ``dtype="amp"``.
+  ops; simulated with ``dtype="amp"``; the NHWC datasets' rows with ``channels_last=True``
+  (their own graphs: model and input channels-last, as ``benchmark.py --channels-last``).
 
 Graphs are pickled under ``$CODESIGN_GPU_CACHE`` (default ``reports/cache/gpu``, git-ignored) keyed by
 model, shape, phase and trace kind. Metrics per dataset (NCHW / NHWC inference, NCHW training):
@@ -140,6 +142,8 @@ def cache_path(model: str, shape: tuple, settings, kind: str, era: str = "") -> 
 
     knobs = settings.cache_knobs() or {}
     knobs.pop("autocast", None)
+    if kind != "amp":  # the plain trace of the code before this work: contiguous model, input
+        knobs.pop("channels_last", None)
     change = definition_change(model, era)
     if change is not None:  # traced as measured: the model's definition of that timm release
         knobs["def"] = f"timm{era}"
@@ -425,6 +429,59 @@ def _kernel_shares(args, hw) -> int:
     return 0
 
 
+def _copy_shares(args, hw) -> int:
+    """``shares --copies``: per dataset, the mean share of the simulated time (busy time of
+    every op, no launch queue) spent in layout copies: the NCHW -> channels-last conversions
+    convs make of their inputs (``conv_layout_copies``; forward and backward) and the copy
+    ops the trace holds (``clone``: reshapes that cannot be views, ``.contiguous()``), and the
+    ``--top`` rows with the largest share."""
+    import numpy as np
+
+    import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
+    from codesign.cost.gpu import conv_layout_copy_bytes, memory_time_s
+    from codesign.ir.graph import OpKind
+    from codesign.simulation import estimate_costs, make_context
+
+    models = set(subset())
+    for ds in args.datasets:
+        df = load(ds)
+        df = df[df["model"].isin(models)]
+        st = settings_of(ds, "amp")
+        hw_row = st.hardware(hw)
+        ctx = make_context(hw_row, "amp", "eager", ds.split("-")[1])
+        rows = []
+        for r in df.itertuples():
+            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
+                          build=False, era=timm_era(ds))
+            if g is None:
+                continue
+            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+            total, conv_f, conv_b, clone = 0.0, 0.0, 0.0, 0.0
+            for op, c in zip(g.ops, est.costs):
+                if c is None:
+                    continue
+                total += max(float(c.compute_s), float(c.memory_s))
+                if op.kind is OpKind.CONV:
+                    moved = conv_layout_copy_bytes(op, ctx)
+                    t = float(memory_time_s(2.0 * moved, 2.0 * moved, hw_row)) if moved else 0.0
+                    if op.is_backward_kernel:
+                        conv_b += t
+                    else:
+                        conv_f += t
+                elif op.aten.startswith("aten::clone"):
+                    clone += max(float(c.compute_s), float(c.memory_s))
+            rows.append((r.model, *(100 * v / total for v in (conv_f, conv_b, clone))))
+        if not rows:
+            continue
+        a = np.array([x[1:] for x in rows])
+        print(f"{ds}: {len(rows)} rows ({'channels-last' if g.channels_last else 'NCHW'} "
+              f"graphs); mean share of conv input conversions: forward {a[:, 0].mean():.2f}%, "
+              f"backward {a[:, 1].mean():.2f}%; traced clone ops {a[:, 2].mean():.2f}%")
+        for x in sorted(rows, key=lambda x: -sum(x[1:]))[:args.top]:
+            print(f"  {x[0]:30s} conversions {x[1]:.1f}% + {x[2]:.1f}%, clone {x[3]:.1f}%")
+    return 0
+
+
 def cmd_shares(args) -> int:
     """Which op class a layout's error sits in: over the dense BatchNorm convnets of each
     dataset (no grouped / depthwise convs above ``--max-other`` of the simulated time, dense
@@ -442,6 +499,8 @@ def cmd_shares(args) -> int:
     hw = load_hardware(args.hw)
     if args.kernels:
         return _kernel_shares(args, hw)
+    if args.copies:
+        return _copy_shares(args, hw)
     models = set(subset())
     for ds in args.datasets:
         df = load(ds)
@@ -481,12 +540,48 @@ def cmd_shares(args) -> int:
 
 
 
+def cmd_compare(args) -> int:
+    """Two ``eval --out`` tables (e.g. main and a branch) on the rows both scored: MAPE and
+    share within 10% of "after" per dataset and half, rows only one has, and the rows that
+    moved most (``--top``) or match ``--match`` (a regular expression on the model name)."""
+    import pandas as pd
+
+    key = ["dataset", "model", "measured"]
+    old, new = pd.read_csv(args.old), pd.read_csv(args.new)
+    both = old[key + ["held_out", "after"]].merge(new[key + ["after"]], on=key,
+                                                  suffixes=("_old", "_new")).dropna()
+    for col in ("old", "new"):
+        both[f"err_{col}"] = 100 * (both[f"after_{col}"] - both["measured"]) / both["measured"]
+    print(f"{'dataset':11s} {'half':5s} {'rows':>4s} {'MAPE old':>8s} {'new':>6s} "
+          f"{'<=10% old':>9s} {'new':>6s}")
+    for ds, grp in both.groupby("dataset", sort=False):
+        for lab, sub in (("all", grp), ("fit", grp[~grp["held_out"]]),
+                         ("held", grp[grp["held_out"]])):
+            eo, en = sub["err_old"].abs(), sub["err_new"].abs()
+            print(f"{ds:11s} {lab:5s} {len(sub):4d} {eo.mean():8.1f} {en.mean():6.1f} "
+                  f"{100 * (eo <= 10).mean():9.1f} {100 * (en <= 10).mean():6.1f}")
+    for name, a, b in (("old", old, new), ("new", new, old)):
+        only = a.dropna(subset=["after"]).merge(b.dropna(subset=["after"])[key], on=key,
+                                                how="left", indicator=True)
+        only = only[only["_merge"] == "left_only"]
+        if len(only):
+            print(f"rows only in {name}: " + ", ".join(
+                f"{r.dataset}/{r.model}" for r in only.itertuples()))
+    both["move"] = both["err_new"] - both["err_old"]
+    sel = (both[both["model"].str.contains(args.match)] if args.match
+           else both.reindex(both["move"].abs().sort_values(ascending=False).index).head(args.top))
+    cols = ["dataset", "model", "held_out", "measured", "err_old", "err_new"]
+    print(sel[cols].round(1).to_string(index=False))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("trace")
     t.add_argument("--limit", type=int, default=0)
-    t.add_argument("--datasets", nargs="+", default=["infer-nchw", "train-nchw"])
+    t.add_argument("--datasets", nargs="+", default=list(FILES),
+                   help="NHWC datasets get their own channels-last graphs")
     t.add_argument("--kinds", nargs="+", default=["amp", "fp32"])
     t.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
                    f"(or a named set: {', '.join(MODEL_SETS)})")
@@ -527,13 +622,21 @@ def main(argv=None) -> int:
                     "class (cuDNN conv, cuBLAS matmul, batch norm, bandwidth-bound 4-D / lower "
                     "rank; the optimizer step taken as right)")
     sh.add_argument("--half", choices=("fit", "held", "all"), default="fit")
+    sh.add_argument("--copies", action="store_true", help="share of layout copies (conv input "
+                    "conversions, traced clone ops) per dataset, every model")
+    sh.add_argument("--top", type=int, default=10, help="--copies: rows with the largest share")
     sh.add_argument("--no-memory-factor", action="store_true", help="the rows' software "
                     "profile without its memory factors (which classes need one)")
+    c = sub.add_parser("compare", help="two eval --out tables on the rows both scored")
+    c.add_argument("old")
+    c.add_argument("new")
+    c.add_argument("--top", type=int, default=20, help="rows that moved most")
+    c.add_argument("--match", default="", help="these models instead (regular expression)")
     args = p.parse_args(argv)
     if getattr(args, "models", None):
         args.models = [m for name in args.models for m in MODEL_SETS.get(name, (name,))]
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
-            "shares": cmd_shares}[args.cmd](args)
+            "shares": cmd_shares, "compare": cmd_compare}[args.cmd](args)
 
 
 # ----------------------------------------------------------------------------- fitting

@@ -491,8 +491,8 @@ def test_published_rows_take_the_loop_of_their_pytorch_version():
         "foreach": False, "zero_grad": "zeros", "loss": "cross_entropy", "nesterov": True}
     inf = run_settings("amp", "pytorch", "nhwc", "inference", "2.4.0")
     assert inf.trace_options() == {"phase": "inference", "autocast": "fp16",
-                                   "fused_attention": True}
-    assert inf.cache_knobs() == {"autocast": "fp16"}
+                                   "fused_attention": True, "channels_last": True}
+    assert inf.cache_knobs() == {"autocast": "fp16", "channels_last": True}
 
 
 def test_pytorch1_profile_derates_memory_bound_kernels(hw):

@@ -405,10 +405,16 @@ def _make_mode(rec: _Recorder):
 
 
 def _channels_last(t) -> bool:
-    """Whether a 4-D / 5-D tensor is dense in channels-last order and not in NCHW order (its
-    strides as the fake kernels computed them: views, and op outputs whose strides follow their
-    inputs', e.g. TensorIterator's elementwise ops and the conv meta on a channels-last input)."""
+    """Whether a 4-D / 5-D tensor is in channels-last memory format: dense in channels-last
+    order and what PyTorch's ``suggest_memory_format`` reads from its strides (its strides as
+    the fake kernels computed them: views, and op outputs whose strides follow their inputs',
+    e.g. TensorIterator's elementwise ops and the conv meta on a channels-last input). A
+    tensor dense in both orders (a size-1 channel or spatial extent: 1x1 or depthwise conv
+    weights, [B, C, 1, 1] gates) counts by its strides, as PyTorch's kernel choice does: a
+    1x1 conv weight converted with ``.to(memory_format=torch.channels_last)`` is
+    channels-last, the same weight made contiguous is not."""
     import torch
+    from torch._prims_common import suggest_memory_format
 
     if t.dim() == 4:
         fmt = torch.channels_last
@@ -416,7 +422,20 @@ def _channels_last(t) -> bool:
         fmt = torch.channels_last_3d
     else:
         return False
-    return bool(t.is_contiguous(memory_format=fmt)) and not bool(t.is_contiguous())
+    return bool(t.is_contiguous(memory_format=fmt)) and suggest_memory_format(t) == fmt
+
+
+def _to_channels_last(t):
+    """``t`` in channels-last memory format when 4-D (``channels_last``) or 5-D
+    (``channels_last_3d``), as ``model.to(memory_format=torch.channels_last)`` converts a
+    model's parameters and buffers and timm's ``benchmark.py --channels-last`` its input;
+    other ranks unchanged. Leaves keep their ``requires_grad``."""
+    import torch
+
+    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(t.dim())
+    if fmt is None:
+        return t
+    return t.detach().to(memory_format=fmt).requires_grad_(t.requires_grad)
 
 
 def _as_fake_inputs(fake_mode, inputs: Sequence[Any]):
@@ -597,7 +616,8 @@ def _patch_inplace_abn(model) -> list:
 def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None,
           strict: bool = False, name: str = "", autocast: str | None = None,
           foreach: bool = True, nesterov: bool = False, loss: str = "sum",
-          zero_grad: str = "none", fused_attention: bool = True) -> OpGraph:
+          zero_grad: str = "none", fused_attention: bool = True,
+          channels_last: bool = False) -> OpGraph:
     """Trace ``model`` on ``inputs`` (tensors or shapes) into an :class:`OpGraph`.
 
     ``phase="train"`` records forward, backward of the loss and, with ``optimizer``
@@ -626,6 +646,15 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
     matmuls in half precision, layer_norm / group_norm / softmax / sum / pow in fp32, binary
     ops promoted by their fp32 operands such as layer-scale gammas), and autocast's casts
     (``_to_copy`` of weights and activations; their backward in training) are graph ops.
+
+    ``channels_last=True`` traces the model as ``model.to(memory_format=torch.channels_last)``
+    with a channels-last input runs it (timm's ``benchmark.py --channels-last``): 4-D
+    parameters, buffers and inputs channels-last (5-D ones ``channels_last_3d``; the model
+    itself is not modified), so every tensor carries the memory format PyTorch gives it
+    (``TensorSpec.channels_last``) and the copies the layout causes are graph ops: a
+    ``reshape`` of a channels-last tensor that cannot be a view (``clone``), ``.contiguous()``
+    calls; convs keep their kernel choice from the input or weight format
+    (``codesign.cost.gpu.conv_layout_copies``).
     """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -655,6 +684,11 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
         params = {k: fake_mode.from_tensor(p, static_shapes=True) for k, p in model.named_parameters()}
         buffers = {k: fake_mode.from_tensor(b, static_shapes=True) for k, b in model.named_buffers()}
     fake_inputs = _as_fake_inputs(fake_mode, inputs)
+    if channels_last:  # model.to(memory_format=torch.channels_last) and a channels-last input
+        with fake_mode:
+            params = {k: _to_channels_last(p) for k, p in params.items()}
+            buffers = {k: _to_channels_last(b) for k, b in buffers.items()}
+            fake_inputs = [_to_channels_last(x) for x in fake_inputs]
     cuda_fake = bool(autocast) and not train
     if cuda_fake:  # fake CUDA tensors (nothing is allocated; no GPU needed)
         with fake_mode:
@@ -793,5 +827,6 @@ def trace(model, *inputs, phase: str = "inference", optimizer: str | None = None
                       stacklevel=2)
     graph = OpGraph(ops=tuple(rec.ops), inputs=inputs_spec, outputs=outputs,
                     params_count=int(n_params), coverage=coverage,
-                    name=name or type(model).__name__, phase=phase, autocast=autocast or "")
+                    name=name or type(model).__name__, phase=phase, autocast=autocast or "",
+                    channels_last=bool(channels_last))
     return annotate_patterns(graph)

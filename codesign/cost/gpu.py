@@ -75,7 +75,9 @@ import numpy as np
 
 from codesign.hardware.spec import GPU_DP4A_MACS_PER_LANE
 
-from codesign.ir.graph import AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase
+from codesign.ir.graph import (
+    AttentionAttrs, ConvAttrs, ConvVariant, MatMulAttrs, Op, OpKind, Phase, TensorSpec,
+)
 from codesign.cost.base import (
     DTYPE_BYTES, CostContext, Num, OpCost, float_maximum, apply_launch_queue, op_bytes, registrar,
     tensor_bytes,
@@ -546,31 +548,84 @@ def conv_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     """:func:`_conv_cost` plus the gather of non-contiguous activation inputs
     (:func:`gather_copies`), in the layout PyTorch runs the conv in (:func:`effective_layout`)."""
     layout = effective_layout(op, ctx)
-    if layout == ctx.layout:
-        return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx)
+    if layout != ctx.layout:
+        ctx = replace(ctx, layout=layout)
     # a channels-last input is the NHWC kernels' own layout: no gather for it
-    ctx = replace(ctx, layout=layout)
-    return gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx, skip_channels_last=True)
+    cost = gather_copies(_conv_cost(op, hw, ctx), op, hw, ctx,
+                         skip_channels_last=layout == Layout.NHWC)
+    return conv_layout_copies(cost, op, hw, ctx)
+
+
+def conv_weight(op: Op) -> TensorSpec | None:
+    """The weight of a conv op (forward: inputs (x, w[, b]); backward: (grad_out, x, w))."""
+    i = 2 if op.is_backward_kernel else 1
+    return op.inputs[i] if len(op.inputs) > i else None
+
+
+def _both_orders(t: TensorSpec) -> bool:
+    """A 4-D / 5-D tensor whose NCHW and channels-last orders coincide (one channel, or one
+    spatial position): ``.contiguous(channels_last)`` of it copies nothing."""
+    return len(t.shape) < 4 or t.shape[1] == 1 or math.prod(t.shape[2:]) == 1
+
+
+def conv_layout_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
+    """A conv whose weight is channels-last (a model converted with
+    ``model.to(memory_format=torch.channels_last)``, traced with ``trace(...,
+    channels_last=True)``) runs channels-last whatever its input (:func:`effective_layout`),
+    and PyTorch first converts every activation operand that is not:
+    ``input.contiguous(backend_memory_format)`` (and ``grad_output.contiguous(...)`` in the
+    backward) in ``_convolution`` / ``convolution_backward``
+    (aten/src/ATen/native/Convolution.cpp, PyTorch 1.12 to 2.x; the format from
+    ``cudnn_conv_suggest_memory_format``: input OR weight channels-last). Each dense NCHW
+    operand (a ``reshape`` copy of a channels-last tensor, a GroupNorm output: PyTorch's CUDA
+    group_norm writes NCHW) is one copy kernel in series, read + write of its bytes; strided
+    operands already pay their gather (:func:`gather_copies`, which writes them in the conv's
+    format), channels-last ones and those dense in both orders pay nothing. Evidence:
+    PyTorch's source above (the copies happen inside the conv's aten op, so the trace does
+    not show them); on timm's RTX 3090 NHWC rows traced channels-last they are 0.27% (train)
+    / 0.24% (inference) of the simulated time on average, up to ~2.6% (MobileViT-V2,
+    HaloNet / BoTNet backward: attention outputs reshaped back to 4-D), so the rows barely
+    move (``gpu_timm_fidelity.py shares --copies``, ``compare``)."""
+    moved = conv_layout_copy_bytes(op, ctx)
+    if not moved:
+        return cost
+    seconds = memory_time_s(2.0 * moved, 2.0 * moved, hw)
+    return serial_kernels(cost, seconds, 1, moved, moved, hw, ctx,
+                          "NCHW -> channels-last copy of the conv's inputs")
+
+
+def conv_layout_copy_bytes(op: Op, ctx: CostContext) -> float:
+    """Bytes of the NCHW activation operands a conv converts to channels-last
+    (:func:`conv_layout_copies`); 0 for a conv whose weight is not channels-last."""
+    w = conv_weight(op)
+    if not isinstance(op.attrs, ConvAttrs) or w is None or not w.channels_last:
+        return 0.0
+    operands = (op.inputs[0], op.inputs[1]) if op.is_backward_kernel else (op.inputs[0],)
+    return float(sum(tensor_bytes(t, ctx.dtype) for t in operands
+                     if not t.is_weight and t.contiguous and not t.channels_last
+                     and not _both_orders(t)))
 
 
 def effective_layout(op: Op, ctx: CostContext) -> Layout:
-    """The layout a conv runs in: ``ctx.layout``, except that a conv whose activation input is
-    channels-last (``TensorSpec.channels_last``) in an NCHW run runs in NHWC. PyTorch picks a
-    conv's memory format with ``suggest_memory_format`` of its input and weight
+    """The layout a conv runs in: ``ctx.layout``, except that a conv whose activation input or
+    weight is channels-last (``TensorSpec.channels_last``) in an NCHW run runs in NHWC. PyTorch
+    picks a conv's memory format with ``suggest_memory_format`` of its input and weight
     (``cudnn_conv_suggest_memory_format`` / ``_determine_backend_memory_format`` in
     aten/src/ATen/native/Convolution.cpp): channels-last when either is, so such a conv (and its
     backward, keyed on the forward input) runs cuDNN's NHWC kernels -- no NCHW->NHWC transpose,
     cuDNN's depthwise kernels instead of PyTorch's NCHW conv_depthwise2d -- and writes a
-    channels-last output. Where the tensors come from: timm's LayerNorm2d
+    channels-last output (an NCHW input into a channels-last weight is converted first:
+    :func:`conv_layout_copies`). Where the tensors come from: timm's LayerNorm2d
     (``layer_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``) leaves a channels-last view and
     the residual adds after it keep that layout (TensorIterator follows its inputs' strides).
     Evidence: timm RTX 3090 AMP, the LayerNorm2d families' NCHW rows came out too slow where
     their NHWC rows did not (``gpu_timm_fidelity.py eval --datasets infer-nchw infer-nhwc
     --families``: ConvNeXt -16.6% vs -6.8%, ConvFormer -20.3% vs -7.3%, CAFormer -18.0% vs
     -9.4%, ConvNeXt-V2 -11.1% vs -5.4%; train-nchw ConvNeXt -22.6%)."""
-    if (ctx.layout == Layout.NCHW and isinstance(op.attrs, ConvAttrs) and op.inputs
-            and op.conv_input.channels_last):
-        return Layout.NHWC
+    if ctx.layout == Layout.NCHW and isinstance(op.attrs, ConvAttrs) and op.inputs:
+        w = conv_weight(op)
+        if op.conv_input.channels_last or (w is not None and w.channels_last):
+            return Layout.NHWC
     return ctx.layout
 
 
@@ -582,7 +637,8 @@ def gather_copies(cost: OpCost, op: Op, hw: HardwareSpec, ctx: CostContext,
     cuBLAS takes transposed operands, so neither pays it. Evidence: InceptionNeXt's branches
     (channel slices of one tensor) and ConvNeXt's permuted gradients; the A100 training ratio
     InceptionNeXt-T / ConvNeXt-T (paper 1.57) came out 1.74 without it. ``skip_channels_last``:
-    a channels-last input of a conv run in NHWC (:func:`effective_layout`) is taken as it is."""
+    a channels-last input of a conv run in NHWC (a channels-last run, or
+    :func:`effective_layout`) is taken as it is."""
     moved = sum(tensor_bytes(t, ctx.dtype) for t in op.inputs
                 if not t.is_weight and not t.contiguous
                 and not (skip_channels_last and t.channels_last))
@@ -986,12 +1042,34 @@ def norm_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
         c = serial_kernels(c, seconds, 1, act * (1.0 - hit), 0.0, hw, ctx,
                            "second pass over the inputs")
     if ctx.layout == Layout.NHWC and "group_norm" in op.aten:
-        moved = act + out
-        c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), 2, moved, moved,
-                           hw, ctx, "channels-last <-> NCHW copies around group_norm")
+        moved, kernels = group_norm_copies(op, ctx, act + out)
+        if kernels:
+            c = serial_kernels(c, memory_time_s(2.0 * moved, 2.0 * moved, hw), kernels, moved,
+                               moved, hw, ctx, "channels-last <-> NCHW copies around group_norm")
     if ctx.layout == Layout.NHWC and op.module_type in CHANNEL_BLOCK_NORMS:
         c = channel_block_strided(c, op, hw, ctx)
-    return gather_copies(c, op, hw, ctx)
+    return gather_copies(c, op, hw, ctx, skip_channels_last=ctx.layout == Layout.NHWC)
+
+
+def group_norm_copies(op: Op, ctx: CostContext, legacy: float) -> tuple[float, int]:
+    """(bytes, kernels) of the copies around a group_norm op in a channels-last run. On a graph
+    traced with NCHW tensors (every activation operand NCHW): ``legacy`` bytes (inputs and
+    outputs) in two kernels, the input made NCHW and the output converted back for the next
+    channels-last op. On a graph traced channels-last (an activation operand carries the
+    format, ``trace(..., channels_last=True)``): one copy per channels-last 4-D / 5-D
+    activation operand, input or output -- the CUDA kernel works on NCHW
+    (``input.contiguous()`` in ``group_norm``, aten/src/ATen/native/group_norm.cpp, PyTorch
+    1.12 to 2.4 on CUDA; the output is written contiguous) -- while an output traced NCHW stays
+    so and its consumer pays the conversion (:func:`conv_layout_copies`), which is not counted
+    twice. Known gap: an NCHW output meeting channels-last tensors in elementwise ops
+    (PoolFormer's ``x + gamma * (pool(norm(x)) - norm(x))``) is read against its strides by
+    TensorIterator at no modelled cost; PoolFormer's NHWC inference rows went from +10 / +13%
+    to +18 / +21% with the channels-last traces (train -6 / -9% -> -4 / -8%)."""
+    acts = [t for t in (*op.inputs, *op.outputs) if not t.is_weight and len(t.shape) >= 4]
+    if not any(t.channels_last for t in acts):
+        return legacy, 2
+    cl = [t for t in acts if t.channels_last]
+    return float(sum(tensor_bytes(t, ctx.dtype) for t in cl)), len(cl)
 
 
 #: bytes of one DRAM / L2 transaction (sector) on NVIDIA GPUs since Maxwell: a warp's loads are
@@ -1140,7 +1218,8 @@ def gemm_searches(op: Op, hw: HardwareSpec, ctx: CostContext) -> list[dict]:
     GEMM of a GEMM-mapped conv or a matmul, none for other ops."""
     a = op.attrs
     if op.kind is OpKind.CONV and isinstance(a, ConvAttrs) and a.variant is not ConvVariant.DEPTHWISE:
-        gemms = _conv_gemms(op, hw, ctx)
+        layout = effective_layout(op, ctx)
+        gemms = _conv_gemms(op, hw, ctx if layout == ctx.layout else replace(ctx, layout=layout))
     elif op.kind is OpKind.MATMUL and isinstance(a, MatMulAttrs):
         gemms = (_matmul_gemm(op, hw, ctx),)
     else:

@@ -392,6 +392,8 @@ class OpGraph:
     #: "" (traced in fp32) or the CUDA autocast dtype it was traced under ("fp16", "bf16"):
     #: then every tensor carries the dtype autocast gives it
     autocast: str = ""
+    #: traced with a channels-last model and input (``trace(..., channels_last=True)``)
+    channels_last: bool = False
 
     def __len__(self) -> int:
         return len(self.ops)

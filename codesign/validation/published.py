@@ -22,7 +22,9 @@ Settings of a row (:func:`run_settings`):
 * software: the row's PyTorch version picks a :class:`codesign.hardware.software.SoftwareProfile`
   (PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention, and
   that release's fitted efficiency factors applied to the preset).
-* layout: the row's (``nchw`` / ``nhwc``).
+* layout: the row's (``nchw`` / ``nhwc``); eager ``nhwc`` rows are traced with a
+  channels-last model and input (``trace(..., channels_last=True)``, part of the trace cache
+  key), as timm's ``benchmark.py --channels-last`` runs them.
 
 Errors are computed on what the source measured (the ``metric`` column): throughput for timm,
 latency for AI Hub. A positive signed error means the prediction is too high: too fast for a
@@ -98,6 +100,10 @@ class RunSettings:
             kw["autocast"] = "fp16"
         opts = self.profile.trace_options()
         kw["fused_attention"] = opts["fused_attention"]
+        if self.layout == "nhwc" and self.mode == "eager":
+            # PyTorch's channels-last runs (timm's benchmark.py --channels-last): the model
+            # and input converted, so the trace holds the copies the layout causes
+            kw["channels_last"] = True
         if self.trace_phase == "train":
             kw.update(optimizer=self.optimizer, foreach=opts["foreach"],
                       zero_grad=opts["zero_grad"], **dict(TRAIN_LOOP))
