@@ -694,10 +694,13 @@ def _depthwise_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     per_pass = op.macs / max(a.passes, 1)
     wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                              and op.outputs[0].is_weight)
-    # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap)
-    rounds = wgrad_grid_rounds(op, hw) if wgrad and ctx.layout == Layout.NCHW else 1.0
+    # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap);
+    # cuDNN's channels-last one streams the (position, channel) products once for every tap
+    nchw = ctx.layout == Layout.NCHW
+    rounds = wgrad_grid_rounds(op, hw) if wgrad and nchw else 1.0
+    wgrad_macs = per_pass if nchw else cudnn_depthwise_wgrad_work(per_pass, a)
     compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
-               + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
+               + wgrad_macs * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
     memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
     return OpCost(
         compute_s=_scalarize(compute), memory_s=_scalarize(memory),
@@ -778,6 +781,36 @@ def nchw_transposes(cost: OpCost, act: float, out: float, hw: HardwareSpec, ctx:
     del out
     seconds = memory_time_s(2.0 * act, 2.0 * act, hw)
     return serial_kernels(cost, seconds, 1, act, act, hw, ctx, "NCHW->NHWC input transpose (cuDNN)")
+
+
+#: filter taps up to which cuDNN's channels-last depthwise weight gradient costs in proportion
+#: to its MACs; from there on its time stays that of this many taps (see
+#: :func:`cudnn_depthwise_wgrad_work`). 9 = a 3x3 filter, the smallest depthwise filter of the
+#: rows ``conv.depthwise_wgrad`` was fitted on, so the efficiency keeps its meaning there.
+CUDNN_DW_WGRAD_TAPS = 9
+
+
+def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
+    """MAC-equivalent work of cuDNN's channels-last (NHWC) depthwise weight gradient, costed
+    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps)``, i.e. its
+    time follows the N*P*Q*C (position, channel) products it streams, not the taps each is
+    reduced into (held on chip), for filters of 3x3 and up.
+
+    The NCHW path is PyTorch's ``conv_depthwise2d_grad_weight_kernel``, one block per
+    (channel, tap), whose time grows with the taps (:func:`wgrad_grid_rounds`). PyTorch 1.12
+    sends every depthwise conv on a channels-last input to cuDNN (``use_cudnn_depthwise``:
+    "always use cudnn_depthwise for channels_last format"), backward included.
+
+    Evidence: timm RTX 3090 PyTorch 1.12 channels-last training rows, measured minus simulated
+    step time regressed on the simulated depthwise weight-gradient time by filter size (costed
+    in proportion to MACs): 3x3 1.41x, 5x5 0.36x (9/25 = 0.36), 7x7 0.13x (9/49 = 0.18;
+    ConvNeXt-T alone 0.17x, ConvMixer-768/32 0.13x); NCHW rows (PyTorch's kernel) 0.81x /
+    0.92x / 1.39x, in proportion to MACs. ConvMixer-768/32 measures 2.2x faster in channels-last
+    than in NCHW where the MAC-proportional cost gave 1.24x; ConvNeXt-T / -S (channels-last
+    depthwise convs in both layouts) came out 15-18% too slow in both train files.
+    """
+    taps = math.prod(a.kernel)
+    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps) if taps else per_pass
 
 
 #: threads per block of PyTorch's depthwise weight-gradient kernel: one warp per batch item, at
