@@ -295,7 +295,8 @@ def test_depthwise_wgrad_in_nchw_runs_in_rounds_of_full_sms(hw):
 def test_cudnn_channels_last_depthwise_wgrad_does_not_grow_past_3x3_taps(hw):
     """cuDNN's channels-last depthwise weight gradient streams each (position, channel) product
     once for all taps: a 7x7 filter costs what a 3x3 one does (9 of its 49 taps at
-    conv.depthwise_wgrad), a 3x3 its MACs; PyTorch's NCHW kernel stays MAC-proportional."""
+    conv.depthwise_wgrad), a 3x3 its MACs, a 9x9 (past cuDNN's fast filters) its MACs;
+    PyTorch's NCHW kernel stays MAC-proportional."""
     h = hw.with_knobs({"efficiency.conv.depthwise": 0.5, "efficiency.conv.depthwise_nchw": 0.25,
                        "efficiency.conv.depthwise_wgrad": 0.1})
     rate = 82 * 128 * 1.695e9  # SMs x FP32 lanes x clock; GA10x half = FP32 rate
@@ -314,6 +315,10 @@ def test_cudnn_channels_last_depthwise_wgrad_does_not_grow_past_3x3_taps(hw):
                      CostContext(dtype="fp16", layout="nchw"))
     assert nchw.compute_s == pytest.approx(pq * 49 / rate / 0.25
                                            + pq * 49 / rate / 0.1 * 9840 / 9408)
+    # 9x9 (ConvMixer ks9) is past the fast kernels' filters: MAC-proportional
+    pq9 = 16 * 64 * 16 * 16
+    b9 = conv_cost(_dw("aten::convolution_backward", passes=2, n=16, c=64, h=16, k=9), h, nhwc)
+    assert b9.compute_s == pytest.approx(pq9 * 81 / rate / 0.5 + pq9 * 81 / rate / 0.1)
     # the forward pass is not the weight gradient
     f7 = conv_cost(_dw(n=256, c=192, h=28, k=7), h, nhwc)
     assert f7.compute_s == pytest.approx(pq * 49 / rate / 0.5)

@@ -788,29 +788,39 @@ def nchw_transposes(cost: OpCost, act: float, out: float, hw: HardwareSpec, ctx:
 #: :func:`cudnn_depthwise_wgrad_work`). 9 = a 3x3 filter, the smallest depthwise filter of the
 #: rows ``conv.depthwise_wgrad`` was fitted on, so the efficiency keeps its meaning there.
 CUDNN_DW_WGRAD_TAPS = 9
+#: the largest filter edge of cuDNN's fast channels-last depthwise kernels seen in the data:
+#: ConvMixer's 7x7 convs run 1.7x (inference, PyTorch 2.4) / 2.2x (training, 1.12) faster in
+#: channels-last than in NCHW, its 9x9 convs 0.50x / 0.42-0.49x (convmixer_1024_20_ks9_p14,
+#: convmixer_1536_20), a slower path this model does not cover (kept MAC-proportional)
+CUDNN_DW_FAST_MAX_EDGE = 7
 
 
 def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
     """MAC-equivalent work of cuDNN's channels-last (NHWC) depthwise weight gradient, costed
-    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps)``, i.e. its
-    time follows the N*P*Q*C (position, channel) products it streams, not the taps each is
-    reduced into (held on chip), for filters of 3x3 and up.
+    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps)`` for filters
+    up to :data:`CUDNN_DW_FAST_MAX_EDGE` wide, i.e. its time follows the N*P*Q*C (position,
+    channel) products it streams, not the taps each is reduced into (held on chip), from 3x3
+    on; ``per_pass`` (MAC-proportional) for larger filters.
 
     The NCHW path is PyTorch's ``conv_depthwise2d_grad_weight_kernel``, one block per
     (channel, tap), whose time grows with the taps (:func:`wgrad_grid_rounds`). PyTorch 1.12
     sends every depthwise conv on a channels-last input to cuDNN (``use_cudnn_depthwise``:
     "always use cudnn_depthwise for channels_last format"), backward included.
 
-    Evidence: timm RTX 3090 PyTorch 1.12 channels-last training rows, measured minus simulated
-    step time regressed on the simulated depthwise weight-gradient time by filter size (costed
-    in proportion to MACs): 3x3 1.41x, 5x5 0.36x (9/25 = 0.36), 7x7 0.13x (9/49 = 0.18;
-    ConvNeXt-T alone 0.17x, ConvMixer-768/32 0.13x); NCHW rows (PyTorch's kernel) 0.81x /
-    0.92x / 1.39x, in proportion to MACs. ConvMixer-768/32 measures 2.2x faster in channels-last
-    than in NCHW where the MAC-proportional cost gave 1.24x; ConvNeXt-T / -S (channels-last
-    depthwise convs in both layouts) came out 15-18% too slow in both train files.
+    Evidence: timm RTX 3090 PyTorch 1.12 channels-last training rows (subset of
+    ``benchmarks/gpu_timm_fidelity.py``), measured minus simulated step time regressed on the
+    simulated depthwise weight-gradient time by filter size, costed in proportion to MACs:
+    3x3 1.41x, 5x5 0.36x (9/25 = 0.36), 7x7 0.13x (9/49 = 0.18; ConvNeXt-T alone 0.17x,
+    ConvMixer-768/32 0.13x); NCHW rows (PyTorch's kernel) 0.81x / 0.92x / 1.39x, MAC-
+    proportional. ConvMixer-768/32 measures 2.2x faster in channels-last than in NCHW where the
+    MAC-proportional cost gave 1.24x; ConvNeXt-T / -S (channels-last depthwise convs in both
+    layouts) came out 15-18% too slow in both train files. Saturating at 16 or 25 taps instead
+    of 9 leaves the fit-half MAPE within 0.2 points and ConvNeXt / ConvMixer 4-20% too slow.
     """
     taps = math.prod(a.kernel)
-    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps) if taps else per_pass
+    if not taps or max(a.kernel) > CUDNN_DW_FAST_MAX_EDGE:
+        return per_pass
+    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps)
 
 
 #: threads per block of PyTorch's depthwise weight-gradient kernel: one warp per batch item, at
