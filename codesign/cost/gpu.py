@@ -817,7 +817,7 @@ def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
     MAC-proportional cost gave 1.24x; ConvNeXt-T / -S (channels-last depthwise convs in both
     layouts) came out 15-18% too slow in both train files; after: ConvNeXt-T +1.5 / -0.4%,
     ConvNeXt-S -2.7 / -3.2% (NCHW / NHWC), ConvMixer-768/32 NHWC -36.1 -> -3.4%; held-out
-    train MAPE NCHW 7.1 -> 6.6%, NHWC 15.3 -> 15.0%, fit half NHWC 9.1 -> 8.8%, no inference
+    train MAPE NCHW 7.1 -> 6.6%, NHWC 15.0 -> 14.8%, fit half NHWC 9.2 -> 8.8%, no inference
     row moves. Not explained: the MobileNet-style channels-last rows with 5x5 depthwise convs
     move +5..+13 points (MobileNet-V3-L +17.5 -> +24.2%, FBNet-C -4.4 -> +8.7%): their 5x5
     weight gradients want ~0.6x the MAC-proportional cost, not 0.36x. Saturating at 16 or 25
