@@ -186,15 +186,15 @@ def test_amp_gemm_computes_in_its_inputs_dtype(hw):
         pytest.approx(hw.dispatch.eager_overhead_s)
 
 
-def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56):
+def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56, k=3):
     x = TensorSpec(1, (n, c, h, h), "float16")
-    w = TensorSpec(2, (c, 1, 3, 3), "float16", is_weight=True)
-    attrs = ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), c, passes=passes)
+    w = TensorSpec(2, (c, 1, k, k), "float16", is_weight=True)
+    attrs = ConvAttrs(c, c, (k, k), (1, 1), (k // 2, k // 2), (1, 1), c, passes=passes)
     outs = [TensorSpec(3, (n, c, h, h), "float16")]
     ins = [x, w]
     if passes > 1:  # backward: (grad_out, x, w) -> (grad_x, grad_w)
         ins = [TensorSpec(5, (n, c, h, h), "float16"), x, w]
-        outs.append(TensorSpec(4, (c, 1, 3, 3), "float16", is_weight=True))
+        outs.append(TensorSpec(4, (c, 1, k, k), "float16", is_weight=True))
     return _op(OpKind.CONV, ins, outs, attrs, aten)
 
 
@@ -290,6 +290,38 @@ def test_depthwise_wgrad_in_nchw_runs_in_rounds_of_full_sms(hw):
         64 * 16 * 56 * 56 * 9 / rate * (1 / h.eff("conv.depthwise") + 1 / 0.1))
     fwd = conv_cost(_dw(c=16), h, ctx)
     assert fwd.compute_s == pytest.approx(64 * 16 * 56 * 56 * 9 / rate / 0.25)
+
+
+def test_cudnn_channels_last_depthwise_wgrad_does_not_grow_past_3x3_taps(hw):
+    """cuDNN's channels-last depthwise weight gradient streams each (position, channel) product
+    once for all taps: a 7x7 filter costs what a 3x3 one does (9 of its 49 taps at
+    conv.depthwise_wgrad), a 3x3 its MACs, a 9x9 (past cuDNN's fast filters) its MACs;
+    PyTorch's NCHW kernel stays MAC-proportional."""
+    h = hw.with_knobs({"efficiency.conv.depthwise": 0.5, "efficiency.conv.depthwise_nchw": 0.25,
+                       "efficiency.conv.depthwise_wgrad": 0.1})
+    rate = 82 * 128 * 1.695e9  # SMs x FP32 lanes x clock; GA10x half = FP32 rate
+    nhwc = CostContext(dtype="fp16", layout="nhwc")
+    # ConvNeXt-T stage 2 at batch 256: 256 x 192 x 28 x 28 = 38,535,168 (position, channel)
+    # products; dgrad 49 MACs each at 0.5, wgrad 9 each at 0.1
+    pq = 256 * 192 * 28 * 28
+    b7 = conv_cost(_dw("aten::convolution_backward", passes=2, n=256, c=192, h=28, k=7), h, nhwc)
+    assert b7.compute_s == pytest.approx(pq * 49 / rate / 0.5 + pq * 9 / rate / 0.1)
+    assert b7.compute_s == pytest.approx(212.27e-6 + 194.94e-6, rel=1e-4)   # seconds
+    b3 = conv_cost(_dw("aten::convolution_backward", passes=2, n=256, c=192, h=28), h, nhwc)
+    assert b3.compute_s == pytest.approx(pq * 9 / rate / 0.5 + pq * 9 / rate / 0.1)
+    # NCHW: PyTorch's kernel, MAC-proportional (192 x 49 = 9,408 blocks of 8 warps: 20 rounds
+    # of 492 = 9,840 slots)
+    nchw = conv_cost(_dw("aten::convolution_backward", passes=2, n=256, c=192, h=28, k=7), h,
+                     CostContext(dtype="fp16", layout="nchw"))
+    assert nchw.compute_s == pytest.approx(pq * 49 / rate / 0.25
+                                           + pq * 49 / rate / 0.1 * 9840 / 9408)
+    # 9x9 (ConvMixer ks9) is past the fast kernels' filters: MAC-proportional
+    pq9 = 16 * 64 * 16 * 16
+    b9 = conv_cost(_dw("aten::convolution_backward", passes=2, n=16, c=64, h=16, k=9), h, nhwc)
+    assert b9.compute_s == pytest.approx(pq9 * 81 / rate / 0.5 + pq9 * 81 / rate / 0.1)
+    # the forward pass is not the weight gradient
+    f7 = conv_cost(_dw(n=256, c=192, h=28, k=7), h, nhwc)
+    assert f7.compute_s == pytest.approx(pq * 49 / rate / 0.5)
 
 
 def test_norm_backward_and_training_bn_read_inputs_twice(hw):

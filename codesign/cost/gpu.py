@@ -53,7 +53,9 @@ Kernel classes the timm RTX 3090 measurements expose (each cites its evidence wh
 cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kernels by layout
 and pass (``conv_cost``), the NHWC kernels of convs on channels-last inputs in NCHW runs
 (``effective_layout``), the block grid of PyTorch's depthwise weight gradient
-(``wgrad_grid_rounds``), grouped convs without a fast PyTorch 1.12 kernel (``grouped_wide_key``), the
+(``wgrad_grid_rounds``) and cuDNN's channels-last one, whose time does not grow with the taps
+(``cudnn_depthwise_wgrad_work``), grouped convs without a fast PyTorch 1.12 kernel
+(``grouped_wide_key``), the
 second pass of training batch norm and norm backward, absent in cuDNN's persistent
 channels-last batch norm (``persistent_batch_norm``), and the GroupNorm channels-last copies
 (``norm_cost``), InPlace-ABN's per-channel strided kernels on
@@ -753,10 +755,13 @@ def _depthwise_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     per_pass = op.macs / max(a.passes, 1)
     wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                              and op.outputs[0].is_weight)
-    # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap)
-    rounds = wgrad_grid_rounds(op, hw) if wgrad and ctx.layout == Layout.NCHW else 1.0
+    # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap);
+    # cuDNN's channels-last one streams the (position, channel) products once for every tap
+    nchw = ctx.layout == Layout.NCHW
+    rounds = wgrad_grid_rounds(op, hw) if wgrad and nchw else 1.0
+    wgrad_macs = per_pass if nchw else cudnn_depthwise_wgrad_work(per_pass, a)
     compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
-               + per_pass * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
+               + wgrad_macs * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
     memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
     return OpCost(
         compute_s=_scalarize(compute), memory_s=_scalarize(memory),
@@ -836,6 +841,52 @@ def nchw_transposes(cost: OpCost, act: float, out: float, hw: HardwareSpec, ctx:
     del out
     seconds = memory_time_s(2.0 * act, 2.0 * act, hw)
     return serial_kernels(cost, seconds, 1, act, act, hw, ctx, "NCHW->NHWC input transpose (cuDNN)")
+
+
+#: filter taps up to which cuDNN's channels-last depthwise weight gradient costs in proportion
+#: to its MACs; from there on its time stays that of this many taps (see
+#: :func:`cudnn_depthwise_wgrad_work`). 9 = a 3x3 filter, the smallest depthwise filter of the
+#: rows ``conv.depthwise_wgrad`` was fitted on, so the efficiency keeps its meaning there.
+CUDNN_DW_WGRAD_TAPS = 9
+#: the largest filter edge of cuDNN's fast channels-last depthwise kernels seen in the data:
+#: ConvMixer's 7x7 convs run 1.7x (inference, PyTorch 2.4) / 2.2x (training, 1.12) faster in
+#: channels-last than in NCHW, its 9x9 convs 0.50x / 0.42-0.49x (convmixer_1024_20_ks9_p14,
+#: convmixer_1536_20), a slower path this model does not cover (kept MAC-proportional)
+CUDNN_DW_FAST_MAX_EDGE = 7
+
+
+def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
+    """MAC-equivalent work of cuDNN's channels-last (NHWC) depthwise weight gradient, costed
+    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps)`` for filters
+    up to :data:`CUDNN_DW_FAST_MAX_EDGE` wide, i.e. its time follows the N*P*Q*C (position,
+    channel) products it streams, not the taps each is reduced into (held on chip), from 3x3
+    on; ``per_pass`` (MAC-proportional) for larger filters.
+
+    The NCHW path is PyTorch's ``conv_depthwise2d_grad_weight_kernel``, one block per
+    (channel, tap), whose time grows with the taps (:func:`wgrad_grid_rounds`). PyTorch 1.12
+    sends every depthwise conv on a channels-last input to cuDNN (``use_cudnn_depthwise``:
+    "always use cudnn_depthwise for channels_last format"), backward included.
+
+    Evidence: timm RTX 3090 PyTorch 1.12 channels-last training rows (subset of
+    ``benchmarks/gpu_timm_fidelity.py``), measured minus simulated step time regressed on the
+    simulated depthwise weight-gradient time by filter size, costed in proportion to MACs:
+    3x3 1.41x, 5x5 0.36x (9/25 = 0.36), 7x7 0.13x (9/49 = 0.18; ConvNeXt-T alone 0.17x,
+    ConvMixer-768/32 0.13x); NCHW rows (PyTorch's kernel) 0.81x / 0.92x / 1.39x, MAC-
+    proportional. ConvMixer-768/32 measures 2.2x faster in channels-last than in NCHW where the
+    MAC-proportional cost gave 1.24x; ConvNeXt-T / -S (channels-last depthwise convs in both
+    layouts) came out 15-18% too slow in both train files; after: ConvNeXt-T +1.5 / -0.4%,
+    ConvNeXt-S -2.7 / -3.2% (NCHW / NHWC), ConvMixer-768/32 NHWC -36.1 -> -3.4%; held-out
+    train MAPE NCHW 7.1 -> 6.6%, NHWC 15.0 -> 14.8%, fit half NHWC 9.2 -> 8.8%, no inference
+    row moves. Not explained: the MobileNet-style channels-last rows with 5x5 depthwise convs
+    move +5..+13 points (MobileNet-V3-L +17.5 -> +24.2%, FBNet-C -4.4 -> +8.7%): their 5x5
+    weight gradients want ~0.6x the MAC-proportional cost, not 0.36x. Saturating at 16 or 25
+    taps instead of 9 leaves the fit-half MAPE within 0.2 points and ConvNeXt / ConvMixer
+    4-20% too slow.
+    """
+    taps = math.prod(a.kernel)
+    if not taps or max(a.kernel) > CUDNN_DW_FAST_MAX_EDGE:
+        return per_pass
+    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps)
 
 
 #: threads per block of PyTorch's depthwise weight-gradient kernel: one warp per batch item, at
