@@ -67,6 +67,31 @@ GROUPED_CHECK = (
     "seresnext26ts", "seresnext50_32x4d",
 )
 MODEL_SETS = {"grouped": GROUPED_CHECK}
+#: ``--models outside``: OUTSIDE_SIZE models drawn (seed OUTSIDE_SEED) from the train files'
+#: models in both layouts that are neither in the subset nor in GROUPED_CHECK
+OUTSIDE_SIZE, OUTSIDE_SEED = 150, 16
+
+
+def outside_models() -> list[str]:
+    """The ``outside`` set (see :data:`OUTSIDE_SIZE`): an out-of-sample check of the whole
+    model, on models the subset's fits never saw."""
+    import random
+
+    both = set(load("train-nchw")["model"]) & set(load("train-nhwc")["model"])
+    pool = sorted(both - set(subset()) - set(GROUPED_CHECK))
+    return random.Random(OUTSIDE_SEED).sample(pool, OUTSIDE_SIZE)
+
+
+def expand_models(names) -> list[str]:
+    """Model names with the named sets (``grouped``, ``outside``) expanded."""
+    sets = {**MODEL_SETS, "outside": None}
+    out = []
+    for name in names:
+        if name not in sets:
+            out.append(name)
+        else:
+            out.extend(outside_models() if name == "outside" else sets[name])
+    return out
 
 
 def family(name: str) -> str:
@@ -584,7 +609,7 @@ def main(argv=None) -> int:
                    help="NHWC datasets get their own channels-last graphs")
     t.add_argument("--kinds", nargs="+", default=["amp", "fp32"])
     t.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
-                   f"(or a named set: {', '.join(MODEL_SETS)})")
+                   "(or a named set: grouped, outside)")
     e = sub.add_parser("eval")
     e.add_argument("--hw", default="rtx3090")
     e.add_argument("--datasets", nargs="+", default=["infer-nchw", "infer-nhwc", "train-nchw"])
@@ -592,7 +617,7 @@ def main(argv=None) -> int:
     e.add_argument("--families", action="store_true")
     e.add_argument("--models", nargs="+", default=[], help="these models, not the subset "
                    "(e.g. rows outside it; families not in the subset count as held out; or a "
-                   f"named set: {', '.join(MODEL_SETS)})")
+                   "named set: grouped, outside)")
     e.add_argument("--rows", action="store_true", help="print every row's error")
     e.add_argument("--no-software", action="store_true", help="simulate without the rows' "
                    "software profile efficiency factors (the traced loop stays)")
@@ -634,7 +659,7 @@ def main(argv=None) -> int:
     c.add_argument("--match", default="", help="these models instead (regular expression)")
     args = p.parse_args(argv)
     if getattr(args, "models", None):
-        args.models = [m for name in args.models for m in MODEL_SETS.get(name, (name,))]
+        args.models = expand_models(args.models)
     return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
             "shares": cmd_shares, "compare": cmd_compare}[args.cmd](args)
 
