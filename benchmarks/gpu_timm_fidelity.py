@@ -177,12 +177,13 @@ def cache_path(model: str, shape: tuple, settings, kind: str, era: str = "") -> 
 
 
 def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
-              era: str = ""):
+              era: str = "", timed: bool = False):
     """The cached graph, tracing it when missing (``build``); None when it fails/missing.
     ``kind`` "amp" traces with the row's settings (``RunSettings.trace_options``); "fp32" is
     the plain trace of the code before this work. ``era``: the timm release the row was
     measured with; a model whose definition changed since is rebuilt as it was
-    (``codesign.published.timm.DEFINITION_CHANGES``)."""
+    (``codesign.published.timm.DEFINITION_CHANGES``). ``timed``: only the ops the row's timer
+    measures (``RunSettings.timed``: a training step without its ``zero_grad()``)."""
     from codesign.capture.hub import REBUILDS, timm_architecture
     from codesign.published.timm import definition_change
 
@@ -190,7 +191,7 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     if p.exists():
         with p.open("rb") as f:
             g = pickle.load(f)
-        return None if isinstance(g, str) else g
+        return None if isinstance(g, str) else (settings.timed(g) if timed else g)
     if not build:
         return None
     import timm
@@ -220,7 +221,7 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     with tmp.open("wb") as f:
         pickle.dump(g, f)
     tmp.replace(p)
-    return None if isinstance(g, str) else g
+    return None if isinstance(g, str) else (settings.timed(g) if timed else g)
 
 
 def cmd_trace(args) -> int:
@@ -297,8 +298,8 @@ def cmd_eval(args) -> int:
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
             g32 = get_graph(r.model, shape, st32, "fp32", build=False, era=era)
-            gamp = (get_graph(r.model, shape, st, "amp", build=False, era=era) if has_amp
-                    else None)
+            gamp = (get_graph(r.model, shape, st, "amp", build=False, era=era, timed=True)
+                    if has_amp else None)
             if g32 is None and gamp is None:
                 continue
             rec = {"dataset": ds, "model": r.model, "family": r.family, "measured": r.measured,
@@ -428,7 +429,7 @@ def _kernel_shares(args, hw) -> int:
         xs, ys = [], []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
+                          build=False, era=timm_era(ds), timed=True)
             if g is None:
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -477,7 +478,7 @@ def _copy_shares(args, hw) -> int:
         rows = []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
+                          build=False, era=timm_era(ds), timed=True)
             if g is None:
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -537,7 +538,7 @@ def cmd_shares(args) -> int:
         xs, ys, names = [], [], []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
+                          build=False, era=timm_era(ds), timed=True)
             if g is None or any(op.module_type in CHANNEL_BLOCK_NORMS for op in g.ops):
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -630,8 +631,11 @@ def main(argv=None) -> int:
     f.add_argument("--all", action="store_true", help="fit on every family (no held-out half)")
     f.add_argument("--out", default="")
     f.add_argument("--fit-dispatch", action="store_true")
-    f.add_argument("--keys", nargs="+", default=[], choices=FIT_KEYS,
-                   help="fit only these efficiency keys (the others stay at the preset's)")
+    f.add_argument("--keys", nargs="+", default=[], choices=FIT_KEYS + ("none",),
+                   help="fit only these efficiency keys (the others stay at the preset's); "
+                   "'none' with --fit-dispatch: the host dispatch alone")
+    f.add_argument("--models", nargs="+", default=[], help="fit on these models' rows, not "
+                   "the subset's (a named set: " + ", ".join(MODEL_SETS) + ", outside)")
     f.add_argument("--method", choices=("powell", "nelder-mead"), default="powell",
                    help="optimizer (Nelder-Mead for a few keys whose loss is flat past the 1.0 "
                    "clip, where Powell's line searches stall)")
@@ -754,6 +758,9 @@ def cmd_fit(args) -> int:
     models = set(subset())
     fams = sorted({family(m) for m in models})
     held = set(fams[1::2])
+    if args.models:  # these models instead (split: the subset's families, new ones held out)
+        held |= {family(m) for m in args.models} - set(fams)
+        models = set(args.models)
     rows = []
     for ds in args.datasets:
         df = load(ds)
@@ -762,7 +769,7 @@ def cmd_fit(args) -> int:
         st = settings_of(ds, "amp")
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
+                          build=False, era=timm_era(ds), timed=True)
             if g is None:
                 continue
             # the row's software profile scales the efficiencies being fitted (none with
@@ -770,13 +777,18 @@ def cmd_fit(args) -> int:
             prof = {k: v for k, v in st.profile.efficiency_scale.items()
                     if not args.software or k not in args.keys}
             scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
+            # the row's host dispatch: its software profile's when it has one
+            disp_row = st.profile.eager_overhead_s or hw.dispatch.eager_overhead_s
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
-                         (features(g, hw, layout), scale)))
+                         (features(g, hw, layout), scale, disp_row)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
     # memory.matmul (a software profile's split of "memory") is fitted only when named
     free = [i for i, k in enumerate(FIT_KEYS)
             if k in args.keys or (not args.keys and k != "memory.matmul")] + [len(FIT_KEYS)]
+    if args.keys == ["none"] and not args.fit_dispatch:
+        print("--keys none fits nothing without --fit-dispatch", file=sys.stderr)
+        return 2
     x0 = x_start[free]
     if args.software:  # start a profile's factors below the 1.0 clip, where the loss is flat
         x0[:-1] = np.minimum(x0[:-1], np.log(0.5))
@@ -795,8 +807,9 @@ def cmd_fit(args) -> int:
 
     def loss(x, sel):
         eff, disp = unpack(x)
-        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp) / t)
-               for (_, _, fam, t, (f, sc)) in rows if sel(fam)]
+        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp if args.fit_dispatch
+                                   else d) / t)
+               for (_, _, fam, t, (f, sc, d)) in rows if sel(fam)]
         return float(np.mean(np.abs(err)))
 
     def report(x, label):
@@ -804,8 +817,9 @@ def cmd_fit(args) -> int:
         for ds in args.datasets:
             for lab, sel in (("fit", lambda f: f not in held), ("held", lambda f: f in held)):
                 eff, disp = unpack(x)
-                err = [fast_latency(f, np.minimum(1.0, eff * sc), disp) / t - 1
-                       for (d, _, fam, t, (f, sc)) in rows if d == ds and sel(fam)]
+                err = [fast_latency(f, np.minimum(1.0, eff * sc),
+                                    disp if args.fit_dispatch else dr) / t - 1
+                       for (d, _, fam, t, (f, sc, dr)) in rows if d == ds and sel(fam)]
                 e = np.asarray(err)
                 thr = -e / (1 + e)  # error of the throughput (batch / latency)
                 if len(err):

@@ -37,6 +37,9 @@ class SoftwareProfile:
     fused_attention: bool          # F.scaled_dot_product_attention's fused kernels exist
     efficiency_scale: Mapping[str, float] = field(default_factory=dict)
     provenance: Mapping[str, str] = field(default_factory=dict)
+    #: host time per eager kernel launch of this release's runs (seconds; None: the preset's
+    #: ``dispatch.eager_overhead_s``)
+    eager_overhead_s: float | None = None
 
     def trace_options(self) -> dict:
         """Keyword arguments of :func:`codesign.capture.tracer.trace` for this release."""
@@ -44,8 +47,9 @@ class SoftwareProfile:
                 "fused_attention": self.fused_attention}
 
     def apply(self, hw):
-        """``hw`` with this release's efficiency factors applied (a new spec; capped at 1)."""
-        if not self.efficiency_scale:
+        """``hw`` with this release's efficiency factors (capped at 1) and host dispatch
+        applied (a new spec)."""
+        if not self.efficiency_scale and self.eager_overhead_s is None:
             return hw
         import numpy as np
 
@@ -58,8 +62,11 @@ class SoftwareProfile:
                                     f"{key!r}; allowed: {', '.join(EFFICIENCY_KEYS)}")
             value = np.minimum(1.0, np.asarray(hw.eff(key)) * scale)  # knob arrays too
             eff[key] = float(value) if value.ndim == 0 else value
+        dispatch = hw.dispatch if self.eager_overhead_s is None else dataclasses.replace(
+            hw.dispatch, eager_overhead_s=self.eager_overhead_s)
         # a new name: caches keyed by the spec's name must not mistake it for ``hw``
-        out = dataclasses.replace(hw, efficiency=FrozenDict(eff), name=f"{hw.name}+{self.name}")
+        out = dataclasses.replace(hw, efficiency=FrozenDict(eff), dispatch=dispatch,
+                                  name=f"{hw.name}+{self.name}")
         object.__setattr__(out, "_batch_shape", hw.batch_shape)
         return out
 
@@ -70,7 +77,8 @@ PYTORCH_2 = SoftwareProfile("pytorch-2", foreach=True, zero_grad="none", fused_a
 #: PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention
 PYTORCH_1 = SoftwareProfile(
     "pytorch-1", foreach=False, zero_grad="zeros", fused_attention=False,
-    efficiency_scale={"memory": 0.741, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079,
+    eager_overhead_s=26e-6,
+    efficiency_scale={"memory": 0.68, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079,
                       "conv.grouped_nchw_wide": 0.60},
     provenance={"memory": (
         "fitted to timm's RTX 3090 train rows (benchmark-train-amp-nchw-pt112-cu113, PyTorch "
