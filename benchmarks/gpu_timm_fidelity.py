@@ -177,13 +177,12 @@ def cache_path(model: str, shape: tuple, settings, kind: str, era: str = "") -> 
 
 
 def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
-              era: str = "", timed: bool = False):
+              era: str = ""):
     """The cached graph, tracing it when missing (``build``); None when it fails/missing.
     ``kind`` "amp" traces with the row's settings (``RunSettings.trace_options``); "fp32" is
     the plain trace of the code before this work. ``era``: the timm release the row was
     measured with; a model whose definition changed since is rebuilt as it was
-    (``codesign.published.timm.DEFINITION_CHANGES``). ``timed``: only the ops the row's timer
-    measures (``RunSettings.timed``: a training step without its ``zero_grad()``)."""
+    (``codesign.published.timm.DEFINITION_CHANGES``)."""
     from codesign.capture.hub import REBUILDS, timm_architecture
     from codesign.published.timm import definition_change
 
@@ -191,7 +190,7 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     if p.exists():
         with p.open("rb") as f:
             g = pickle.load(f)
-        return None if isinstance(g, str) else (settings.timed(g) if timed else g)
+        return None if isinstance(g, str) else g
     if not build:
         return None
     import timm
@@ -221,7 +220,7 @@ def get_graph(model: str, shape: tuple, settings, kind: str, build: bool = True,
     with tmp.open("wb") as f:
         pickle.dump(g, f)
     tmp.replace(p)
-    return None if isinstance(g, str) else (settings.timed(g) if timed else g)
+    return None if isinstance(g, str) else g
 
 
 def cmd_trace(args) -> int:
@@ -298,8 +297,8 @@ def cmd_eval(args) -> int:
         for r in df.itertuples():
             shape = (int(r.batch), 3, int(r.img), int(r.img))
             g32 = get_graph(r.model, shape, st32, "fp32", build=False, era=era)
-            gamp = (get_graph(r.model, shape, st, "amp", build=False, era=era, timed=True)
-                    if has_amp else None)
+            gamp = (get_graph(r.model, shape, st, "amp", build=False, era=era) if has_amp
+                    else None)
             if g32 is None and gamp is None:
                 continue
             rec = {"dataset": ds, "model": r.model, "family": r.family, "measured": r.measured,
@@ -429,7 +428,7 @@ def _kernel_shares(args, hw) -> int:
         xs, ys = [], []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds), timed=True)
+                          build=False, era=timm_era(ds))
             if g is None:
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -478,7 +477,7 @@ def _copy_shares(args, hw) -> int:
         rows = []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds), timed=True)
+                          build=False, era=timm_era(ds))
             if g is None:
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -538,7 +537,7 @@ def cmd_shares(args) -> int:
         xs, ys, names = [], [], []
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds), timed=True)
+                          build=False, era=timm_era(ds))
             if g is None or any(op.module_type in CHANNEL_BLOCK_NORMS for op in g.ops):
                 continue
             est = estimate_costs(g, hw_row, ctx, launch_queue=False)
@@ -706,15 +705,17 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             OpKind.CROSS_CHANNEL_POOL: "pool", OpKind.DATA_MOVEMENT: "memory"}.get(k, "vector")
 
 
-def features(g, hw, layout: str):
+def features(g, hw, layout: str, optimizer_dispatch: float | None = None):
     """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels,
     memory key index) from the cost functions at the preset: the fit rescales them (a
     first-order model of the efficiencies; the reported figures always come from the full
-    simulation)."""
+    simulation). ``optimizer_dispatch``: the row's host time per optimizer-loop kernel
+    (``SoftwareProfile.optimizer_overhead_s``): those kernels count as that fraction of one."""
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
     from codesign.cost.registry import REGISTRY
+    from codesign.ir.graph import Phase
     from codesign.simulation import make_context
 
     ctx = make_context(hw, "amp", "eager", layout)
@@ -730,7 +731,10 @@ def features(g, hw, layout: str):
         c1.append(float(c.compute_s) * hw.eff(key))
         mem_key = op_mem_key(op)
         m1.append(float(c.memory_s) * hw.eff(mem_key))
-        k1.append(float(c.overhead_s) / disp)
+        k = float(c.overhead_s) / disp
+        if optimizer_dispatch is not None and op.phase is Phase.OPTIMIZER:
+            k *= optimizer_dispatch / disp
+        k1.append(k)
         mk.append(FIT_KEYS.index(mem_key))
     return (np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1),
             np.array(mk, dtype=int))
@@ -769,7 +773,7 @@ def cmd_fit(args) -> int:
         st = settings_of(ds, "amp")
         for r in df.itertuples():
             g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds), timed=True)
+                          build=False, era=timm_era(ds))
             if g is None:
                 continue
             # the row's software profile scales the efficiencies being fitted (none with
@@ -777,10 +781,8 @@ def cmd_fit(args) -> int:
             prof = {k: v for k, v in st.profile.efficiency_scale.items()
                     if not args.software or k not in args.keys}
             scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
-            # the row's host dispatch: its software profile's when it has one
-            disp_row = st.profile.eager_overhead_s or hw.dispatch.eager_overhead_s
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
-                         (features(g, hw, layout), scale, disp_row)))
+                         (features(g, hw, layout, st.profile.optimizer_overhead_s), scale)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
     # memory.matmul (a software profile's split of "memory") is fitted only when named
@@ -807,9 +809,8 @@ def cmd_fit(args) -> int:
 
     def loss(x, sel):
         eff, disp = unpack(x)
-        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp if args.fit_dispatch
-                                   else d) / t)
-               for (_, _, fam, t, (f, sc, d)) in rows if sel(fam)]
+        err = [np.log(fast_latency(f, np.minimum(1.0, eff * sc), disp) / t)
+               for (_, _, fam, t, (f, sc)) in rows if sel(fam)]
         return float(np.mean(np.abs(err)))
 
     def report(x, label):
@@ -817,9 +818,8 @@ def cmd_fit(args) -> int:
         for ds in args.datasets:
             for lab, sel in (("fit", lambda f: f not in held), ("held", lambda f: f in held)):
                 eff, disp = unpack(x)
-                err = [fast_latency(f, np.minimum(1.0, eff * sc),
-                                    disp if args.fit_dispatch else dr) / t - 1
-                       for (d, _, fam, t, (f, sc, dr)) in rows if d == ds and sel(fam)]
+                err = [fast_latency(f, np.minimum(1.0, eff * sc), disp) / t - 1
+                       for (d, _, fam, t, (f, sc)) in rows if d == ds and sel(fam)]
                 e = np.asarray(err)
                 thr = -e / (1 + e)  # error of the throughput (batch / latency)
                 if len(err):

@@ -15,9 +15,10 @@ from the version, and both are selected by the version recorded with a published
   of 1 on a sub-key pins that class at the preset's value while its family key is scaled
   (``memory.matmul``: 1 keeps cuBLAS matmuls at the preset's bandwidth under ``memory``'s
   factor; ``HardwareSpec.eff`` falls back to ``memory`` without a profile).
-* the host time per eager kernel (``eager_overhead_s``, fitted; replaces the preset's
-  ``dispatch.eager_overhead_s``): the rows of a release were measured on its host, and big
-  models at small batch (thousands of per-parameter optimizer kernels, little GPU work) bound it.
+* the host time per kernel of a per-parameter optimizer loop (``optimizer_overhead_s``,
+  measured from the rows; sets the spec's ``dispatch.optimizer_overhead_s``): PyTorch 1.x
+  launched zero_grad's fills and the SGD updates one parameter at a time from Python; big
+  models at small batch (thousands of such kernels, little GPU work) are bound by it.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class SoftwareProfile:
     fused_attention: bool          # F.scaled_dot_product_attention's fused kernels exist
     efficiency_scale: Mapping[str, float] = field(default_factory=dict)
     provenance: Mapping[str, str] = field(default_factory=dict)
-    #: host time per eager kernel launch of this release's runs (seconds; None: the preset's
-    #: ``dispatch.eager_overhead_s``)
-    eager_overhead_s: float | None = None
+    #: host time per kernel of a per-parameter optimizer loop (``zero_grad`` and a non-foreach
+    #: step) on this release's hosts (seconds; sets ``dispatch.optimizer_overhead_s``; None:
+    #: the preset's)
+    optimizer_overhead_s: float | None = None
 
     def trace_options(self) -> dict:
         """Keyword arguments of :func:`codesign.capture.tracer.trace` for this release."""
@@ -52,7 +54,7 @@ class SoftwareProfile:
     def apply(self, hw):
         """``hw`` with this release's efficiency factors (capped at 1) and host dispatch
         applied (a new spec)."""
-        if not self.efficiency_scale and self.eager_overhead_s is None:
+        if not self.efficiency_scale and self.optimizer_overhead_s is None:
             return hw
         import numpy as np
 
@@ -65,8 +67,8 @@ class SoftwareProfile:
                                     f"{key!r}; allowed: {', '.join(EFFICIENCY_KEYS)}")
             value = np.minimum(1.0, np.asarray(hw.eff(key)) * scale)  # knob arrays too
             eff[key] = float(value) if value.ndim == 0 else value
-        dispatch = hw.dispatch if self.eager_overhead_s is None else dataclasses.replace(
-            hw.dispatch, eager_overhead_s=self.eager_overhead_s)
+        dispatch = hw.dispatch if self.optimizer_overhead_s is None else dataclasses.replace(
+            hw.dispatch, optimizer_overhead_s=self.optimizer_overhead_s)
         # a new name: caches keyed by the spec's name must not mistake it for ``hw``
         out = dataclasses.replace(hw, efficiency=FrozenDict(eff), dispatch=dispatch,
                                   name=f"{hw.name}+{self.name}")
@@ -80,35 +82,29 @@ PYTORCH_2 = SoftwareProfile("pytorch-2", foreach=True, zero_grad="none", fused_a
 #: PyTorch 1.x: zero-filled gradients, per-parameter optimizer kernels, unfused attention
 PYTORCH_1 = SoftwareProfile(
     "pytorch-1", foreach=False, zero_grad="zeros", fused_attention=False,
-    eager_overhead_s=26e-6,
-    efficiency_scale={"memory": 0.68, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079,
+    optimizer_overhead_s=5.2e-6,
+    efficiency_scale={"memory": 0.69, "memory.matmul": 1.0, "conv.grouped_nhwc_wide": 0.079,
                       "conv.grouped_nchw_wide": 0.60},
     provenance={"memory": (
         "fitted to timm's RTX 3090 train rows (benchmark-train-amp-nchw-pt112-cu113, PyTorch "
         "1.12 / CUDA 11.3), the families of the fit half only (every other family by name), "
-        "with the 1.x training loop traced and the step timed as benchmark.py times it (after "
-        "zero_grad, RunSettings.timed) at this profile's host dispatch: `python benchmarks/"
-        "gpu_timm_fidelity.py fit --datasets train-nchw --software --keys memory` gives 0.717 "
-        "(first-order model); the full `eval` of the fit half prefers 0.68 (fit-half MAPE "
-        "0.67: 5.92, 0.68: 5.87, 0.69: 5.91, 0.70: 6.10, 0.717: 6.7); before the timed window "
-        "and the dispatch it was 0.741. PyTorch's own bandwidth-bound kernels and cuDNN's "
-        "convs reach 0.68x the achieved bandwidth of the PyTorch 2.4 rows the preset was "
-        "fitted on (0.61 of the RTX 3090's DRAM peak); cuBLAS matmuls are not derated "
-        "(memory.matmul)"),
-        "eager_overhead_s": (
-            "host time per kernel of the PyTorch 1.12 train rows (timm benchmark.py, RTX 3090 "
-            "host): bounded above by train rows where the host binds, outside the benchmark "
-            "subset and outside its `--models outside` check (efficientnet_b7/b8/l2, "
-            "efficientnetv2_xl, tf_efficientnet_l2_ns_475, nfnet_f6/f7, resnetrs420, "
-            "cait_m48_448, vit_giant, beit_large_512, resnetv2_152x4; traced with `trace "
-            "--datasets train-nchw --kinds amp --models ...`). At the preset's 50 us the host "
-            "alone needs more than the measured step on 9 of the 12 (efficientnet_l2 at batch 1: "
-            "10,298 kernels = 515 ms of host vs 292 ms measured). `fit --datasets train-nchw "
-            "--software --keys none --fit-dispatch --all --method nelder-mead --models <those>` "
-            "has a flat minimum for any dispatch up to 26 us (mean |log error| 11.25%) rising "
-            "beyond (28 us 11.9%, 30 us 13.0%, 34 us 14.6%): the rows bound it, 26 us is the "
-            "largest value they allow (the preset's 39-60 us are other hosts' eager inference "
-            "launches, hardware.md 1.3); the subset's rows are flat in it (GPU-bound)"),
+        "with the 1.x training loop traced and its optimizer loop at optimizer_overhead_s: "
+        "`python benchmarks/gpu_timm_fidelity.py fit --datasets train-nchw --software --keys "
+        "memory` (x0.718, first-order model); the full `eval` of the fit half prefers 0.69 "
+        "(fit-half MAPE 0.66: 6.18, 0.68: 5.87, 0.69: 5.86, 0.70: 6.00, 0.72: 6.69%) "
+        "(0.741 with the optimizer loop at the preset's 50 us). PyTorch's own bandwidth-bound "
+        "kernels and cuDNN's convs reach 0.69x the achieved bandwidth of the PyTorch 2.4 rows "
+        "the preset was fitted on (0.62 of the DRAM peak); cuBLAS matmuls are not derated (memory.matmul)"),
+        "optimizer_overhead_s": (
+            "measured by the train rows themselves: timm's benchmark.py reports samples_per_sec "
+            "over the whole loop (zero_grad included) and step_time from after zero_grad, so "
+            "batch / samples_per_sec - step_time is zero_grad's time; over 29 train-nchw rows "
+            "(32-884 parameter tensors, traced) it is 0.054 ms + 5.22 us per tensor (least "
+            "squares; 4.8-6.7 us each, TResNet 9.1): the host time of one kernel of a Python "
+            "loop over the parameters (zero_() per gradient), applied to the SGD loop's "
+            "kernels too (the same loop of plain tensor methods). At the preset's 50 us the "
+            "loop of a 480M-parameter model (1,134 tensors, 5,670 kernels) took 283 ms of a "
+            "292 ms measured step (tf_efficientnet_l2_ns, batch 1)"),
         "memory.matmul": (
             "cuBLAS matmuls (mm / addmm / bmm) keep the preset's achieved bandwidth: fitted "
             "as a free factor beside `memory` on the same fit-half rows, `python benchmarks/"

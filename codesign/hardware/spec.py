@@ -81,6 +81,9 @@ class DispatchSpec:
 
     eager_overhead_s: float = _f(_NONNEG)  # eager framework (PyTorch): per aten op
     graph_overhead_s: float = _f(_NONNEG)  # graph replay / compiled engine: per kernel
+    #: eager: per kernel of an optimizer's per-parameter Python loop (zero_grad, a non-foreach
+    #: step: plain tensor methods, no module call or autograd record); None = eager_overhead_s
+    optimizer_overhead_s: float | None = _f(_NONNEG, default=None)
 
 
 @dataclass(frozen=True)

@@ -124,31 +124,6 @@ class RunSettings:
         """``hw`` with the row's software profile applied (its efficiency factors)."""
         return self.profile.apply(hw)
 
-    def timed(self, graph):
-        """The part of a traced step that the row's timer measures: a training step without
-        its ``optimizer.zero_grad()`` ops (:func:`timed_step`); an inference graph as it is."""
-        return timed_step(graph) if self.trace_phase == "train" else graph
-
-
-#: ops of a traced training step that timm's benchmark.py does not time: its train loop calls
-#: ``self.optimizer.zero_grad()`` and only then takes ``t_start = time.perf_counter()``; the
-#: step ends with ``torch.cuda.synchronize()`` (``time_fn``), so the device is idle when the
-#: zero fills are issued and they finish before the timed forward's kernels queue up
-UNTIMED_MODULE_TYPES = frozenset({"zero_grad"})
-
-
-def timed_step(graph):
-    """``graph`` without the ops timm's benchmark.py issues before it starts the step's timer
-    (:data:`UNTIMED_MODULE_TYPES`), renumbered in execution order; the same graph when it has
-    none. Evidence: with them timed, 50 us of host dispatch per parameter tensor (1,134 zero
-    fills at batch 1 in a 480M-parameter model) lands on an idle device before the forward."""
-    from dataclasses import replace
-
-    if not any(op.module_type in UNTIMED_MODULE_TYPES for op in graph.ops):
-        return graph
-    kept = [op for op in graph.ops if op.module_type not in UNTIMED_MODULE_TYPES]
-    return replace(graph, ops=tuple(replace(op, index=i) for i, op in enumerate(kept)))
-
 
 def _dtypes() -> tuple[str, ...]:
     from codesign.cost.base import DTYPES
@@ -426,7 +401,7 @@ def simulate_rows(frame: pd.DataFrame, hardware=None, cache=None,
                     res["reason"][i] = (f"unsupported_precision: {hw.name} does not run "
                                         f"{s.dtype!r} (dtypes {', '.join(hw.dtypes)})")
                     continue
-                sim = simulate(s.timed(graph), hw, dtype=s.dtype, mode=s.mode, layout=s.layout)
+                sim = simulate(graph, hw, dtype=s.dtype, mode=s.mode, layout=s.layout)
                 roof = roofline_latency_s(graph, hw, make_context(hw, s.dtype, s.mode, s.layout))
             except CodesignError as exc:
                 res["status"][i], res["reason"][i] = "simulate_error", f"simulate_error: {_one_line(exc)}"
@@ -533,14 +508,12 @@ __all__ = [
     "COMPILED_RUNTIMES",
     "PublishedValidation",
     "RunSettings",
-    "UNTIMED_MODULE_TYPES",
     "dominant_class",
     "format_summary",
     "roofline_latency_s",
     "run_settings",
     "select_rows",
     "simulate_rows",
-    "timed_step",
     "trace_row_graph",
     "validate_published",
 ]
