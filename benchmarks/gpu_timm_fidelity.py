@@ -5,6 +5,7 @@
     python benchmarks/gpu_timm_fidelity.py fit [--all] [--out f.yaml]  # efficiencies, held-out
     python benchmarks/gpu_timm_fidelity.py shares  # error by op class (dense BN convnets)
     python benchmarks/gpu_timm_fidelity.py compare old.csv new.csv  # two eval --out, same rows
+    python benchmarks/gpu_timm_fidelity.py zero-grad  # PyTorch 1.x optimizer loop, us / kernel
 
 Rows: ``shared/data/published/timm/*.csv`` (timm ``benchmark.py --amp``: one model at a time,
 ``torch.autocast("cuda", float16)``, eval + no_grad for inference; training = forward, loss,
@@ -565,6 +566,38 @@ def cmd_shares(args) -> int:
 
 
 
+def cmd_zero_grad(args) -> int:
+    """``zero-grad``: the host time of PyTorch 1.x's per-parameter optimizer loop, measured by
+    the train rows themselves. timm's benchmark.py reports ``samples_per_sec`` over the whole
+    loop and ``step_time`` from after ``optimizer.zero_grad()``: batch / samples_per_sec -
+    step_time is zero_grad's time, regressed on the zero fills of the traced step (one per
+    parameter tensor; ``codesign.hardware.software.PYTORCH_1.optimizer_overhead_s``)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for ds in args.datasets:
+        raw = pd.read_csv(DATA / FILES[ds])
+        st, era = settings_of(ds, "amp"), timm_era(ds)
+        models = set(args.models or subset())
+        for r in raw[raw["model"].isin(models)].itertuples():
+            b, img = int(r.train_batch_size), int(r.train_img_size)
+            g = get_graph(r.model, (b, 3, img, img), st, "amp", build=False, era=era)
+            if g is None:
+                continue
+            fills = sum(op.module_type == "zero_grad" for op in g.ops)
+            if fills:
+                gap = 1e3 * b / r.train_samples_per_sec - r.train_step_time
+                out.append((ds, r.model, fills, gap))
+    df = pd.DataFrame(out, columns=["dataset", "model", "fills", "gap_ms"])
+    slope, icpt = np.polyfit(df["fills"], df["gap_ms"], 1)
+    per = 1e3 * df["gap_ms"] / df["fills"]
+    print(f"{len(df)} rows: zero_grad = {icpt:.3f} ms + {1e3 * slope:.2f} us per parameter "
+          f"tensor (least squares); per tensor median {per.median():.2f} us, "
+          f"5-95% {per.quantile(0.05):.2f}-{per.quantile(0.95):.2f} us")
+    return 0
+
+
 def cmd_compare(args) -> int:
     """Two ``eval --out`` tables (e.g. main and a branch) on the rows both scored: MAPE and
     share within 10% of "after" per dataset and half, rows only one has, and the rows that
@@ -655,6 +688,10 @@ def main(argv=None) -> int:
     sh.add_argument("--top", type=int, default=10, help="--copies: rows with the largest share")
     sh.add_argument("--no-memory-factor", action="store_true", help="the rows' software "
                     "profile without its memory factors (which classes need one)")
+    z = sub.add_parser("zero-grad", help="PyTorch 1.x optimizer-loop host time per kernel: "
+                       "batch / samples_per_sec - step_time (zero_grad) vs parameter tensors")
+    z.add_argument("--datasets", nargs="+", default=["train-nchw", "train-nhwc"])
+    z.add_argument("--models", nargs="+", default=[], help="these models, not the subset")
     c = sub.add_parser("compare", help="two eval --out tables on the rows both scored")
     c.add_argument("old")
     c.add_argument("new")
@@ -663,8 +700,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if getattr(args, "models", None):
         args.models = expand_models(args.models)
-    return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit,
-            "shares": cmd_shares, "compare": cmd_compare}[args.cmd](args)
+    return {"trace": cmd_trace, "eval": cmd_eval, "fit": cmd_fit, "shares": cmd_shares,
+            "zero-grad": cmd_zero_grad, "compare": cmd_compare}[args.cmd](args)
 
 
 # ----------------------------------------------------------------------------- fitting

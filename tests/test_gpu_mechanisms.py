@@ -541,7 +541,8 @@ def test_pytorch1_profile_derates_memory_bound_kernels(hw):
 def test_pytorch1_optimizer_loop_dispatch(hw):
     """PyTorch 1.12's per-parameter optimizer loop (zero_grad's fills, the non-foreach SGD
     updates) at 5.2 us of host per kernel (timm's train rows: batch / samples_per_sec -
-    step_time = zero_grad = 0.054 ms + 5.22 us per parameter tensor); forward / backward ops
+    step_time = zero_grad = 0.046 ms + 5.12 us per parameter tensor, median 5.21 us, `zero-grad`
+    in benchmarks/gpu_timm_fidelity.py); forward / backward ops
     keep the preset's 50 us, graph replay its 8 us; PyTorch 2 (foreach) keeps the preset's.
     Host-bound: 1,000 tiny optimizer kernels = 1000 x 5.2 us = 5.2 ms (50 ms at 50 us)."""
     from codesign.cost.base import apply_launch_queue

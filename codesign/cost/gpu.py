@@ -135,8 +135,9 @@ def overhead_s(hw: HardwareSpec, ctx: CostContext, kernels: int = 1, op: Op | No
     module call, no autograd record) takes ``dispatch.optimizer_overhead_s`` when the spec has
     one. Evidence: timm's PyTorch 1.12 RTX 3090 train rows time the whole loop for
     ``samples_per_sec`` but only forward to step for ``step_time``; batch / samples_per_sec -
-    step_time is zero_grad's time: 0.054 ms + 5.22 us per parameter tensor (29 rows, 32-884
-    tensors; 4.8-6.7 us each, TResNet 9.1), against the 50 us per op of eager inference."""
+    step_time is zero_grad's time: 0.046 ms + 5.12 us per parameter tensor, median 5.21 us
+    (``benchmarks/gpu_timm_fidelity.py zero-grad``, 208 rows), against the 50 us per op of
+    eager inference."""
     if not ctx.eager:
         return kernels * hw.dispatch.graph_overhead_s
     loop = hw.dispatch.optimizer_overhead_s

@@ -98,10 +98,11 @@ PYTORCH_1 = SoftwareProfile(
         "optimizer_overhead_s": (
             "measured by the train rows themselves: timm's benchmark.py reports samples_per_sec "
             "over the whole loop (zero_grad included) and step_time from after zero_grad, so "
-            "batch / samples_per_sec - step_time is zero_grad's time; over 29 train-nchw rows "
-            "(32-884 parameter tensors, traced) it is 0.054 ms + 5.22 us per tensor (least "
-            "squares; 4.8-6.7 us each, TResNet 9.1): the host time of one kernel of a Python "
-            "loop over the parameters (zero_() per gradient), applied to the SGD loop's "
+            "batch / samples_per_sec - step_time is zero_grad's time: `python benchmarks/"
+            "gpu_timm_fidelity.py zero-grad` (the subset's 208 rows of both train files, "
+            "32-1,000+ parameter tensors): 0.046 ms + 5.12 us per tensor (least squares), "
+            "median 5.21 us per tensor (5-95%: 4.94-5.85 us): the host time of one kernel of a "
+            "Python loop over the parameters (zero_() per gradient), applied to the SGD loop's "
             "kernels too (the same loop of plain tensor methods). At the preset's 50 us the "
             "loop of a 480M-parameter model (1,134 tensors, 5,670 kernels) took 283 ms of a "
             "292 ms measured step (tf_efficientnet_l2_ns, batch 1)"),
