@@ -84,8 +84,8 @@ def _three_values(hw, knob: str) -> list | None:
         cands = [True, False, True]
     elif isinstance(v, int):
         cands = [v, max(1, v // 2), v * 2, 512, 1024, 1, 2]
-    else:
-        v = float(v)
+    else:   # an optional knob the preset leaves unset (None) is tried at set values
+        v = float(v) if v is not None else 0.0
         cands = [v, 0.5 * v, 1.5 * v, 0.8 * v, 1e-6, 2e-6, 0.0] if v else [0.0, 1e-6, 2e-6, 0.5]
     legal = []
     for c in cands:
