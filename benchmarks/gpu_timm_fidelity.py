@@ -742,12 +742,13 @@ def op_eff_key(op, layout: str = "nchw") -> str:
             OpKind.CROSS_CHANNEL_POOL: "pool", OpKind.DATA_MOVEMENT: "memory"}.get(k, "vector")
 
 
-def features(g, hw, layout: str, optimizer_dispatch: float | None = None):
+def features(g, hw, layout: str, profile=None):
     """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels,
     memory key index) from the cost functions at the preset: the fit rescales them (a
     first-order model of the efficiencies; the reported figures always come from the full
-    simulation). ``optimizer_dispatch``: the row's host time per optimizer-loop kernel
-    (``SoftwareProfile.optimizer_overhead_s``): those kernels count as that fraction of one."""
+    simulation). ``profile``: the row's software profile; its host times per kernel
+    (``optimizer_overhead_s`` for optimizer-phase kernels, ``eager_overhead_s`` for the rest)
+    count each kernel as that fraction of the preset's dispatch."""
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
@@ -769,8 +770,10 @@ def features(g, hw, layout: str, optimizer_dispatch: float | None = None):
         mem_key = op_mem_key(op)
         m1.append(float(c.memory_s) * hw.eff(mem_key))
         k = float(c.overhead_s) / disp
-        if optimizer_dispatch is not None and op.phase is Phase.OPTIMIZER:
-            k *= optimizer_dispatch / disp
+        if profile is not None:
+            per = (profile.optimizer_overhead_s if op.phase is Phase.OPTIMIZER else None)
+            per = per if per is not None else profile.eager_overhead_s
+            k *= (per if per is not None else disp) / disp
         k1.append(k)
         mk.append(FIT_KEYS.index(mem_key))
     return (np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1),
@@ -819,7 +822,7 @@ def cmd_fit(args) -> int:
                     if not args.software or k not in args.keys}
             scale = np.array([prof.get(k, 1.0) for k in FIT_KEYS])
             rows.append((ds, r.model, r.family, float(r.batch) / r.measured,
-                         (features(g, hw, layout, st.profile.optimizer_overhead_s), scale)))
+                         (features(g, hw, layout, st.profile), scale)))
     print(f"{len(rows)} rows with features", flush=True)
     x_start = np.log([hw.eff(k) for k in FIT_KEYS] + [hw.dispatch.eager_overhead_s])
     # memory.matmul (a software profile's split of "memory") is fitted only when named
