@@ -756,10 +756,11 @@ def _depthwise_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                              and op.outputs[0].is_weight)
     # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap);
-    # cuDNN's channels-last one streams the (position, channel) products once for every tap
+    # cuDNN's channels-last one streams the (input position, channel) pairs once for every tap
     nchw = ctx.layout == Layout.NCHW
     rounds = wgrad_grid_rounds(op, hw) if wgrad and nchw else 1.0
-    wgrad_macs = per_pass if nchw else cudnn_depthwise_wgrad_work(per_pass, a)
+    wgrad_macs = per_pass if nchw else cudnn_depthwise_wgrad_work(
+        per_pass, a, math.prod(op.conv_input.shape[2:]), math.prod(op.conv_output_spatial))
     compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
                + wgrad_macs * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
     memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
@@ -855,12 +856,15 @@ CUDNN_DW_WGRAD_TAPS = 9
 CUDNN_DW_FAST_MAX_EDGE = 7
 
 
-def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
+def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs, in_positions: int,
+                               out_positions: int) -> float:
     """MAC-equivalent work of cuDNN's channels-last (NHWC) depthwise weight gradient, costed
-    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps)`` for filters
-    up to :data:`CUDNN_DW_FAST_MAX_EDGE` wide, i.e. its time follows the N*P*Q*C (position,
-    channel) products it streams, not the taps each is reduced into (held on chip), from 3x3
-    on; ``per_pass`` (MAC-proportional) for larger filters.
+    at ``conv.depthwise_wgrad``: ``per_pass * min(1, CUDNN_DW_WGRAD_TAPS / taps) *
+    in_positions / out_positions`` for filters up to :data:`CUDNN_DW_FAST_MAX_EDGE` wide, i.e.
+    its time follows the N*H*W*C (input position, channel) pairs it streams, not the taps each
+    is reduced into (held on chip), from 3x3 on; ``per_pass`` (MAC-proportional) for larger
+    filters. ``in_positions`` / ``out_positions``: spatial positions of the conv's input (H*W)
+    and output (P*Q; ``per_pass`` counts N*P*Q*C*taps); 0 for either (an empty map): ratio 1.
 
     The NCHW path is PyTorch's ``conv_depthwise2d_grad_weight_kernel``, one block per
     (channel, tap), whose time grows with the taps (:func:`wgrad_grid_rounds`). PyTorch 1.12
@@ -886,7 +890,8 @@ def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs) -> float:
     taps = math.prod(a.kernel)
     if not taps or max(a.kernel) > CUDNN_DW_FAST_MAX_EDGE:
         return per_pass
-    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps)
+    spread = in_positions / out_positions if in_positions and out_positions else 1.0
+    return per_pass * min(1.0, CUDNN_DW_WGRAD_TAPS / taps) * spread
 
 
 #: threads per block of PyTorch's depthwise weight-gradient kernel: one warp per batch item, at
