@@ -54,7 +54,7 @@ cuDNN's serial NCHW->NHWC input transpose (``nchw_transposes``), depthwise kerne
 and pass (``conv_cost``), the NHWC kernels of convs on channels-last inputs in NCHW runs
 (``effective_layout``), the block grid of PyTorch's depthwise weight gradient
 (``wgrad_grid_rounds``) and cuDNN's channels-last one, whose time does not grow with the taps
-(``cudnn_depthwise_wgrad_work``), grouped convs without a fast PyTorch 1.12 kernel
+but with the input positions (``cudnn_depthwise_wgrad_work``), grouped convs without a fast PyTorch 1.12 kernel
 (``grouped_wide_key``), the
 second pass of training batch norm and norm backward, absent in cuDNN's persistent
 channels-last batch norm (``persistent_batch_norm``), and the GroupNorm channels-last copies
@@ -881,11 +881,25 @@ def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs, in_positions: int,
     layouts) came out 15-18% too slow in both train files; after: ConvNeXt-T +1.5 / -0.4%,
     ConvNeXt-S -2.7 / -3.2% (NCHW / NHWC), ConvMixer-768/32 NHWC -36.1 -> -3.4%; held-out
     train MAPE NCHW 7.1 -> 6.6%, NHWC 15.0 -> 14.8%, fit half NHWC 9.2 -> 8.8%, no inference
-    row moves. Not explained: the MobileNet-style channels-last rows with 5x5 depthwise convs
-    move +5..+13 points (MobileNet-V3-L +17.5 -> +24.2%, FBNet-C -4.4 -> +8.7%): their 5x5
-    weight gradients want ~0.6x the MAC-proportional cost, not 0.36x. Saturating at 16 or 25
-    taps instead of 9 leaves the fit-half MAPE within 0.2 points and ConvNeXt / ConvMixer
-    4-20% too slow.
+    row moves. Saturating at 16 or 25 taps instead of 9 leaves the fit-half MAPE within 0.2
+    points and ConvNeXt / ConvMixer 4-20% too slow.
+
+    Input positions (``in_positions / out_positions``, 4 for a stride-2 conv): the kernel
+    streams the input x (H*W positions) as well as dy (P*Q); a stride-2 conv costs its 4x as
+    many input (position, channel) pairs, as if every input position met every tap (masked).
+    Evidence: the MobileNet-style rows (stride-2 3x3 / 5x5 depthwise convs at 112x112 and
+    56x56 inputs) came out 5-24% too fast after the tap saturation above; measured minus
+    simulated step time regressed on the wgrad time of stride-1 and stride-2 convs (fit-half
+    families, 3x3-7x7) wants 0.45x / 5.4x the output-position cost, and a one-factor scan of
+    the stride-2 multiple on the fit half (each row's depthwise backward ops re-costed; a
+    helper's analysis, not a repo command) is best at 4 (fit-half MAPE 8.49%; x3 8.53, x5
+    8.65, x1 9.05%), the input-position count, with nothing refitted (``gpu_timm_fidelity.py
+    eval --datasets train-nhwc``): train NHWC fit half 9.1 -> 8.5%, held-out 14.0 ->
+    13.3% (within 10%: 66.7 -> 70.2%); FBNet-C +8.7 -> -0.8%, SPNASNet +8.4 -> +1.1%,
+    MobileNet-V3-L +24.2 -> +14.3% (the rest of it is not this kernel: MAC-proportional 5x5
+    wgrad left it at +17.5%), MnasNet +10.9 -> +3.4%; ConvNeXt / ConvMixer (stride 1) do not
+    move, nor does any NCHW or inference row. Lane padding of C (to 8 / 32) or a per-tap term
+    on top moved the fit half by at most 0.2 points (not kept).
     """
     taps = math.prod(a.kernel)
     if not taps or max(a.kernel) > CUDNN_DW_FAST_MAX_EDGE:
