@@ -898,7 +898,10 @@ def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs, in_positions: int,
     13.3% (within 10%: 66.7 -> 70.2%); FBNet-C +8.7 -> -0.8%, SPNASNet +8.4 -> +1.1%,
     MobileNet-V3-L +24.2 -> +14.3% (the rest of it is not this kernel: MAC-proportional 5x5
     wgrad left it at +17.5%), MnasNet +10.9 -> +3.4%; ConvNeXt / ConvMixer (stride 1) do not
-    move, nor does any NCHW or inference row. Lane padding of C (to 8 / 32) or a per-tap term
+    move, nor does any NCHW or inference row. Out of sample (``eval --datasets train-nhwc
+    --models outside``, 147 models): 14.1 -> 13.9% (MobileNet-V3-RW +24.9 -> +14.8%, MnasNet-A1
+    +13.8 -> +4.7%), but EfficientNet-B1..B5 / Lite rows at batch <= 256 go -2..-6 -> -8..-12%
+    (already too slow before, like the larger EfficientNets at smaller batches). Lane padding of C (to 8 / 32) or a per-tap term
     on top moved the fit half by at most 0.2 points (not kept).
     """
     taps = math.prod(a.kernel)
