@@ -186,14 +186,15 @@ def test_amp_gemm_computes_in_its_inputs_dtype(hw):
         pytest.approx(hw.dispatch.eager_overhead_s)
 
 
-def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56, k=3):
+def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56, k=3, s=1):
     x = TensorSpec(1, (n, c, h, h), "float16")
     w = TensorSpec(2, (c, 1, k, k), "float16", is_weight=True)
-    attrs = ConvAttrs(c, c, (k, k), (1, 1), (k // 2, k // 2), (1, 1), c, passes=passes)
-    outs = [TensorSpec(3, (n, c, h, h), "float16")]
+    attrs = ConvAttrs(c, c, (k, k), (s, s), (k // 2, k // 2), (1, 1), c, passes=passes)
+    p = (h - 1) // s + 1  # "same" padding
+    outs = [TensorSpec(3, (n, c, p, p), "float16")]
     ins = [x, w]
     if passes > 1:  # backward: (grad_out, x, w) -> (grad_x, grad_w)
-        ins = [TensorSpec(5, (n, c, h, h), "float16"), x, w]
+        ins = [TensorSpec(5, (n, c, p, p), "float16"), x, w]
         outs.append(TensorSpec(4, (c, 1, k, k), "float16", is_weight=True))
     return _op(OpKind.CONV, ins, outs, attrs, aten)
 
@@ -322,6 +323,34 @@ def test_cudnn_channels_last_depthwise_wgrad_does_not_grow_past_3x3_taps(hw):
     # the forward pass is not the weight gradient
     f7 = conv_cost(_dw(n=256, c=192, h=28, k=7), h, nhwc)
     assert f7.compute_s == pytest.approx(pq * 49 / rate / 0.5)
+
+
+def test_cudnn_channels_last_depthwise_wgrad_follows_the_input_positions(hw):
+    """cuDNN's channels-last depthwise weight gradient streams the input's (position, channel)
+    pairs: a stride-2 conv costs 4x its output positions (every input position, 9 taps' worth
+    of work each at conv.depthwise_wgrad), its dgrad stays MAC-proportional at conv.depthwise."""
+    from codesign.cost.gpu import cudnn_depthwise_wgrad_work
+
+    h = hw.with_knobs({"efficiency.conv.depthwise": 0.5, "efficiency.conv.depthwise_wgrad": 0.1})
+    rate = 82 * 128 * 1.695e9  # 1.779072e13 MAC/s
+    nhwc = CostContext(dtype="fp16", layout="nhwc")
+    # MobileNet-V2's 144-channel 3x3 stride-2 conv at batch 64: 56x56 -> 28x28;
+    # per pass 64 x 144 x 28 x 28 x 9 = 65,028,096 MACs (dgrad at 0.5: 7.3103 us);
+    # wgrad 64 x 144 x 56 x 56 = 28,901,376 input pairs x 9 = 4x the MACs, at 0.1: 146.207 us
+    b = conv_cost(_dw("aten::convolution_backward", passes=2, n=64, c=144, h=56, s=2), h, nhwc)
+    pp = 64 * 144 * 28 * 28 * 9
+    assert b.compute_s == pytest.approx(pp / rate / 0.5 + 4 * pp / rate / 0.1)
+    assert b.compute_s == pytest.approx(7.3103e-6 + 146.207e-6, rel=1e-4)
+    # 5x5 stride 2: the same input pairs x 9, i.e. 9/25 of the MACs x 4; dgrad 25 taps at 0.5
+    b5 = conv_cost(_dw("aten::convolution_backward", passes=2, n=64, c=144, h=56, k=5, s=2),
+                   h, nhwc)
+    assert b5.compute_s == pytest.approx(20.3065e-6 + 146.207e-6, rel=1e-4)
+    attrs = ConvAttrs(144, 144, (5, 5), (2, 2), (2, 2), (1, 1), 144, passes=2)
+    assert cudnn_depthwise_wgrad_work(2500.0, attrs, 56 * 56, 28 * 28) == pytest.approx(3600.0)
+    assert cudnn_depthwise_wgrad_work(2500.0, attrs, 0, 0) == pytest.approx(900.0)
+    # stride 1 ("same" padding): input and output positions agree, nothing changes
+    b1 = conv_cost(_dw("aten::convolution_backward", passes=2, n=64, c=144, h=28), h, nhwc)
+    assert b1.compute_s == pytest.approx(7.3103e-6 + 36.552e-6, rel=1e-4)  # wgrad = MACs
 
 
 def test_norm_backward_and_training_bn_read_inputs_twice(hw):
