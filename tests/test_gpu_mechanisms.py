@@ -573,7 +573,8 @@ def test_pytorch1_optimizer_loop_dispatch(hw):
     updates) at 5.2 us of host per kernel (timm's train rows: batch / samples_per_sec -
     step_time = zero_grad = 0.046 ms + 5.12 us per parameter tensor, median 5.21 us, `zero-grad`
     in benchmarks/gpu_timm_fidelity.py); forward / backward ops at the preset's 50 us, graph
-    replay at the preset's 8 us; PyTorch 2 keeps the preset's 50 us for every eager kernel. Host-bound: 1,000 tiny optimizer kernels = 1000 x 5.2 us =
+    replay at the preset's 8 us; PyTorch 2 keeps the preset's 50 us for every eager kernel.
+    Host-bound: 1,000 tiny optimizer kernels = 1000 x 5.2 us =
     5.2 ms (50 ms at 50 us)."""
     from codesign.cost.base import apply_launch_queue
     from codesign.cost.gpu import data_movement_cost, overhead_s
