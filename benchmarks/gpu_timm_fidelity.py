@@ -408,7 +408,7 @@ def _kernel_shares(args, hw) -> int:
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
-    from codesign.simulation import estimate_costs, make_context, simulate
+    from codesign.simulation import make_context, simulate
 
     models = set(subset())
     fams = sorted({family(m) for m in models})
@@ -427,12 +427,7 @@ def _kernel_shares(args, hw) -> int:
         hw_row = prof.apply(hw)
         ctx = make_context(hw_row, "amp", "eager", layout)
         xs, ys = [], []
-        for r in df.itertuples():
-            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
-            if g is None:
-                continue
-            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+        for r, g, est in _row_costs(df, ds, st, hw_row, ctx):
             share = dict.fromkeys(KERNEL_CLASSES, 0.0)
             for op, c in zip(g.ops, est.costs):
                 if c is not None:
@@ -455,6 +450,18 @@ def _kernel_shares(args, hw) -> int:
     return 0
 
 
+def _row_costs(df, ds: str, st, hw_row, ctx):
+    """(row, graph, per-op costs without the launch queue) of each row of ``df`` whose graph
+    is cached."""
+    from codesign.simulation import estimate_costs
+
+    for r in df.itertuples():
+        g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
+                      build=False, era=timm_era(ds))
+        if g is not None:
+            yield r, g, estimate_costs(g, hw_row, ctx, launch_queue=False)
+
+
 def _copy_shares(args, hw) -> int:
     """``shares --copies``: per dataset, the mean share of the simulated time (busy time of
     every op, no launch queue) spent in layout copies: the NCHW -> channels-last conversions
@@ -466,7 +473,7 @@ def _copy_shares(args, hw) -> int:
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
     from codesign.cost.gpu import conv_layout_copy_bytes, memory_time_s
     from codesign.ir.graph import OpKind
-    from codesign.simulation import estimate_costs, make_context
+    from codesign.simulation import make_context
 
     models = set(subset())
     for ds in args.datasets:
@@ -476,12 +483,7 @@ def _copy_shares(args, hw) -> int:
         hw_row = st.hardware(hw)
         ctx = make_context(hw_row, "amp", "eager", ds.split("-")[1])
         rows = []
-        for r in df.itertuples():
-            g = get_graph(r.model, (int(r.batch), 3, int(r.img), int(r.img)), st, "amp",
-                          build=False, era=timm_era(ds))
-            if g is None:
-                continue
-            est = estimate_costs(g, hw_row, ctx, launch_queue=False)
+        for r, g, est in _row_costs(df, ds, st, hw_row, ctx):
             total, conv_f, conv_b, clone = 0.0, 0.0, 0.0, 0.0
             for op, c in zip(g.ops, est.costs):
                 if c is None:

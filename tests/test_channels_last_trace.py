@@ -13,7 +13,8 @@ from codesign.capture.tracer import trace
 from codesign.cost.base import CostContext
 from codesign.cost.gpu import conv_cost, effective_layout, norm_cost
 from codesign.hardware import load_hardware
-from codesign.ir.graph import ConvAttrs, Op, OpKind, TensorSpec
+from codesign.ir.graph import ConvAttrs, OpKind, TensorSpec
+from gpuops import achieved_bandwidth, make_op
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +22,6 @@ def hw():
     return load_hardware("rtx3090")
 
 
-def _op(kind, inputs, outputs, attrs=None, aten="aten::x") -> Op:
-    return Op(index=0, name=f"m/{kind.value}", aten=aten, kind=kind, module="m",
-              inputs=tuple(inputs), outputs=tuple(outputs), attrs=attrs)
-
-
-def _bw(hw):
-    return hw.dram_bandwidth_bytes_per_s * hw.eff("memory")
 
 
 class _FoldRows(torch.nn.Module):
@@ -78,9 +72,9 @@ def _conv(x, w_cl=True, backward=False):
     attrs = ConvAttrs(256, 256, (3, 3), (1, 1), (1, 1), (1, 1), 1)
     if backward:
         g = TensorSpec(4, (64, 256, 56, 56), "float16")   # an NCHW output gradient
-        return _op(OpKind.CONV, [g, x, w], [out], replace(attrs, passes=2),
+        return make_op(OpKind.CONV, [g, x, w], [out], replace(attrs, passes=2),
                    aten="aten::convolution_backward")
-    return _op(OpKind.CONV, [x, w], [out], attrs, aten="aten::convolution")
+    return make_op(OpKind.CONV, [x, w], [out], attrs, aten="aten::convolution")
 
 
 def test_nchw_input_into_channels_last_conv_pays_the_conversion(hw):
@@ -92,7 +86,7 @@ def test_nchw_input_into_channels_last_conv_pays_the_conversion(hw):
     nbytes = 64 * 256 * 56 * 56 * 2
     base, conv = conv_cost(_conv(x_cl), hw, ctx), conv_cost(_conv(x_nchw), hw, ctx)
     assert conv.latency_s - base.latency_s == pytest.approx(
-        2 * nbytes / _bw(hw) + hw.dispatch.graph_overhead_s)
+        2 * nbytes / achieved_bandwidth(hw) + hw.dispatch.graph_overhead_s)
     assert conv.dram_read_bytes - base.dram_read_bytes == nbytes
     # the same in an NCHW run: the channels-last weight picks the NHWC kernels
     nchw = replace(ctx, layout="nchw")
@@ -121,7 +115,7 @@ def test_conv_backward_converts_its_nchw_output_gradient(hw):
     cl_grad = replace(bwd, inputs=(replace(bwd.inputs[0], channels_last=True), *bwd.inputs[1:]))
     nbytes = 64 * 256 * 56 * 56 * 2
     d = conv_cost(bwd, hw, ctx).latency_s - conv_cost(cl_grad, hw, ctx).latency_s
-    assert d == pytest.approx(2 * nbytes / _bw(hw) + hw.dispatch.graph_overhead_s)
+    assert d == pytest.approx(2 * nbytes / achieved_bandwidth(hw) + hw.dispatch.graph_overhead_s)
 
 
 def test_group_norm_on_a_channels_last_trace_copies_its_channels_last_operands(hw):
@@ -130,11 +124,11 @@ def test_group_norm_on_a_channels_last_trace_copies_its_channels_last_operands(h
     the output back (``conv_layout_copies``), not counted here again."""
     shape = (64, 64, 56, 56)
     n = 64 * 64 * 56 * 56
-    op = _op(OpKind.NORM, [TensorSpec(1, shape, "float32", channels_last=True)],
+    op = make_op(OpKind.NORM, [TensorSpec(1, shape, "float32", channels_last=True)],
              [TensorSpec(2, shape, "float32")], aten="aten::native_group_norm")
     ctx = lambda lay: CostContext(dtype="amp", mode="fused", layout=lay)  # noqa: E731
     d = norm_cost(op, hw, ctx("nhwc")).latency_s - norm_cost(op, hw, ctx("nchw")).latency_s
-    assert d == pytest.approx(2 * 4 * n / _bw(hw) + hw.dispatch.graph_overhead_s)
+    assert d == pytest.approx(2 * 4 * n / achieved_bandwidth(hw) + hw.dispatch.graph_overhead_s)
 
 
 def test_nhwc_rows_are_traced_channels_last():

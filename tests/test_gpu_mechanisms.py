@@ -14,6 +14,7 @@ from codesign.cost.base import CostContext
 from codesign.cost.gpu import compute_dtype, conv_cost, elementwise_cost, matmul_cost, norm_cost
 from codesign.hardware import load_hardware
 from codesign.ir.graph import ConvAttrs, MatMulAttrs, Op, OpKind, TensorSpec
+from gpuops import achieved_bandwidth, make_op
 
 import torch  # noqa: E402 - a hard dependency
 
@@ -23,13 +24,6 @@ def hw():
     return load_hardware("rtx3090")
 
 
-def _op(kind, inputs, outputs, attrs=None, aten="aten::x") -> Op:
-    return Op(index=0, name=f"m/{kind.value}", aten=aten, kind=kind, module="m",
-              inputs=tuple(inputs), outputs=tuple(outputs), attrs=attrs)
-
-
-def _bw(hw):
-    return hw.dram_bandwidth_bytes_per_s * hw.eff("memory")
 
 
 # ----------------------------------------------------------------------------- autocast trace
@@ -161,19 +155,19 @@ def test_amp_bytes_follow_traced_dtypes(hw):
     n = 1 << 24
     x32 = TensorSpec(1, (n,), "float32")
     x16 = TensorSpec(2, (n,), "float16")
-    op32 = _op(OpKind.ELEMENTWISE, [x32], [TensorSpec(3, (n,), "float32")])
-    op16 = _op(OpKind.ELEMENTWISE, [x16], [TensorSpec(4, (n,), "float16")])
+    op32 = make_op(OpKind.ELEMENTWISE, [x32], [TensorSpec(3, (n,), "float32")])
+    op16 = make_op(OpKind.ELEMENTWISE, [x16], [TensorSpec(4, (n,), "float16")])
     amp = CostContext(dtype="amp", mode="fused")
     c32, c16 = elementwise_cost(op32, hw, amp), elementwise_cost(op16, hw, amp)
     assert c32.dram_write_bytes == 4 * n and c16.dram_write_bytes == 2 * n
     # the 64 MiB input does not fit the 6 MB L2: read from DRAM; memory-bound at 4+4 B/elem
-    assert c32.memory_s == pytest.approx(8 * n / _bw(hw))
+    assert c32.memory_s == pytest.approx(8 * n / achieved_bandwidth(hw))
 
 
 def test_amp_gemm_computes_in_its_inputs_dtype(hw):
     def mm(dtype):
         ins = [TensorSpec(1, (4096, 4096), dtype), TensorSpec(2, (4096, 4096), dtype)]
-        return _op(OpKind.MATMUL, ins, [TensorSpec(3, (4096, 4096), dtype)],
+        return make_op(OpKind.MATMUL, ins, [TensorSpec(3, (4096, 4096), dtype)],
                    MatMulAttrs(1, 4096, 4096, 4096), "aten::mm")
 
     amp = CostContext(dtype="amp", mode="fused")
@@ -196,7 +190,7 @@ def _dw(aten="aten::convolution", passes=1, n=64, c=256, h=56, k=3, s=1):
     if passes > 1:  # backward: (grad_out, x, w) -> (grad_x, grad_w)
         ins = [TensorSpec(5, (n, c, p, p), "float16"), x, w]
         outs.append(TensorSpec(4, (c, 1, k, k), "float16", is_weight=True))
-    return _op(OpKind.CONV, ins, outs, attrs, aten)
+    return make_op(OpKind.CONV, ins, outs, attrs, aten)
 
 
 def test_depthwise_efficiency_by_layout_and_pass(hw):
@@ -257,7 +251,7 @@ def test_channels_last_input_runs_the_nhwc_conv_in_an_nchw_run(hw):
     # neither cuDNN's NCHW->NHWC transpose nor a gather, the NHWC run's cost
     x = TensorSpec(1, (64, 256, 56, 56), "float16", contiguous=False, channels_last=True)
     w = TensorSpec(2, (256, 256, 3, 3), "float16", is_weight=True)
-    dense = _op(OpKind.CONV, [x, w], [TensorSpec(3, (64, 256, 56, 56), "float16")],
+    dense = make_op(OpKind.CONV, [x, w], [TensorSpec(3, (64, 256, 56, 56), "float16")],
                 ConvAttrs(256, 256, (3, 3), (1, 1), (1, 1), (1, 1), 1))
     fp16 = CostContext(dtype="fp16", layout="nchw")
     plain = replace(dense, inputs=(replace(x, contiguous=True, channels_last=False), w))
@@ -358,15 +352,15 @@ def test_norm_backward_and_training_bn_read_inputs_twice(hw):
     x = TensorSpec(1, (n // 64, 64), "float16")
     dy = TensorSpec(2, (n // 64, 64), "float16")
     ctx = CostContext(dtype="amp", mode="fused")
-    eval_bn = _op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
+    eval_bn = make_op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
                   aten="aten::cudnn_batch_norm")
-    train_bn = _op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
+    train_bn = make_op(OpKind.NORM, [x], [TensorSpec(3, x.shape, "float16")],
                    aten="aten::native_batch_norm")
-    bwd = _op(OpKind.NORM, [dy, x], [TensorSpec(4, x.shape, "float16")],
+    bwd = make_op(OpKind.NORM, [dy, x], [TensorSpec(4, x.shape, "float16")],
               aten="aten::native_batch_norm_backward")
     e, t = norm_cost(eval_bn, hw, ctx), norm_cost(train_bn, hw, ctx)
     graph = hw.dispatch.graph_overhead_s                                     # one more kernel
-    assert t.latency_s - e.latency_s == pytest.approx(2 * n / _bw(hw) + graph)  # x again
+    assert t.latency_s - e.latency_s == pytest.approx(2 * n / achieved_bandwidth(hw) + graph)  # x again
     b = norm_cost(bwd, hw, ctx)
     assert b.dram_read_bytes == pytest.approx(2 * (4 * n))                  # dy, x twice
 
@@ -389,30 +383,30 @@ def test_training_batch_norm_in_channels_last_makes_one_pass(hw):
         return (nchw.latency_s - nhwc.latency_s,
                 nchw.dram_read_bytes - nhwc.dram_read_bytes)
 
-    fwd = _op(OpKind.NORM, [x], [y], aten="aten::native_batch_norm")
-    assert saved(fwd) == pytest.approx((2 * n / _bw(hw) + kernel, 2 * n))
-    bwd = _op(OpKind.NORM, [dy, x], [TensorSpec(4, shape, "float16")],
+    fwd = make_op(OpKind.NORM, [x], [y], aten="aten::native_batch_norm")
+    assert saved(fwd) == pytest.approx((2 * n / achieved_bandwidth(hw) + kernel, 2 * n))
+    bwd = make_op(OpKind.NORM, [dy, x], [TensorSpec(4, shape, "float16")],
               aten="aten::native_batch_norm_backward")
-    assert saved(bwd) == pytest.approx((4 * n / _bw(hw) + kernel, 4 * n))
-    ev = _op(OpKind.NORM, [x], [y], aten="aten::cudnn_batch_norm")
+    assert saved(bwd) == pytest.approx((4 * n / achieved_bandwidth(hw) + kernel, 4 * n))
+    ev = make_op(OpKind.NORM, [x], [y], aten="aten::cudnn_batch_norm")
     assert saved(ev) == (0.0, 0.0)
     w = TensorSpec(5, (1, 256, 2304), "float16")                 # a weight standardised per row
-    ws = _op(OpKind.NORM, [w], [TensorSpec(6, w.shape, "float16")], aten="aten::native_batch_norm")
+    ws = make_op(OpKind.NORM, [w], [TensorSpec(6, w.shape, "float16")], aten="aten::native_batch_norm")
     assert saved(ws) == (0.0, 0.0)
     xb = TensorSpec(7, shape, "bfloat16")                        # bf16: PyTorch's own kernels
-    bf = _op(OpKind.NORM, [xb], [TensorSpec(8, shape, "bfloat16")], aten="aten::native_batch_norm")
+    bf = make_op(OpKind.NORM, [xb], [TensorSpec(8, shape, "bfloat16")], aten="aten::native_batch_norm")
     assert saved(bf) == (0.0, 0.0)
 
 
 def test_group_norm_in_channels_last_pays_two_copies(hw):
     shape = (64, 64, 56, 56)
     n = 64 * 64 * 56 * 56
-    op = _op(OpKind.NORM, [TensorSpec(1, shape, "float32")], [TensorSpec(2, shape, "float32")],
+    op = make_op(OpKind.NORM, [TensorSpec(1, shape, "float32")], [TensorSpec(2, shape, "float32")],
              aten="aten::native_group_norm")
     ctx = lambda lay: CostContext(dtype="amp", mode="fused", layout=lay)  # noqa: E731
     d = norm_cost(op, hw, ctx("nhwc")).latency_s - norm_cost(op, hw, ctx("nchw")).latency_s
     # (in + out) read and written again, two more kernels
-    assert d == pytest.approx(2 * (2 * 4 * n) / _bw(hw) + 2 * hw.dispatch.graph_overhead_s)
+    assert d == pytest.approx(2 * (2 * 4 * n) / achieved_bandwidth(hw) + 2 * hw.dispatch.graph_overhead_s)
 
 
 def test_simulate_amp_on_plain_trace_is_fp16(hw):
@@ -448,7 +442,7 @@ def test_amp_peaks_are_fp16s_and_roofline_runs(hw):
 
     assert hw.peak_macs_per_s("amp") == hw.peak_macs_per_s("fp16")
     n = 1 << 20
-    op = _op(OpKind.ELEMENTWISE, [TensorSpec(1, (n,), "float32")], [TensorSpec(2, (n,), "float32")])
+    op = make_op(OpKind.ELEMENTWISE, [TensorSpec(1, (n,), "float32")], [TensorSpec(2, (n,), "float32")])
     # compulsory bytes at the traced dtype: the fp32 output (4 B) written to DRAM, which here
     # bounds more than 4 + 4 B through L2
     assert float(roofline_floor(op, hw, CostContext(dtype="amp"))) == pytest.approx(
@@ -587,9 +581,9 @@ def test_pytorch1_optimizer_loop_dispatch(hw):
     assert pt2 is hw
     ctx = CostContext(dtype="amp")
     x = TensorSpec(1, (64,), "float32")
-    step = replace(_op(OpKind.ELEMENTWISE, [x, x], [x], aten="aten::add_"), phase=Phase.OPTIMIZER)
-    fill = replace(_op(OpKind.DATA_MOVEMENT, [], [x], aten="aten::zero_"), phase=Phase.OPTIMIZER)
-    fwd = _op(OpKind.ELEMENTWISE, [x, x], [TensorSpec(2, (64,), "float32")], aten="aten::add")
+    step = replace(make_op(OpKind.ELEMENTWISE, [x, x], [x], aten="aten::add_"), phase=Phase.OPTIMIZER)
+    fill = replace(make_op(OpKind.DATA_MOVEMENT, [], [x], aten="aten::zero_"), phase=Phase.OPTIMIZER)
+    fwd = make_op(OpKind.ELEMENTWISE, [x, x], [TensorSpec(2, (64,), "float32")], aten="aten::add")
     assert elementwise_cost(step, pt1, ctx).overhead_s == pytest.approx(5.2e-6)
     assert data_movement_cost(fill, pt1, ctx).overhead_s == pytest.approx(5.2e-6)
     assert elementwise_cost(fwd, pt1, ctx).overhead_s == pytest.approx(50e-6)
@@ -622,13 +616,13 @@ def test_pytorch1_memory_factor_spares_cublas_matmuls(hw):
     a = TensorSpec(1, (1536, 197, 64), "float16")
     b = TensorSpec(2, (1536, 64, 197), "float16")
     scores = TensorSpec(3, (1536, 197, 197), "float16")
-    bmm = _op(OpKind.MATMUL, [a, b], [scores], MatMulAttrs(1536, 197, 197, 64), "aten::bmm")
+    bmm = make_op(OpKind.MATMUL, [a, b], [scores], MatMulAttrs(1536, 197, 197, 64), "aten::bmm")
     ctx = CostContext(dtype="amp")
     base, prof = matmul_cost(bmm, hw, ctx), matmul_cost(bmm, pt1, ctx)
     assert base.memory_s > base.compute_s
     # (the device time: the profile's host dispatch differs)
     assert prof.memory_s == base.memory_s and prof.compute_s == base.compute_s
-    mul = _op(OpKind.ELEMENTWISE, [scores], [TensorSpec(4, scores.shape, "float16")],
+    mul = make_op(OpKind.ELEMENTWISE, [scores], [TensorSpec(4, scores.shape, "float16")],
               aten="aten::mul")
     ratio = elementwise_cost(mul, pt1, ctx).memory_s / elementwise_cost(mul, hw, ctx).memory_s
     assert ratio == pytest.approx(1 / 0.69)
@@ -639,7 +633,7 @@ def _grouped(width, c=256, n=64, h=28):
     x = TensorSpec(1, (n, c, h, h), "float16")
     w = TensorSpec(2, (c, width, 3, 3), "float16", is_weight=True)
     attrs = ConvAttrs(c, c, (3, 3), (1, 1), (1, 1), (1, 1), g)
-    return _op(OpKind.CONV, [x, w], [TensorSpec(3, (n, c, h, h), "float16")], attrs)
+    return make_op(OpKind.CONV, [x, w], [TensorSpec(3, (n, c, h, h), "float16")], attrs)
 
 
 def test_wide_grouped_conv_in_channels_last_is_its_own_class(hw):
@@ -734,16 +728,16 @@ def test_inplace_abn_kernels_in_channels_last_move_a_sector_per_element(hw):
     d = norm_cost(fwd, hw, ctx("nhwc")).latency_s - norm_cost(fwd, hw, ctx("nchw")).latency_s
     # fp16: 32 / 2 = 16 sectors' worth per element, 15 more: x read twice (statistics, then
     # normalisation), y written once -> (2 + 1) * 15 * 2n bytes, no extra kernel
-    assert d == pytest.approx(3 * 15 * 2 * n / _bw(hw))
+    assert d == pytest.approx(3 * 15 * 2 * n / achieved_bandwidth(hw))
     dy = TensorSpec(3, shape, "float16")
     bwd = _iabn_op("aten::native_batch_norm_backward", [dy, x, stats],
                    [TensorSpec(4, shape, "float16")])
     d = norm_cost(bwd, hw, ctx("nhwc")).latency_s - norm_cost(bwd, hw, ctx("nchw")).latency_s
-    assert d == pytest.approx((2 * 2 + 1) * 15 * 2 * n / _bw(hw))   # dy, x twice; dx once
+    assert d == pytest.approx((2 * 2 + 1) * 15 * 2 * n / achieved_bandwidth(hw))   # dy, x twice; dx once
     x32 = TensorSpec(1, shape, "float32")                            # fp32: 32 / 4 = 8
     f32 = _iabn_op("aten::native_batch_norm", [x32], [TensorSpec(2, shape, "float32")])
     d = norm_cost(f32, hw, ctx("nhwc")).latency_s - norm_cost(f32, hw, ctx("nchw")).latency_s
-    assert d == pytest.approx(3 * 7 * 4 * n / _bw(hw))
+    assert d == pytest.approx(3 * 7 * 4 * n / achieved_bandwidth(hw))
     # PyTorch's batch norm runs cuDNN's kernels, coalesced in both layouts: no sector
     # amplification (channels-last drops the second pass instead: persistent kernels)
     bn = _iabn_op("aten::native_batch_norm", [x, stats], [y, stats], module_type="BatchNorm2d")
