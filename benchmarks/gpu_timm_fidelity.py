@@ -85,13 +85,9 @@ def outside_models() -> list[str]:
 
 def expand_models(names) -> list[str]:
     """Model names with the named sets (``grouped``, ``outside``) expanded."""
-    sets = {**MODEL_SETS, "outside": None}
     out = []
     for name in names:
-        if name not in sets:
-            out.append(name)
-        else:
-            out.extend(outside_models() if name == "outside" else sets[name])
+        out.extend(outside_models() if name == "outside" else MODEL_SETS.get(name, (name,)))
     return out
 
 
@@ -578,10 +574,10 @@ def cmd_zero_grad(args) -> int:
     import pandas as pd
 
     out = []
+    models = set(args.models or subset())
     for ds in args.datasets:
         raw = pd.read_csv(DATA / FILES[ds])
         st, era = settings_of(ds, "amp"), timm_era(ds)
-        models = set(args.models or subset())
         for r in raw[raw["model"].isin(models)].itertuples():
             b, img = int(r.train_batch_size), int(r.train_img_size)
             g = get_graph(r.model, (b, 3, img, img), st, "amp", build=False, era=era)
@@ -669,7 +665,7 @@ def main(argv=None) -> int:
                    help="fit only these efficiency keys (the others stay at the preset's); "
                    "'none' with --fit-dispatch: the host dispatch alone")
     f.add_argument("--models", nargs="+", default=[], help="fit on these models' rows, not "
-                   "the subset's (a named set: " + ", ".join(MODEL_SETS) + ", outside)")
+                   "the subset's (or a named set: grouped, outside)")
     f.add_argument("--method", choices=("powell", "nelder-mead"), default="powell",
                    help="optimizer (Nelder-Mead for a few keys whose loss is flat past the 1.0 "
                    "clip, where Powell's line searches stall)")
@@ -748,9 +744,9 @@ def features(g, hw, layout: str, profile=None):
     """Per-op (key index, compute at efficiency 1, memory at memory-efficiency 1, kernels,
     memory key index) from the cost functions at the preset: the fit rescales them (a
     first-order model of the efficiencies; the reported figures always come from the full
-    simulation). ``profile``: the row's software profile; its host times per kernel
-    (``optimizer_overhead_s`` for optimizer-phase kernels, ``eager_overhead_s`` for the rest)
-    count each kernel as that fraction of the preset's dispatch."""
+    simulation). ``profile``: the row's software profile; its optimizer loop's host time per
+    kernel (``optimizer_overhead_s``) counts each optimizer-phase kernel as that fraction of
+    the preset's dispatch."""
     import numpy as np
 
     import codesign.cost.gpu  # noqa: F401  (registers the GPU cost functions)
@@ -772,10 +768,9 @@ def features(g, hw, layout: str, profile=None):
         mem_key = op_mem_key(op)
         m1.append(float(c.memory_s) * hw.eff(mem_key))
         k = float(c.overhead_s) / disp
-        if profile is not None:
-            per = (profile.optimizer_overhead_s if op.phase is Phase.OPTIMIZER else None)
-            per = per if per is not None else profile.eager_overhead_s
-            k *= (per if per is not None else disp) / disp
+        loop = profile.optimizer_overhead_s if profile is not None else None
+        if loop is not None and op.phase is Phase.OPTIMIZER:
+            k *= loop / disp
         k1.append(k)
         mk.append(FIT_KEYS.index(mem_key))
     return (np.array(keys, dtype=int), np.array(c1), np.array(m1), np.array(k1),

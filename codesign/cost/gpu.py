@@ -763,18 +763,18 @@ def _depthwise_cost(op: Op, hw: HardwareSpec, ctx: CostContext) -> OpCost:
     # forward / grad-input: cuDNN's NHWC kernels in channels-last, PyTorch's own
     # conv_depthwise2d kernels on NCHW tensors (efficiency conv.depthwise_nchw); the
     # weight gradient is a reduction over N*H*W per filter tap (conv.depthwise_wgrad)
-    fwd_key = "conv.depthwise_nchw" if ctx.layout == "nchw" else "conv.depthwise"
+    nchw = ctx.layout == Layout.NCHW
+    fwd_key = "conv.depthwise_nchw" if nchw else "conv.depthwise"
     per_pass = op.macs / max(a.passes, 1)
     wgrad = a.passes > 1 or (op.is_backward_kernel and len(op.outputs) == 1
                              and op.outputs[0].is_weight)
-    # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap);
-    # cuDNN's channels-last one streams the (input position, channel) pairs once for every tap
-    nchw = ctx.layout == Layout.NCHW
-    rounds = wgrad_grid_rounds(op, hw) if wgrad and nchw else 1.0
-    wgrad_macs = per_pass if nchw else cudnn_depthwise_wgrad_work(
-        per_pass, a, math.prod(op.conv_input.shape[2:]), math.prod(op.conv_output_spatial))
-    compute = (per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
-               + wgrad_macs * int(wgrad) / rate / hw.eff("conv.depthwise_wgrad") * rounds)
+    compute = per_pass * (a.passes - int(wgrad)) / rate / hw.eff(fwd_key)
+    if wgrad:
+        # PyTorch's own weight-gradient kernel (NCHW) launches one block per (channel, tap);
+        # cuDNN's channels-last one streams the (input position, channel) pairs once
+        work = per_pass * wgrad_grid_rounds(op, hw) if nchw else cudnn_depthwise_wgrad_work(
+            per_pass, a, math.prod(op.conv_input.shape[2:]), math.prod(op.conv_output_spatial))
+        compute = compute + work / rate / hw.eff("conv.depthwise_wgrad")
     memory = memory_time_s(dram_r + dram_w, act + w + out, hw)
     return OpCost(
         compute_s=_scalarize(compute), memory_s=_scalarize(memory),
@@ -885,7 +885,9 @@ def cudnn_depthwise_wgrad_work(per_pass: float, a: ConvAttrs, in_positions: int,
 
     Evidence: timm RTX 3090 PyTorch 1.12 channels-last training rows (subset of
     ``benchmarks/gpu_timm_fidelity.py``), measured minus simulated step time regressed on the
-    simulated depthwise weight-gradient time by filter size, costed in proportion to MACs:
+    simulated depthwise weight-gradient time by filter size (a helper's one-off analysis, its
+    script not in the repo; the before / after figures below are ``eval`` runs), costed in
+    proportion to MACs:
     3x3 1.41x, 5x5 0.36x (9/25 = 0.36), 7x7 0.13x (9/49 = 0.18; ConvNeXt-T alone 0.17x,
     ConvMixer-768/32 0.13x); NCHW rows (PyTorch's kernel) 0.81x / 0.92x / 1.39x, MAC-
     proportional. ConvMixer-768/32 measures 2.2x faster in channels-last than in NCHW where the

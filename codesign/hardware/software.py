@@ -18,10 +18,9 @@ from the version, and both are selected by the version recorded with a published
 * the host time per kernel of a per-parameter optimizer loop (``optimizer_overhead_s``,
   measured from the rows; sets the spec's ``dispatch.optimizer_overhead_s``): PyTorch 1.x
   launched zero_grad's fills and the SGD updates one parameter at a time from Python; big
-  models at small batch (thousands of such kernels, little GPU work) are bound by it. A
-  profile may also set the host time of every other eager kernel (``eager_overhead_s``);
-  PyTorch 1.x keeps the preset's: host-bound big-model rows at batch 1 want 30 us or less
-  while tinynet_e (batch 512, 106 px) fits 50 us and is 45% too fast at 30 us.
+  models at small batch (thousands of such kernels, little GPU work) are bound by it. Every
+  other eager kernel keeps the preset's host time: host-bound big-model rows at batch 1 want
+  30 us or less while tinynet_e (batch 512, 106 px) fits 50 us and is 45% too fast at 30 us.
 """
 
 from __future__ import annotations
@@ -48,9 +47,6 @@ class SoftwareProfile:
     #: step) on this release's hosts (seconds; sets ``dispatch.optimizer_overhead_s``; None:
     #: the preset's)
     optimizer_overhead_s: float | None = None
-    #: host time per eager kernel of every other op on this release's hosts (seconds; sets
-    #: ``dispatch.eager_overhead_s``; None: the preset's)
-    eager_overhead_s: float | None = None
 
     def trace_options(self) -> dict:
         """Keyword arguments of :func:`codesign.capture.tracer.trace` for this release."""
@@ -60,8 +56,7 @@ class SoftwareProfile:
     def apply(self, hw):
         """``hw`` with this release's efficiency factors (capped at 1) and host dispatch
         applied (a new spec)."""
-        if (not self.efficiency_scale and self.optimizer_overhead_s is None
-                and self.eager_overhead_s is None):
+        if not self.efficiency_scale and self.optimizer_overhead_s is None:
             return hw
         import numpy as np
 
@@ -77,8 +72,6 @@ class SoftwareProfile:
         dispatch = hw.dispatch
         if self.optimizer_overhead_s is not None:
             dispatch = dataclasses.replace(dispatch, optimizer_overhead_s=self.optimizer_overhead_s)
-        if self.eager_overhead_s is not None:
-            dispatch = dataclasses.replace(dispatch, eager_overhead_s=self.eager_overhead_s)
         # a new name: caches keyed by the spec's name must not mistake it for ``hw``
         out = dataclasses.replace(hw, efficiency=FrozenDict(eff), dispatch=dispatch,
                                   name=f"{hw.name}+{self.name}")
@@ -101,9 +94,8 @@ PYTORCH_1 = SoftwareProfile(
         "with the 1.x training loop traced and its optimizer loop at optimizer_overhead_s: "
         "`python benchmarks/gpu_timm_fidelity.py fit --datasets train-nchw --software --keys "
         "memory` (x0.718, first-order model); the full `eval --datasets train-nchw` of the "
-        "fit half prefers 0.69 (5.9%; 0.71: 6.3%, 0.741: 7.7%; a scan with the other eager "
-        "kernels at 30 us gave 0.66: 6.18, 0.68: 5.87, 0.69: 5.86, 0.70: 6.00, 0.72: 6.69%) "
-        "(0.741 with the optimizer loop at the preset's 50 us). PyTorch's own bandwidth-bound "
+        "fit half prefers 0.69 (5.9%; 0.71: 6.3%, 0.741: 7.7%; 0.741 was the fit with the "
+        "optimizer loop at the preset's 50 us). PyTorch's own bandwidth-bound "
         "kernels and cuDNN's convs reach 0.69x the achieved bandwidth of the PyTorch 2.4 rows "
         "the preset was fitted on (0.62 of the DRAM peak); cuBLAS matmuls are not derated (memory.matmul)"),
         "optimizer_overhead_s": (
@@ -146,7 +138,8 @@ PYTORCH_1 = SoftwareProfile(
             "pt112-cu113), fit-half families only: `python benchmarks/gpu_timm_fidelity.py fit "
             "--datasets train-nhwc --software --keys conv.grouped_nhwc_wide` (refitted with the "
             "class's group bound and the persistent channels-last batch norm: 0.079 again); "
-            "channels-last grouped convs with >= 16 channels per group in < 32 groups run ~12x "
+            "channels-last grouped convs without a fast kernel (cost.gpu.grouped_wide_key: all "
+            "but square 3x3 groups of < 16 channels or of <= 32 in >= 32 groups) run ~12x "
             "below the tensor-core rate on PyTorch 1.12 / cuDNN 8.3 (models built on them "
             "measure 0.3-0.8x their own NCHW training throughput), a fallback kernel rather "
             "than an efficiency; the class also holds grouped convs that are not square 3x3 "
